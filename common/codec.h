@@ -1,0 +1,42 @@
+/*
+ * codec: JSON in and out (jansson stays inside codec.c).
+ *
+ * In: validation of an operation into its canonical operation_data, and bulk lines.
+ * Out: an operation row as one JSON object with the table's columns.
+ */
+#ifndef TMDBQ_CODEC_H
+#define TMDBQ_CODEC_H
+
+#include <stdbool.h>
+
+#include "err.h"
+#include "op.h"
+
+/* Validate in as DESIGN.md fixes it and fill out (caller cleans up with
+ * op_request_cleanup). --data fields come first and flags override them. On failure returns
+ * ST_INVALID with a message that names the field, e.g.
+ * `add_movie: "movie_id" must be a positive integer` or `unknown operation type "foo"`. */
+enum status codec_request_build(const struct op_input *in, struct op_request *out,
+                                struct err *e);
+
+/* Parse one bulk line {"type":..,"user":..,"list":..,"data":{..}} and validate it like
+ * codec_request_build. "movie", "name", "description", "public" at the top level are
+ * accepted as the flags would be. */
+enum status codec_request_from_line(const char *line, struct op_request *out, struct err *e);
+
+/* Extra fields printed after the columns. */
+struct codec_op_extra {
+    bool with_enqueue;  /* add "duplicate" and "published" */
+    bool duplicate;
+};
+
+/* The row as one compact JSON object (keys in table order: id, operation_type, tmdb_user_id,
+ * tmdb_list_id, operation_data, retry_count, last_retry_at, status, error_message,
+ * scheduled_for, inserted_at, updated_at, result, then published and, for enqueue,
+ * duplicate). NULLs print as null. Returns a malloc'd string (free), NULL on out of memory. */
+char *codec_op_to_json(const struct op *o, const struct codec_op_extra *extra);
+
+/* s as a JSON string literal with its quotes ("a\"b"). Caller frees; NULL on OOM. */
+char *codec_json_quote(const char *s);
+
+#endif

@@ -1,0 +1,628 @@
+/*
+ * db: PostgreSQL through libpq.
+ *
+ * Every statement is parameterised (PQexecParams) except the migrations, which are trusted
+ * SQL embedded at build time. Rows are read through one column list (OP_COLUMNS) and one
+ * parser (row_to_op), so every command shows an operation the same way. Times are formatted
+ * by PostgreSQL as ISO 8601 UTC, so C never converts time zones.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "migrations.h"
+
+struct db {
+    PGconn *conn;
+};
+
+/* Session advisory lock key of `tmdbq migrate` (one bigint; the enqueue locks use the
+ * two-int form, a separate key space). */
+#define DB_MIGRATE_LOCK "7451283304722001"
+
+#define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define OP_COLUMNS                                                                       \
+    "q.id::text, q.operation_type, q.status, q.tmdb_user_id, coalesce(q.tmdb_list_id, 0), " \
+    "q.retry_count, q.operation_data::text, q.error_message, q.result::text, "           \
+    ISO("q.last_retry_at") ", " ISO("q.scheduled_for") ", " ISO("q.inserted_at") ", "    \
+    ISO("q.updated_at") ", q.published_at IS NOT NULL"
+enum {
+    COL_ID,
+    COL_TYPE,
+    COL_STATUS,
+    COL_USER,
+    COL_LIST,
+    COL_RETRY,
+    COL_DATA,
+    COL_ERROR,
+    COL_RESULT,
+    COL_LAST_RETRY,
+    COL_SCHEDULED,
+    COL_INSERTED,
+    COL_UPDATED,
+    COL_PUBLISHED,
+    COL_COUNT
+};
+
+/* libpq's messages end with a newline; ours do not. Borrowed until the next call on conn. */
+static const char *conn_error(PGconn *conn)
+{
+    static _Thread_local char buf[512];
+    const char *m = conn ? PQerrorMessage(conn) : "out of memory";
+    size_t len;
+
+    snprintf(buf, sizeof buf, "%s", m && *m ? m : "unknown error");
+    len = strlen(buf);
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+        buf[--len] = '\0';
+    /* libpq may say "connection to server at "h" (addr), port N failed: why": keep it. */
+    return buf;
+}
+
+static enum status result_error(PGconn *conn, PGresult *res, const char *what, struct err *e)
+{
+    const char *m = res ? PQresultErrorMessage(res) : NULL;
+    char msg[400];
+    size_t len;
+
+    snprintf(msg, sizeof msg, "%s", m && *m ? m : conn_error(conn));
+    len = strlen(msg);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+        msg[--len] = '\0';
+    return err_set(e, ST_DB, "could not %s: %s", what, msg);
+}
+
+static enum status exec_params(struct db *db, const char *sql, int n, const char *const *p,
+                               ExecStatusType want, PGresult **out, const char *what,
+                               struct err *e)
+{
+    PGresult *res = PQexecParams(db->conn, sql, n, NULL, p, NULL, NULL, 0);
+
+    if (res == NULL || PQresultStatus(res) != want) {
+        enum status st = result_error(db->conn, res, what, e);
+        PQclear(res);
+        return st;
+    }
+    if (out)
+        *out = res;
+    else
+        PQclear(res);
+    return ST_OK;
+}
+
+enum status db_open(const char *url, int64_t timeout_ms, struct db **out, struct err *e)
+{
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *vals[4];
+    char timeout[32];
+    struct db *db = NULL;
+    enum status st = ST_OK;
+    int64_t secs = (timeout_ms + 999) / 1000;
+
+    *out = NULL;
+    /* libpq's connect_timeout is whole seconds, and 1 is raised to 2 by libpq itself. */
+    snprintf(timeout, sizeof timeout, "%" PRId64, secs < 1 ? 1 : secs);
+    vals[0] = url;
+    vals[1] = timeout;
+    vals[2] = "tmdbq";
+    vals[3] = NULL;
+
+    db = calloc(1, sizeof *db);
+    if (db == NULL)
+        return err_set(e, ST_NOMEM, "out of memory");
+    /* expand_dbname=1: url may be a URI or keyword string; its own settings win over ours
+     * only for keys it names, and it names none of ours in practice. */
+    db->conn = PQconnectdbParams(keys, vals, 1);
+    if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+        const char *host = db->conn ? PQhost(db->conn) : NULL;
+        const char *port = db->conn ? PQport(db->conn) : NULL;
+        st = err_set(e, ST_DB, "could not connect to PostgreSQL at %s:%s: %s",
+                     host && *host ? host : "?", port && *port ? port : "?",
+                     conn_error(db->conn));
+        goto out;
+    }
+    {
+        /* Times are formatted in SQL; the session zone must not leak into them. */
+        PGresult *res = PQexec(db->conn, "SET TIME ZONE 'UTC'");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            st = result_error(db->conn, res, "set the session time zone", e);
+        PQclear(res);
+    }
+out:
+    if (st != ST_OK) {
+        db_close(db);
+        return st;
+    }
+    *out = db;
+    return ST_OK;
+}
+
+void db_close(struct db *db)
+{
+    if (db == NULL)
+        return;
+    PQfinish(db->conn);
+    free(db);
+}
+
+/* ---- migrations ---------------------------------------------------------------------- */
+
+static enum status exec_simple(struct db *db, const char *sql, const char *what,
+                               struct err *e)
+{
+    PGresult *res = PQexec(db->conn, sql);
+    enum status st = ST_OK;
+
+    if (res == NULL || (PQresultStatus(res) != PGRES_COMMAND_OK &&
+                        PQresultStatus(res) != PGRES_TUPLES_OK))
+        st = result_error(db->conn, res, what, e);
+    PQclear(res);
+    return st;
+}
+
+static enum status migration_checksum(struct db *db, const struct migration *m, char *out,
+                                      size_t n, struct err *e)
+{
+    const char *p[1] = {m->sql};
+    PGresult *res = NULL;
+    enum status st = exec_params(db, "SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')",
+                                 1, p, PGRES_TUPLES_OK, &res, "checksum a migration", e);
+    if (st != ST_OK)
+        return st;
+    snprintf(out, n, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return ST_OK;
+}
+
+/* Apply one migration and record it, in one transaction. */
+static enum status migration_apply(struct db *db, const struct migration *m,
+                                   const char *checksum, struct err *e)
+{
+    char version[16];
+    const char *p[3] = {version, m->name, checksum};
+    enum status st;
+
+    snprintf(version, sizeof version, "%d", m->version);
+    st = exec_simple(db, "BEGIN", "begin a migration", e);
+    if (st != ST_OK)
+        return st;
+    st = exec_simple(db, m->sql, "apply a migration", e);
+    if (st == ST_OK)
+        st = exec_params(db,
+                         "INSERT INTO tmdbq_schema_migrations (version, name, checksum)"
+                         " VALUES ($1, $2, $3)",
+                         3, p, PGRES_COMMAND_OK, NULL, "record a migration", e);
+    if (st == ST_OK)
+        st = exec_simple(db, "COMMIT", "commit a migration", e);
+    if (st != ST_OK) {
+        err_prefix(e, "migration %s", m->name);
+        PQclear(PQexec(db->conn, "ROLLBACK"));
+    }
+    return st;
+}
+
+enum status db_migrate(struct db *db, int *applied, int *version, struct err *e)
+{
+    PGresult *res = NULL;
+    enum status st;
+    bool locked = false;
+    int newest = 0;
+
+    *applied = 0;
+    *version = 0;
+    /* Several `tmdbq migrate` may start at once (one per container): the first takes the
+     * lock and applies, the others wait here and then find nothing to do. */
+    st = exec_simple(db, "SELECT pg_advisory_lock(" DB_MIGRATE_LOCK ")",
+                     "take the migration lock", e);
+    if (st != ST_OK)
+        goto out;
+    locked = true;
+    st = exec_simple(db,
+                     "CREATE TABLE IF NOT EXISTS tmdbq_schema_migrations ("
+                     " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                     " checksum TEXT NOT NULL,"
+                     " applied_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW())",
+                     "create the migrations table", e);
+    if (st != ST_OK)
+        goto out;
+    st = exec_params(db, "SELECT version, name, checksum FROM tmdbq_schema_migrations",
+                     0, NULL, PGRES_TUPLES_OK, &res, "read applied migrations", e);
+    if (st != ST_OK)
+        goto out;
+
+    for (unsigned i = 0; i < migrations_count; i++) {
+        const struct migration *m = &migrations[i];
+        char sum[80];
+        int row = -1;
+
+        st = migration_checksum(db, m, sum, sizeof sum, e);
+        if (st != ST_OK)
+            goto out;
+        for (int r = 0; r < PQntuples(res); r++) {
+            if (strtol(PQgetvalue(res, r, 0), NULL, 10) == m->version)
+                row = r;
+        }
+        if (row >= 0) {
+            if (strcmp(PQgetvalue(res, row, 2), sum) != 0) {
+                st = err_set(e, ST_DB,
+                             "migration \"%s\" was changed after it was applied (its checksum "
+                             "differs from the one recorded): applied migrations are never "
+                             "edited; add a new numbered file instead",
+                             m->name);
+                goto out;
+            }
+            continue;
+        }
+        st = migration_apply(db, m, sum, e);
+        if (st != ST_OK)
+            goto out;
+        log_info("applied migration %s", m->name);
+        (*applied)++;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        int v = (int)strtol(PQgetvalue(res, r, 0), NULL, 10);
+        if (v > newest)
+            newest = v;
+    }
+    for (unsigned i = 0; i < migrations_count; i++) {
+        if (migrations[i].version > newest)
+            newest = migrations[i].version;
+    }
+    if (migrations_count > 0 && newest > migrations[migrations_count - 1].version)
+        log_warn("the database schema (version %d) is newer than this program's (%d)",
+                 newest, migrations[migrations_count - 1].version);
+    *version = newest;
+out:
+    PQclear(res);
+    if (locked)
+        PQclear(PQexec(db->conn, "SELECT pg_advisory_unlock(" DB_MIGRATE_LOCK ")"));
+    return st;
+}
+
+/* ---- rows ---------------------------------------------------------------------------- */
+
+static char *dup_or_null(PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    return strdup(PQgetvalue(res, row, col));
+}
+
+static void copy_time(char *dst, PGresult *res, int row, int col)
+{
+    snprintf(dst, OP_TIME_LEN, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
+}
+
+/* Parse row `row` of an OP_COLUMNS result starting at column `base` into o. */
+static enum status row_to_op(PGresult *res, int row, int base, struct op *o, struct err *e)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->id, sizeof o->id, "%s", PQgetvalue(res, row, base + COL_ID));
+    if (!op_type_parse(PQgetvalue(res, row, base + COL_TYPE), &o->type) ||
+        !op_status_parse(PQgetvalue(res, row, base + COL_STATUS), &o->status))
+        return err_set(e, ST_DB, "operation %s has an unknown type or status", o->id);
+    o->user_id = (int32_t)strtol(PQgetvalue(res, row, base + COL_USER), NULL, 10);
+    o->list_id = (int32_t)strtol(PQgetvalue(res, row, base + COL_LIST), NULL, 10);
+    o->retry_count = (int)strtol(PQgetvalue(res, row, base + COL_RETRY), NULL, 10);
+    o->data_json = dup_or_null(res, row, base + COL_DATA);
+    o->error_message = dup_or_null(res, row, base + COL_ERROR);
+    o->result_json = dup_or_null(res, row, base + COL_RESULT);
+    copy_time(o->last_retry_at, res, row, base + COL_LAST_RETRY);
+    copy_time(o->scheduled_for, res, row, base + COL_SCHEDULED);
+    copy_time(o->inserted_at, res, row, base + COL_INSERTED);
+    copy_time(o->updated_at, res, row, base + COL_UPDATED);
+    o->published = strcmp(PQgetvalue(res, row, base + COL_PUBLISHED), "t") == 0;
+    if (o->data_json == NULL) {
+        op_cleanup(o);
+        return err_set(e, ST_NOMEM, "out of memory");
+    }
+    return ST_OK;
+}
+
+static enum status rows_to_ops(PGresult *res, struct db_ops *out, struct err *e)
+{
+    int n = PQntuples(res);
+
+    out->items = NULL;
+    out->n = 0;
+    if (n == 0)
+        return ST_OK;
+    out->items = calloc((size_t)n, sizeof *out->items);
+    if (out->items == NULL)
+        return err_set(e, ST_NOMEM, "out of memory");
+    for (int r = 0; r < n; r++) {
+        enum status st = row_to_op(res, r, 0, &out->items[r], e);
+        if (st != ST_OK) {
+            db_ops_free(out);
+            return st;
+        }
+        out->n++;
+    }
+    return ST_OK;
+}
+
+void db_ops_free(struct db_ops *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        op_cleanup(&l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+/* ---- enqueue ------------------------------------------------------------------------- */
+
+/* A growable string for the batch's JSON array and the id array. */
+struct buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void buf_add(struct buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *p;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_str(struct buf *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n, struct op *ops,
+                       bool *dup, struct err *e)
+{
+    struct buf batch = {0}, ids = {0};
+    PGresult *res = NULL;
+    enum status st = ST_OK;
+    char num[64];
+    const char *p[1];
+    size_t filled = 0;
+
+    if (n == 0)
+        return ST_OK;
+    /* The requests were validated by codec: type names are fixed words, ids are integers
+     * and data_json is canonical JSON, so plain concatenation builds valid JSON. */
+    buf_str(&batch, "[");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(num, sizeof num, "%s{\"type\":\"%s\",\"user\":%" PRId32 ",\"list\":", i ? "," : "",
+                 op_type_name(reqs[i].type), reqs[i].user_id);
+        buf_str(&batch, num);
+        if (reqs[i].list_id > 0) {
+            snprintf(num, sizeof num, "%" PRId32, reqs[i].list_id);
+            buf_str(&batch, num);
+        } else {
+            buf_str(&batch, "null");
+        }
+        buf_str(&batch, ",\"data\":");
+        buf_str(&batch, reqs[i].data_json);
+        buf_str(&batch, "}");
+    }
+    buf_str(&batch, "]");
+    if (batch.oom) {
+        st = err_set(e, ST_NOMEM, "out of memory");
+        goto out;
+    }
+
+    p[0] = batch.p;
+    st = exec_params(db, "SELECT ord, op_id::text, duplicate FROM tmdbq_enqueue_batch($1::jsonb)"
+                         " ORDER BY ord",
+                     1, p, PGRES_TUPLES_OK, &res, "enqueue operations", e);
+    if (st != ST_OK)
+        goto out;
+    if ((size_t)PQntuples(res) != n) {
+        st = err_set(e, ST_DB, "could not enqueue operations: %d results for %zu operations",
+                     PQntuples(res), n);
+        goto out;
+    }
+    buf_str(&ids, "{");
+    for (size_t i = 0; i < n; i++) {
+        dup[i] = strcmp(PQgetvalue(res, (int)i, 2), "t") == 0;
+        if (i)
+            buf_str(&ids, ",");
+        buf_str(&ids, PQgetvalue(res, (int)i, 1));
+    }
+    buf_str(&ids, "}");
+    PQclear(res);
+    res = NULL;
+    if (ids.oom) {
+        st = err_set(e, ST_NOMEM, "out of memory");
+        goto out;
+    }
+
+    /* A second statement: the function's own statement could not see its inserts. The
+     * ordinality keeps the input order, and a duplicate inside the batch appears twice. */
+    p[0] = ids.p;
+    st = exec_params(db,
+                     "SELECT " OP_COLUMNS " FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n)"
+                     " JOIN queued_list_operations q ON q.id = u.id ORDER BY u.n",
+                     1, p, PGRES_TUPLES_OK, &res, "read enqueued operations", e);
+    if (st != ST_OK)
+        goto out;
+    if ((size_t)PQntuples(res) != n) {
+        st = err_set(e, ST_DB, "could not read enqueued operations: %d rows for %zu",
+                     PQntuples(res), n);
+        goto out;
+    }
+    for (; filled < n; filled++) {
+        st = row_to_op(res, (int)filled, 0, &ops[filled], e);
+        if (st != ST_OK)
+            goto out;
+    }
+out:
+    if (st != ST_OK) {
+        for (size_t i = 0; i < filled; i++)
+            op_cleanup(&ops[i]);
+    }
+    PQclear(res);
+    free(batch.p);
+    free(ids.p);
+    return st;
+}
+
+enum status db_mark_published(struct db *db, const char *const *ids, size_t n, struct err *e)
+{
+    struct buf arr = {0};
+    const char *p[1];
+    enum status st;
+
+    if (n == 0)
+        return ST_OK;
+    buf_str(&arr, "{");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_str(&arr, ",");
+        buf_str(&arr, ids[i]);
+    }
+    buf_str(&arr, "}");
+    if (arr.oom) {
+        free(arr.p);
+        return err_set(e, ST_NOMEM, "out of memory");
+    }
+    p[0] = arr.p;
+    /* updated_at stays: publishing is transport, not a change of the operation. */
+    st = exec_params(db,
+                     "UPDATE queued_list_operations SET published_at = now()"
+                     " WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
+                     1, p, PGRES_COMMAND_OK, NULL, "mark operations published", e);
+    free(arr.p);
+    return st;
+}
+
+/* ---- inspection ---------------------------------------------------------------------- */
+
+enum status db_get_op(struct db *db, const char *id, struct op *out, struct err *e)
+{
+    const char *p[1] = {id};
+    PGresult *res = NULL;
+    enum status st;
+
+    st = exec_params(db, "SELECT " OP_COLUMNS " FROM queued_list_operations q WHERE q.id = $1",
+                     1, p, PGRES_TUPLES_OK, &res, "read the operation", e);
+    if (st != ST_OK)
+        return st;
+    if (PQntuples(res) == 0)
+        st = err_set(e, ST_NOT_FOUND, "no operation with id \"%s\"", id);
+    else
+        st = row_to_op(res, 0, 0, out, e);
+    PQclear(res);
+    return st;
+}
+
+enum status db_stats(struct db *db, struct db_stats *out, struct err *e)
+{
+    PGresult *res = NULL;
+    enum status st;
+
+    memset(out, 0, sizeof *out);
+    st = exec_params(db, "SELECT status, count(*) FROM queued_list_operations GROUP BY status",
+                     0, NULL, PGRES_TUPLES_OK, &res, "count operations", e);
+    if (st != ST_OK)
+        return st;
+    for (int r = 0; r < PQntuples(res); r++) {
+        enum op_status s;
+        int64_t c = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+        if (op_status_parse(PQgetvalue(res, r, 0), &s))
+            out->count[s] = c;
+        out->total += c;
+    }
+    PQclear(res);
+    return ST_OK;
+}
+
+static enum status list_ops(struct db *db, const char *sql, const char *arg, const char *what,
+                            struct db_ops *out, struct err *e)
+{
+    const char *p[1] = {arg};
+    PGresult *res = NULL;
+    enum status st = exec_params(db, sql, 1, p, PGRES_TUPLES_OK, &res, what, e);
+
+    if (st != ST_OK)
+        return st;
+    st = rows_to_ops(res, out, e);
+    PQclear(res);
+    return st;
+}
+
+enum status db_list_pending(struct db *db, int32_t user_id, struct db_ops *out, struct err *e)
+{
+    char user[16];
+
+    snprintf(user, sizeof user, "%" PRId32, user_id);
+    return list_ops(db,
+                    "SELECT " OP_COLUMNS " FROM queued_list_operations q"
+                    " WHERE q.tmdb_user_id = $1 AND q.status IN ('pending', 'processing')"
+                    " ORDER BY q.seq",
+                    user, "list pending operations", out, e);
+}
+
+enum status db_list_failed(struct db *db, int limit, struct db_ops *out, struct err *e)
+{
+    char lim[16];
+
+    snprintf(lim, sizeof lim, "%d", limit);
+    return list_ops(db,
+                    "SELECT " OP_COLUMNS " FROM queued_list_operations q"
+                    " WHERE q.status = 'failed' ORDER BY q.updated_at DESC, q.seq DESC LIMIT $1",
+                    lim, "list failed operations", out, e);
+}
+
+/* ---- credentials --------------------------------------------------------------------- */
+
+enum status db_session_set(struct db *db, int32_t user_id, const char *session_id,
+                           const char *access_token, struct err *e)
+{
+    char user[16];
+    const char *p[3] = {user, session_id, access_token};
+
+    snprintf(user, sizeof user, "%" PRId32, user_id);
+    return exec_params(db,
+                       "INSERT INTO tmdb_user_credentials (tmdb_user_id, session_id, access_token)"
+                       " VALUES ($1, $2, $3) ON CONFLICT (tmdb_user_id) DO UPDATE"
+                       " SET session_id = EXCLUDED.session_id,"
+                       " access_token = EXCLUDED.access_token, updated_at = now()",
+                       3, p, PGRES_COMMAND_OK, NULL, "store TMDB credentials", e);
+}
+
+enum status db_session_rm(struct db *db, int32_t user_id, struct err *e)
+{
+    char user[16];
+    const char *p[1] = {user};
+    PGresult *res = NULL;
+    enum status st;
+
+    snprintf(user, sizeof user, "%" PRId32, user_id);
+    st = exec_params(db, "DELETE FROM tmdb_user_credentials WHERE tmdb_user_id = $1", 1, p,
+                     PGRES_COMMAND_OK, &res, "remove TMDB credentials", e);
+    if (st != ST_OK)
+        return st;
+    if (strcmp(PQcmdTuples(res), "0") == 0)
+        st = err_set(e, ST_NOT_FOUND, "no TMDB credentials for user %" PRId32, user_id);
+    PQclear(res);
+    return st;
+}

@@ -1,0 +1,908 @@
+/*
+ * mq: the RabbitMQ side of tmdbq, through librabbitmq 0.11 (one connection, one channel).
+ *
+ * The channel is in publisher-confirm mode and every publish is mandatory, so a message
+ * counts only when the broker has routed it to a queue and acked it. Publishes are
+ * pipelined: a batch is written in one go and its confirms are read afterwards, which is
+ * what makes the reaper's and the producer's bulk publishes fast. librabbitmq 0.11 has no
+ * confirm-wait helper, so this file reads the ack/nack/return frames itself; every wait
+ * is bounded by the handle's timeout (socket connect, handshake, RPCs, confirm frames).
+ * No librabbitmq type leaves this file.
+ */
+#include "mq.h"
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "cfg.h"
+#include "log.h"
+
+/* Bounds of names we build: AMQP short strings hold 255 bytes; prefixes are validated
+ * against cfg's rule ([A-Za-z0-9_.-]{1,64}) so every derived name fits. */
+#define MQ_PREFIX_MAX 64
+#define MQ_NAME_MAX 128
+#define MQ_DELAY_NAME_MAX 32
+#define MQ_WHERE_MAX 300
+#define MQ_ID_MAX 255
+
+/* Confirms are read back every this many publishes while a batch is being written, so a
+ * huge batch cannot fill the socket buffers with acks nobody reads. */
+#define MQ_DRAIN_EVERY 256
+
+/* Per publish of a batch: resolved by an ack or a nack, and whether it came back. */
+enum {
+    PUB_ACKED = 1,
+    PUB_NACKED = 2,
+    PUB_RETURNED = 4,
+};
+
+struct mq {
+    amqp_connection_state_t conn;
+    amqp_channel_t channel;
+    bool conn_ok;      /* false once the connection is gone: no polite close then */
+    bool channel_ok;   /* false once the broker closed the channel */
+    uint64_t next_tag; /* delivery tag of the next publish on this channel */
+    int64_t timeout_ms;
+    char prefix[MQ_PREFIX_MAX + 1];
+    char where[MQ_WHERE_MAX]; /* "host:port", for messages */
+    int64_t *delays;          /* the policy's distinct retry delays, ascending */
+    size_t ndelays;
+};
+
+/* One pipelined batch whose confirms are being awaited. */
+struct batch {
+    const char *const *ids;
+    size_t n;
+    uint64_t first_tag;
+    unsigned char *state; /* n PUB_* bit sets */
+    size_t resolved;      /* publishes acked or nacked so far */
+    size_t low;           /* every index below this one is resolved */
+};
+
+static struct timeval ms_to_timeval(int64_t ms)
+{
+    struct timeval tv;
+
+    if (ms < 0)
+        ms = 0;
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+    return tv;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool prefix_valid(const char *p)
+{
+    size_t i, len;
+
+    if (p == NULL)
+        return false;
+    len = strlen(p);
+    if (len == 0 || len > MQ_PREFIX_MAX)
+        return false;
+    for (i = 0; i < len; i++) {
+        char c = p[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* "<prefix>.<suffix>"; suffixes are short and the prefix is bounded, so this never
+ * truncates for names we build ourselves. */
+static void make_name(const struct mq *mq, const char *suffix, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s.%s", mq->prefix, suffix);
+}
+
+/*
+ * The broker closed the channel or the connection (method is channel.close or
+ * connection.close). Answer with close-ok as the protocol asks, record what is left of
+ * the handle, and write the broker's reason ("NOT_FOUND - no queue ...") into why.
+ * Returns the broker's reply code.
+ */
+static int on_server_close(struct mq *mq, amqp_channel_t channel,
+                           const amqp_method_t *method, char *why, size_t n)
+{
+    int code = 0;
+
+    if (method->id == AMQP_CONNECTION_CLOSE_METHOD) {
+        const amqp_connection_close_t *m = method->decoded;
+        amqp_connection_close_ok_t ok = {0};
+
+        code = m->reply_code;
+        snprintf(why, n, "%.*s", (int)m->reply_text.len,
+                 (const char *)m->reply_text.bytes);
+        amqp_send_method(mq->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+        mq->conn_ok = false;
+        mq->channel_ok = false;
+    } else if (method->id == AMQP_CHANNEL_CLOSE_METHOD) {
+        const amqp_channel_close_t *m = method->decoded;
+        amqp_channel_close_ok_t ok = {0};
+
+        code = m->reply_code;
+        snprintf(why, n, "%.*s", (int)m->reply_text.len,
+                 (const char *)m->reply_text.bytes);
+        amqp_send_method(mq->conn, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+        if (channel == mq->channel)
+            mq->channel_ok = false;
+    } else {
+        snprintf(why, n, "unexpected method 0x%08x", (unsigned)method->id);
+    }
+    return code;
+}
+
+/*
+ * The one place an RPC reply is judged: ST_OK, or ST_MQ with the reason in why and the
+ * broker's reply code (404, 406, 403...) in *code, 0 for a library failure. A library
+ * failure (socket error, or a timeout: librabbitmq closes the connection on an RPC
+ * timeout) leaves the connection unusable; a server exception closed the channel or the
+ * connection and has been answered.
+ */
+static enum status rpc_reason(struct mq *mq, amqp_rpc_reply_t r, int *code, char *why,
+                              size_t n)
+{
+    char text[300];
+    int c = 0;
+
+    if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+        *code = 0;
+        return ST_OK;
+    }
+    switch (r.reply_type) {
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+        snprintf(why, n, "%s", amqp_error_string2(r.library_error));
+        mq->conn_ok = false;
+        mq->channel_ok = false;
+        break;
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+        c = on_server_close(mq, mq->channel, &r.reply, text, sizeof text);
+        snprintf(why, n, "%s%s",
+                 r.reply.id == AMQP_CONNECTION_CLOSE_METHOD ? "connection closed: " : "",
+                 text);
+        break;
+    default:
+        snprintf(why, n, "no reply from the library");
+        mq->conn_ok = false;
+        mq->channel_ok = false;
+        break;
+    }
+    *code = c;
+    return ST_MQ;
+}
+
+/* rpc_reason with e = "<what>: <reason>", what printf-formatted by the caller; code may
+ * be NULL. */
+static enum status rpc_check(struct mq *mq, amqp_rpc_reply_t r, int *code, struct err *e,
+                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static enum status rpc_check(struct mq *mq, amqp_rpc_reply_t r, int *code, struct err *e,
+                             const char *fmt, ...)
+{
+    char what[MQ_NAME_MAX + MQ_WHERE_MAX];
+    char why[400];
+    va_list ap;
+    int c;
+
+    if (rpc_reason(mq, r, &c, why, sizeof why) == ST_OK) {
+        if (code != NULL)
+            *code = 0;
+        return ST_OK;
+    }
+    if (code != NULL)
+        *code = c;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return err_set(e, ST_MQ, "%s: %s", what, why);
+}
+
+/* Open a fresh channel in confirm mode; delivery tags restart at 1. It takes the next
+ * number, so a late frame of the closed one is not mistaken for ours; numbers wrap at
+ * the negotiated maximum (every earlier channel is closed by then). */
+static enum status channel_open(struct mq *mq, struct err *e)
+{
+    enum status st;
+    int max = amqp_get_channel_max(mq->conn);
+
+    if (max <= 0 || max > 65535)
+        max = 65535;
+    mq->channel = mq->channel >= max ? 1 : (amqp_channel_t)(mq->channel + 1);
+    amqp_channel_open(mq->conn, mq->channel);
+    st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), NULL, e,
+                   "could not open a channel to RabbitMQ at %s", mq->where);
+    if (st != ST_OK)
+        return st;
+    mq->channel_ok = true;
+    amqp_confirm_select(mq->conn, mq->channel);
+    st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), NULL, e,
+                   "could not select confirm mode on RabbitMQ at %s", mq->where);
+    if (st != ST_OK)
+        return st;
+    mq->next_tag = 1;
+    return ST_OK;
+}
+
+/* Judge a declare's reply. A failure closed the channel (mq_open then drops the handle);
+ * an exchange or queue that exists with other arguments gets its own message, since it
+ * needs an operator. */
+static enum status declare_check(struct mq *mq, const char *kind, const char *name,
+                                 struct err *e)
+{
+    char why[400];
+    int code;
+
+    if (rpc_reason(mq, amqp_get_rpc_reply(mq->conn), &code, why, sizeof why) == ST_OK)
+        return ST_OK;
+    if (code == AMQP_PRECONDITION_FAILED)
+        return err_set(
+            e, ST_MQ,
+            "%s \"%s\" already exists on RabbitMQ at %s and its arguments differ "
+            "(delete it or use another prefix): %s",
+            kind, name, mq->where, why);
+    return err_set(e, ST_MQ, "could not declare %s \"%s\" on RabbitMQ at %s: %s", kind,
+                   name, mq->where, why);
+}
+
+static enum status exchange_declare(struct mq *mq, const char *suffix, const char *type,
+                                    struct err *e)
+{
+    char name[MQ_NAME_MAX];
+
+    make_name(mq, suffix, name, sizeof name);
+    amqp_exchange_declare(mq->conn, mq->channel, amqp_cstring_bytes(name),
+                          amqp_cstring_bytes(type), 0, 1, 0, 0, amqp_empty_table);
+    return declare_check(mq, "exchange", name, e);
+}
+
+/* Declare queue <prefix>.<suffix> with args; bind it to exchange <prefix>.<exchange>. */
+static enum status queue_declare_bind(struct mq *mq, const char *suffix,
+                                      amqp_table_t args, const char *exchange,
+                                      const char *key, struct err *e)
+{
+    char name[MQ_NAME_MAX], xname[MQ_NAME_MAX];
+    enum status st;
+
+    make_name(mq, suffix, name, sizeof name);
+    make_name(mq, exchange, xname, sizeof xname);
+    amqp_queue_declare(mq->conn, mq->channel, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
+    st = declare_check(mq, "queue", name, e);
+    if (st != ST_OK)
+        return st;
+    amqp_queue_bind(mq->conn, mq->channel, amqp_cstring_bytes(name),
+                    amqp_cstring_bytes(xname), amqp_cstring_bytes(key), amqp_empty_table);
+    return rpc_check(mq, amqp_get_rpc_reply(mq->conn), NULL, e,
+                     "could not bind queue \"%s\" to exchange \"%s\"", name, xname);
+}
+
+static amqp_table_entry_t entry_str(const char *key, const char *value)
+{
+    amqp_table_entry_t t;
+
+    t.key = amqp_cstring_bytes(key);
+    t.value.kind = AMQP_FIELD_KIND_UTF8;
+    t.value.value.bytes = amqp_cstring_bytes(value);
+    return t;
+}
+
+static amqp_table_entry_t entry_i64(const char *key, int64_t value)
+{
+    amqp_table_entry_t t;
+
+    t.key = amqp_cstring_bytes(key);
+    t.value.kind = AMQP_FIELD_KIND_I64;
+    t.value.value.i64 = value;
+    return t;
+}
+
+static enum status declare_topology(struct mq *mq, struct err *e)
+{
+    char dead_x[MQ_NAME_MAX], work_x[MQ_NAME_MAX];
+    amqp_table_entry_t entries[3];
+    amqp_table_t args;
+    enum status st;
+    size_t i;
+
+    make_name(mq, "dead", dead_x, sizeof dead_x);
+    make_name(mq, "work", work_x, sizeof work_x);
+
+    /* Dead letters first, so the work queue's dead-letter exchange exists when it is. */
+    st = exchange_declare(mq, "dead", "fanout", e);
+    if (st != ST_OK)
+        goto out;
+    entries[0] = entry_str("x-queue-type", "quorum");
+    args.num_entries = 1;
+    args.entries = entries;
+    st = queue_declare_bind(mq, "dead", args, "dead", "", e);
+    if (st != ST_OK)
+        goto out;
+
+    st = exchange_declare(mq, "work", "direct", e);
+    if (st != ST_OK)
+        goto out;
+    entries[1] = entry_str("x-dead-letter-exchange", dead_x);
+    args.num_entries = 2;
+    st = queue_declare_bind(mq, "work", args, "work", "work", e);
+    if (st != ST_OK)
+        goto out;
+
+    st = exchange_declare(mq, "retry", "direct", e);
+    if (st != ST_OK)
+        goto out;
+    for (i = 0; i < mq->ndelays; i++) {
+        char delay[MQ_DELAY_NAME_MAX], suffix[MQ_DELAY_NAME_MAX + 8];
+
+        cfg_format_duration(mq->delays[i], delay, sizeof delay);
+        snprintf(suffix, sizeof suffix, "retry.%s", delay);
+        /* A classic queue: messages only wait out their TTL here, and TTL expiry
+         * dead-letters them to the work exchange, which is the whole delay mechanism. */
+        entries[0] = entry_i64("x-message-ttl", mq->delays[i]);
+        entries[1] = entry_str("x-dead-letter-exchange", work_x);
+        entries[2] = entry_str("x-dead-letter-routing-key", "work");
+        args.num_entries = 3;
+        st = queue_declare_bind(mq, suffix, args, "retry", delay, e);
+        if (st != ST_OK)
+            goto out;
+    }
+out:
+    return st;
+}
+
+static enum status connect_login(struct mq *mq, const char *url, struct err *e)
+{
+    struct amqp_connection_info info;
+    struct timeval tv = ms_to_timeval(mq->timeout_ms);
+    amqp_socket_t *sock;
+    amqp_rpc_reply_t r;
+    char *copy = NULL;
+    char masked[256];
+    enum status st = ST_OK;
+    int rc;
+
+    /* amqp_parse_url writes into its argument and points info at the pieces. */
+    copy = strdup(url);
+    if (copy == NULL) {
+        st = err_set(e, ST_NOMEM, "out of memory");
+        goto out;
+    }
+    amqp_default_connection_info(&info);
+    rc = amqp_parse_url(copy, &info);
+    if (rc != AMQP_STATUS_OK) {
+        log_mask_url(url, masked, sizeof masked);
+        st = err_set(
+            e, ST_INVALID,
+            "invalid RabbitMQ URL \"%s\" (use amqp://user:password@host:port/vhost)",
+            masked);
+        goto out;
+    }
+    if (info.ssl) {
+        log_mask_url(url, masked, sizeof masked);
+        st =
+            err_set(e, ST_INVALID, "RabbitMQ URL \"%s\": amqps is not supported", masked);
+        goto out;
+    }
+    snprintf(mq->where, sizeof mq->where, strchr(info.host, ':') ? "[%s]:%d" : "%s:%d",
+             info.host, info.port);
+
+    mq->conn = amqp_new_connection();
+    if (mq->conn == NULL) {
+        st = err_set(e, ST_NOMEM, "out of memory");
+        goto out;
+    }
+    sock = amqp_tcp_socket_new(mq->conn);
+    if (sock == NULL) {
+        st = err_set(e, ST_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = amqp_socket_open_noblock(sock, info.host, info.port, &tv);
+    if (rc != AMQP_STATUS_OK) {
+        st = err_set(e, ST_MQ, "could not connect to RabbitMQ at %s: %s", mq->where,
+                     amqp_error_string2(rc));
+        goto out;
+    }
+    /* Without these librabbitmq waits forever for a broker that accepted the TCP
+     * connection but never answers. */
+    amqp_set_handshake_timeout(mq->conn, &tv);
+    amqp_set_rpc_timeout(mq->conn, &tv);
+
+    /* Heartbeats off: librabbitmq only sends them from inside its own calls, so a handle
+     * that idles between sweeps would be dropped by the broker; dead connections are
+     * found instead by the bounded waits of the next call. */
+    r = amqp_login(mq->conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user,
+                   info.password);
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION) {
+        char why[400];
+
+        on_server_close(mq, 0, &r.reply, why, sizeof why);
+        mq->conn_ok = false;
+        st = err_set(e, ST_MQ,
+                     "RabbitMQ refused login for user \"%s\" at %s (vhost \"%s\"): %s",
+                     info.user, mq->where, info.vhost, why);
+        goto out;
+    }
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+        /* Brokers that do not announce authentication_failure_close just drop the
+         * socket on bad credentials, which looks like this. */
+        st = err_set(
+            e, ST_MQ,
+            "could not log in to RabbitMQ at %s as user \"%s\" (vhost \"%s\"): %s",
+            mq->where, info.user, info.vhost,
+            r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
+                ? amqp_error_string2(r.library_error)
+                : "no reply");
+        goto out;
+    }
+    mq->conn_ok = true;
+out:
+    free(copy);
+    return st;
+}
+
+enum status mq_open(const char *url, const char *prefix,
+                    const struct backoff_policy *policy, int64_t timeout_ms,
+                    struct mq **out, struct err *e)
+{
+    struct mq *mq = NULL;
+    enum status st;
+    size_t count;
+
+    if (out != NULL)
+        *out = NULL;
+    if (url == NULL || policy == NULL || out == NULL || timeout_ms <= 0) {
+        st = err_set(e, ST_INVALID, "mq_open: missing argument or non-positive timeout");
+        goto out;
+    }
+    if (!prefix_valid(prefix)) {
+        st = err_set(e, ST_INVALID,
+                     "invalid AMQP prefix \"%.64s\" (use [A-Za-z0-9_.-]{1,%d})",
+                     prefix ? prefix : "", MQ_PREFIX_MAX);
+        goto out;
+    }
+    mq = calloc(1, sizeof *mq);
+    if (mq == NULL) {
+        st = err_set(e, ST_NOMEM, "out of memory");
+        goto out;
+    }
+    mq->timeout_ms = timeout_ms;
+    snprintf(mq->prefix, sizeof mq->prefix, "%s", prefix);
+
+    count = backoff_distinct_delays(policy, NULL, 0);
+    if (count > 0) {
+        mq->delays = calloc(count, sizeof *mq->delays);
+        if (mq->delays == NULL) {
+            st = err_set(e, ST_NOMEM, "out of memory");
+            goto out;
+        }
+        mq->ndelays = backoff_distinct_delays(policy, mq->delays, count);
+    }
+
+    st = connect_login(mq, url, e);
+    if (st != ST_OK)
+        goto out;
+    st = channel_open(mq, e);
+    if (st != ST_OK)
+        goto out;
+    st = declare_topology(mq, e);
+    if (st != ST_OK)
+        goto out;
+    *out = mq;
+    mq = NULL;
+out:
+    mq_close(mq);
+    return st;
+}
+
+void mq_close(struct mq *mq)
+{
+    if (mq == NULL)
+        return;
+    if (mq->conn != NULL) {
+        /* Polite close only while the broker still listens; both are bounded RPCs. */
+        if (mq->conn_ok && mq->channel_ok)
+            amqp_channel_close(mq->conn, mq->channel, AMQP_REPLY_SUCCESS);
+        if (mq->conn_ok)
+            amqp_connection_close(mq->conn, AMQP_REPLY_SUCCESS);
+        amqp_destroy_connection(mq->conn);
+    }
+    free(mq->delays);
+    free(mq);
+}
+
+static enum status usable(struct mq *mq, struct err *e)
+{
+    if (!mq->conn_ok)
+        return err_set(e, ST_MQ, "the connection to RabbitMQ at %s is closed", mq->where);
+    if (!mq->channel_ok)
+        return channel_open(mq, e);
+    return ST_OK;
+}
+
+/* Mark tag (or, when multiple, every unresolved tag up to it) with how it resolved. Tags
+ * outside the batch belong to an earlier, abandoned batch and are ignored. */
+static void batch_resolve(struct batch *b, uint64_t tag, bool multiple, unsigned char how)
+{
+    size_t i, last;
+
+    if (tag < b->first_tag || tag - b->first_tag >= b->n)
+        return;
+    last = (size_t)(tag - b->first_tag);
+    for (i = multiple ? b->low : last; i <= last; i++) {
+        if ((b->state[i] & (PUB_ACKED | PUB_NACKED)) == 0) {
+            b->state[i] |= how;
+            b->resolved++;
+        }
+    }
+    while (b->low < b->n && (b->state[b->low] & (PUB_ACKED | PUB_NACKED)) != 0)
+        b->low++;
+}
+
+/* Wait for one frame until deadline. Returns an AMQP status. */
+static int wait_frame(struct mq *mq, amqp_frame_t *f, int64_t deadline)
+{
+    int64_t left = deadline - now_ms();
+    struct timeval tv = ms_to_timeval(left);
+
+    return amqp_simple_wait_frame_noblock(mq->conn, f, &tv);
+}
+
+/*
+ * A basic.return was read: its header and body frames follow. The broker sends the
+ * return before the ack of the same publish, so marking it here is enough to keep it
+ * from counting as confirmed. The publish is found by its message_id.
+ */
+static enum status read_return(struct mq *mq, struct batch *b, int64_t deadline,
+                               struct err *e)
+{
+    amqp_frame_t f;
+    uint64_t body_size, got = 0;
+    size_t i;
+    int rc;
+
+    rc = wait_frame(mq, &f, deadline);
+    if (rc != AMQP_STATUS_OK)
+        goto fail;
+    if (f.frame_type != AMQP_FRAME_HEADER || f.channel != mq->channel)
+        return err_set(e, ST_MQ, "unexpected frame from RabbitMQ at %s after a return",
+                       mq->where);
+    body_size = f.payload.properties.body_size;
+    {
+        const amqp_basic_properties_t *p = f.payload.properties.decoded;
+
+        if (p != NULL && (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0) {
+            for (i = 0; i < b->n; i++) {
+                if ((b->state[i] & PUB_RETURNED) == 0 &&
+                    strlen(b->ids[i]) == p->message_id.len &&
+                    memcmp(b->ids[i], p->message_id.bytes, p->message_id.len) == 0) {
+                    b->state[i] |= PUB_RETURNED;
+                    break;
+                }
+            }
+        }
+    }
+    while (got < body_size) {
+        rc = wait_frame(mq, &f, deadline);
+        if (rc != AMQP_STATUS_OK)
+            goto fail;
+        if (f.frame_type != AMQP_FRAME_BODY || f.channel != mq->channel)
+            return err_set(e, ST_MQ, "unexpected frame from RabbitMQ at %s in a return",
+                           mq->where);
+        got += f.payload.body_fragment.len;
+    }
+    return ST_OK;
+fail:
+    if (rc != AMQP_STATUS_TIMEOUT)
+        mq->conn_ok = false;
+    return err_set(e, ST_MQ, "could not read a returned message from RabbitMQ at %s: %s",
+                   mq->where, amqp_error_string2(rc));
+}
+
+/* Act on one frame received while confirms are outstanding. */
+static enum status handle_frame(struct mq *mq, struct batch *b, const amqp_frame_t *f,
+                                int64_t deadline, struct err *e)
+{
+    const amqp_method_t *m = &f->payload.method;
+    char why[400];
+
+    /* Stray content frames (of a return we failed to match) carry nothing for us. */
+    if (f->frame_type != AMQP_FRAME_METHOD)
+        return ST_OK;
+    if (m->id == AMQP_CONNECTION_CLOSE_METHOD ||
+        (m->id == AMQP_CHANNEL_CLOSE_METHOD && f->channel == mq->channel)) {
+        on_server_close(mq, f->channel, m, why, sizeof why);
+        return err_set(e, ST_MQ, "could not publish to RabbitMQ at %s: %s closed: %s",
+                       mq->where, f->channel == 0 ? "connection" : "channel", why);
+    }
+    /* Anything else off our channel (connection.blocked included: publishes then stall
+     * until the deadline) needs no answer. */
+    if (f->channel != mq->channel)
+        return ST_OK;
+    switch (m->id) {
+    case AMQP_BASIC_ACK_METHOD: {
+        const amqp_basic_ack_t *a = m->decoded;
+
+        batch_resolve(b, a->delivery_tag, a->multiple, PUB_ACKED);
+        break;
+    }
+    case AMQP_BASIC_NACK_METHOD: {
+        const amqp_basic_nack_t *nk = m->decoded;
+
+        batch_resolve(b, nk->delivery_tag, nk->multiple, PUB_NACKED);
+        break;
+    }
+    case AMQP_BASIC_RETURN_METHOD:
+        return read_return(mq, b, deadline, e);
+    default:
+        break;
+    }
+    return ST_OK;
+}
+
+/* Read every frame that is already there, without blocking. */
+static enum status drain(struct mq *mq, struct batch *b, int64_t deadline, struct err *e)
+{
+    amqp_frame_t f;
+    struct timeval zero = {0, 0};
+    enum status st;
+    int rc;
+
+    for (;;) {
+        rc = amqp_simple_wait_frame_noblock(mq->conn, &f, &zero);
+        if (rc == AMQP_STATUS_TIMEOUT)
+            return ST_OK;
+        if (rc != AMQP_STATUS_OK) {
+            mq->conn_ok = false;
+            return err_set(e, ST_MQ, "lost the connection to RabbitMQ at %s: %s",
+                           mq->where, amqp_error_string2(rc));
+        }
+        st = handle_frame(mq, b, &f, deadline, e);
+        amqp_maybe_release_buffers(mq->conn);
+        if (st != ST_OK)
+            return st;
+    }
+}
+
+/* Say how many publishes failed and why, naming the first one. */
+static enum status batch_outcome(const struct batch *b, struct err *e)
+{
+    size_t i, bad = 0, first = 0;
+
+    for (i = 0; i < b->n; i++) {
+        if (b->state[i] != PUB_ACKED) {
+            if (bad == 0)
+                first = i;
+            bad++;
+        }
+    }
+    if (bad == 0)
+        return ST_OK;
+    return err_set(e, ST_MQ,
+                   "could not publish %zu of %zu operations (the first is \"%s\"): %s",
+                   bad, b->n, b->ids[first],
+                   (b->state[first] & PUB_RETURNED) != 0
+                       ? "RabbitMQ could not route it to a queue (topology deleted?)"
+                       : "RabbitMQ nacked it");
+}
+
+/*
+ * Publish ids[0..n) to exchange <prefix>.<exchange> with routing key, pipelined, and wait
+ * until the broker has acked or nacked every one, or the deadline passes.
+ */
+static enum status publish_batch(struct mq *mq, const char *exchange, const char *key,
+                                 const char *const *ids, size_t n, bool *confirmed,
+                                 struct err *e)
+{
+    int64_t deadline = now_ms() + mq->timeout_ms;
+    char xname[MQ_NAME_MAX];
+    struct batch b = {0};
+    amqp_frame_t f;
+    enum status st;
+    size_t i;
+    int rc;
+
+    for (i = 0; confirmed != NULL && i < n; i++)
+        confirmed[i] = false;
+    if (n == 0)
+        return ST_OK;
+    for (i = 0; i < n; i++) {
+        if (ids[i] == NULL || ids[i][0] == '\0' || strlen(ids[i]) > MQ_ID_MAX)
+            return err_set(e, ST_INVALID,
+                           "operation id %zu of the batch is empty or too long", i);
+    }
+    st = usable(mq, e);
+    if (st != ST_OK)
+        return st;
+    b.ids = ids;
+    b.n = n;
+    b.first_tag = mq->next_tag;
+    b.state = calloc(n, 1);
+    if (b.state == NULL)
+        return err_set(e, ST_NOMEM, "out of memory");
+    make_name(mq, exchange, xname, sizeof xname);
+
+    for (i = 0; i < n; i++) {
+        amqp_basic_properties_t props;
+        amqp_bytes_t id = amqp_cstring_bytes(ids[i]);
+
+        props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+                       AMQP_BASIC_MESSAGE_ID_FLAG;
+        props.content_type = amqp_cstring_bytes("text/plain");
+        props.delivery_mode = 2;
+        props.message_id = id;
+        /* Mandatory: a message no queue takes is returned, not silently acked. */
+        rc = amqp_basic_publish(mq->conn, mq->channel, amqp_cstring_bytes(xname),
+                                amqp_cstring_bytes(key), 1, 0, &props, id);
+        if (rc != AMQP_STATUS_OK) {
+            mq->conn_ok = false;
+            st = err_set(e, ST_MQ,
+                         "could not publish operation \"%s\" to RabbitMQ at %s: %s",
+                         ids[i], mq->where, amqp_error_string2(rc));
+            goto out;
+        }
+        mq->next_tag++;
+        if ((i + 1) % MQ_DRAIN_EVERY == 0) {
+            st = drain(mq, &b, deadline, e);
+            if (st != ST_OK)
+                goto out;
+        }
+    }
+
+    while (b.resolved < n) {
+        if (now_ms() >= deadline) {
+            st = err_set(
+                e, ST_MQ,
+                "timed out after %lldms waiting for RabbitMQ at %s to confirm %zu of "
+                "%zu publishes",
+                (long long)mq->timeout_ms, mq->where, n - b.resolved, n);
+            goto out;
+        }
+        rc = wait_frame(mq, &f, deadline);
+        if (rc == AMQP_STATUS_TIMEOUT)
+            continue;
+        if (rc != AMQP_STATUS_OK) {
+            mq->conn_ok = false;
+            st = err_set(e, ST_MQ, "lost the connection to RabbitMQ at %s: %s", mq->where,
+                         amqp_error_string2(rc));
+            goto out;
+        }
+        st = handle_frame(mq, &b, &f, deadline, e);
+        amqp_maybe_release_buffers(mq->conn);
+        if (st != ST_OK)
+            goto out;
+    }
+    st = batch_outcome(&b, e);
+out:
+    /* On failure too: whatever the broker acked is safely queued. */
+    for (i = 0; confirmed != NULL && i < n; i++)
+        confirmed[i] = b.state[i] == PUB_ACKED;
+    free(b.state);
+    return st;
+}
+
+enum status mq_publish_work(struct mq *mq, const char *const *ids, size_t n,
+                            bool *confirmed, struct err *e)
+{
+    if (mq == NULL || (n > 0 && (ids == NULL || confirmed == NULL)))
+        return err_set(e, ST_INVALID, "mq_publish_work: missing argument");
+    return publish_batch(mq, "work", "work", ids, n, confirmed, e);
+}
+
+enum status mq_publish_retry(struct mq *mq, const char *id, int64_t delay_ms,
+                             struct err *e)
+{
+    char delay[MQ_DELAY_NAME_MAX];
+    const char *ids[1];
+    bool known = false;
+    size_t i;
+
+    if (mq == NULL || id == NULL)
+        return err_set(e, ST_INVALID, "mq_publish_retry: missing argument");
+    for (i = 0; i < mq->ndelays; i++)
+        known = known || mq->delays[i] == delay_ms;
+    cfg_format_duration(delay_ms, delay, sizeof delay);
+    if (!known)
+        return err_set(e, ST_INVALID,
+                       "no retry queue for a delay of %s (use backoff_queue_delay_ms)",
+                       delay);
+    ids[0] = id;
+    return publish_batch(mq, "retry", delay, ids, 1, NULL, e);
+}
+
+enum status mq_queue_depth(struct mq *mq, const char *suffix, uint32_t *messages,
+                           uint32_t *consumers, struct err *e)
+{
+    amqp_queue_declare_ok_t *ok;
+    char name[MQ_NAME_MAX];
+    enum status st;
+    int code;
+
+    if (mq == NULL || suffix == NULL || suffix[0] == '\0' ||
+        strlen(suffix) > MQ_NAME_MAX - MQ_PREFIX_MAX - 2)
+        return err_set(e, ST_INVALID, "mq_queue_depth: missing or too long queue name");
+    st = usable(mq, e);
+    if (st != ST_OK)
+        return st;
+    make_name(mq, suffix, name, sizeof name);
+    ok = amqp_queue_declare(mq->conn, mq->channel, amqp_cstring_bytes(name), 1, 0, 0, 0,
+                            amqp_empty_table);
+    st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), &code, e,
+                   "could not inspect queue \"%s\"", name);
+    if (st != ST_OK) {
+        if (code == AMQP_NOT_FOUND) {
+            /* The broker closed the channel for the failed passive declare; reopen it so
+             * the handle stays usable. */
+            st = channel_open(mq, e);
+            if (st == ST_OK)
+                st = err_set(e, ST_MQ, "queue \"%s\" does not exist", name);
+        }
+        return st;
+    }
+    if (messages != NULL)
+        *messages = ok->message_count;
+    if (consumers != NULL)
+        *consumers = ok->consumer_count;
+    return ST_OK;
+}
+
+enum status mq_delete_topology(struct mq *mq, struct err *e)
+{
+    char name[MQ_NAME_MAX], suffix[MQ_DELAY_NAME_MAX + 8], delay[MQ_DELAY_NAME_MAX];
+    static const char *const fixed[] = {"work", "dead"};
+    static const char *const exchanges[] = {"work", "retry", "dead"};
+    enum status st = ST_OK;
+    size_t i;
+    int code;
+
+    if (mq == NULL)
+        return err_set(e, ST_INVALID, "mq_delete_topology: missing handle");
+    for (i = 0; i < sizeof fixed / sizeof fixed[0] + mq->ndelays; i++) {
+        if (i < sizeof fixed / sizeof fixed[0]) {
+            snprintf(suffix, sizeof suffix, "%s", fixed[i]);
+        } else {
+            cfg_format_duration(mq->delays[i - sizeof fixed / sizeof fixed[0]], delay,
+                                sizeof delay);
+            snprintf(suffix, sizeof suffix, "retry.%s", delay);
+        }
+        st = usable(mq, e);
+        if (st != ST_OK)
+            goto out;
+        make_name(mq, suffix, name, sizeof name);
+        amqp_queue_delete(mq->conn, mq->channel, amqp_cstring_bytes(name), 0, 0);
+        st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), &code, e,
+                       "could not delete queue \"%s\"", name);
+        if (st != ST_OK && code != AMQP_NOT_FOUND)
+            goto out;
+    }
+    for (i = 0; i < sizeof exchanges / sizeof exchanges[0]; i++) {
+        st = usable(mq, e);
+        if (st != ST_OK)
+            goto out;
+        make_name(mq, exchanges[i], name, sizeof name);
+        amqp_exchange_delete(mq->conn, mq->channel, amqp_cstring_bytes(name), 0);
+        st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), &code, e,
+                       "could not delete exchange \"%s\"", name);
+        if (st != ST_OK && code != AMQP_NOT_FOUND)
+            goto out;
+    }
+    /* A not-found on the last step leaves the channel closed; reopen it now. */
+    st = usable(mq, e);
+out:
+    return st;
+}

@@ -1,0 +1,59 @@
+/*
+ * mq: RabbitMQ through librabbitmq, one connection and one channel per handle.
+ *
+ * Topology (every name starts with the prefix P, default "tmdbq"), declared idempotently by
+ * mq_open so whoever connects first creates it:
+ *   exchange P.work  (direct, durable)  --"work"-->  queue P.work (quorum, durable)
+ *   exchange P.retry (direct, durable)  --"<d>"--->  queue P.retry.<d> (classic, durable,
+ *            x-message-ttl = d, dead-lettering to P.work with key "work"), one queue per
+ *            distinct delay d of the retry policy, named like "30s", "2m", "1h"
+ *   exchange P.dead  (fanout, durable)  ---------->  queue P.dead (quorum, durable): messages
+ *            that name no operation
+ *   The work queue dead-letters to P.dead too (a message rejected without requeue).
+ * Messages are the operation id (36-char UUID text) as body, persistent (delivery mode 2),
+ * content type text/plain, message_id = the id.
+ * The channel is in confirm mode: a publish counts only when the broker acked it.
+ * Every call is bounded by the handle's timeout; none blocks forever.
+ */
+#ifndef TMDBQ_MQ_H
+#define TMDBQ_MQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backoff.h"
+#include "err.h"
+
+struct mq;
+
+/* Connect to url (amqp://user:pass@host:port/vhost, vhost URL-encoded), log in, open a
+ * channel, select confirm mode and declare the topology for prefix and policy. timeout_ms
+ * bounds the connect and every later wait. On success *out owns the handle (mq_close).
+ * Errors are ST_MQ with a message that names the host and port but never the password. */
+enum status mq_open(const char *url, const char *prefix, const struct backoff_policy *policy,
+                    int64_t timeout_ms, struct mq **out, struct err *e);
+
+/* Close the channel and connection and free; accepts NULL. */
+void mq_close(struct mq *mq);
+
+/* Publish n operation ids to the work exchange, pipelined: all are sent, then the broker's
+ * confirms are awaited together. confirmed[i] (caller's array of n) is set true for every id
+ * the broker acked. Returns ST_OK when all n were acked; otherwise ST_MQ (connection lost,
+ * nack, timeout) and the handle should be closed. Blocks up to the handle's timeout. */
+enum status mq_publish_work(struct mq *mq, const char *const *ids, size_t n, bool *confirmed,
+                            struct err *e);
+
+/* Publish one id to the delayed-retry queue for delay_ms (a delay that is one of the
+ * policy's distinct delays, see backoff_queue_delay_ms), and wait for its confirm. */
+enum status mq_publish_retry(struct mq *mq, const char *id, int64_t delay_ms, struct err *e);
+
+/* Passive-declare queue P.<suffix> ("work", "dead", "retry.30s") and report its ready
+ * message count and consumer count. ST_MQ if it does not exist (the channel is reopened). */
+enum status mq_queue_depth(struct mq *mq, const char *suffix, uint32_t *messages,
+                           uint32_t *consumers, struct err *e);
+
+/* Delete every queue and exchange of this prefix (tests clean up with it). */
+enum status mq_delete_topology(struct mq *mq, struct err *e);
+
+#endif

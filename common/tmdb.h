@@ -1,0 +1,72 @@
+/*
+ * tmdb: the six list operations against TMDB, and what their answers mean for tmdbq.
+ *
+ * One client per worker thread: one reused libcurl easy handle (keep-alive), connect and
+ * total timeouts, a hard cap on the response size. The classification of every answer
+ * (success, goal already holds, transient, permanent, deployment fault) happens here, in
+ * one switch, so the consumer only acts on an outcome.
+ */
+#ifndef TMDBQ_TMDB_H
+#define TMDBQ_TMDB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "op.h"
+
+struct tmdb_client;
+
+struct tmdb_config {
+    const char *base_url;     /* e.g. https://api.themoviedb.org (no trailing slash needed) */
+    const char *api_key;      /* v3 api_key, or NULL */
+    const char *read_token;   /* application read-access token (Bearer for v3), or NULL */
+    int64_t connect_timeout_ms;
+    int64_t timeout_ms;       /* whole request */
+};
+
+/* A user's credentials, borrowed for one call. */
+struct tmdb_creds {
+    const char *session_id;   /* v3 writes */
+    const char *access_token; /* v4 writes (update_list); may be NULL */
+};
+
+enum tmdb_outcome {
+    TMDB_DONE,       /* applied: completed */
+    TMDB_GOAL_HOLDS, /* TMDB says the goal already holds (already on the list, not on it,
+                        list already gone): completed */
+    TMDB_TRANSIENT,  /* timeout, connection error, 429, 5xx: retry later */
+    TMDB_PERMANENT,  /* session rejected, not found, not permitted, invalid: failed now */
+    TMDB_DEPLOYMENT, /* the application's API key or read token is rejected: wait, shout */
+};
+
+struct tmdb_result {
+    enum tmdb_outcome outcome;
+    long http_status;         /* 0 when no answer */
+    int tmdb_code;            /* TMDB's status_code, 0 when none */
+    int64_t retry_after_ms;   /* from Retry-After on 429 (0 treated as 1 s), else 0 */
+    char message[300];        /* for people: "TMDB list 7 not found (status_code 34)";
+                                 never contains a secret */
+    char *result_json;        /* on success, what to keep on the row, e.g. {"list_id":123}
+                                 for create_list, {"status_code":12} otherwise; owned */
+    int requests;             /* HTTP requests made (2 when the delete quirk was confirmed) */
+};
+
+/* cfg is copied. Returns ST_INVALID when there is neither api_key nor read_token. */
+enum status tmdb_client_new(const struct tmdb_config *cfg, struct tmdb_client **out,
+                            struct err *e);
+void tmdb_client_free(struct tmdb_client *c);
+
+/* Perform operation `type` on list_id (ignored for create_list) with operation_data
+ * data_json and the user's credentials; fill *out (clean with tmdb_result_cleanup).
+ * Blocks up to the configured timeouts (twice for the delete quirk's confirming GET). */
+void tmdb_execute(struct tmdb_client *c, enum op_type type, int32_t list_id,
+                  const char *data_json, const struct tmdb_creds *creds,
+                  struct tmdb_result *out);
+void tmdb_result_cleanup(struct tmdb_result *r);
+
+/* The classification on its own (exposed for unit tests): what an answer with this HTTP
+ * status and TMDB status_code (0 when absent) means for an operation of this type. */
+enum tmdb_outcome tmdb_classify(enum op_type type, long http_status, int tmdb_code);
+
+#endif
