@@ -1,0 +1,447 @@
+/*
+ * cli: the `tmdbq` command, a thin shell over tmdbq.h.
+ *
+ * It parses arguments, calls the library, prints results on stdout (JSON with --json,
+ * tables for people otherwise) and messages on stderr, and returns the library's status,
+ * which is already the exit status. Global flags may stand anywhere on the line.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "err.h"
+#include "log.h"
+#include "tmdbq.h"
+
+#define USAGE                                                                              \
+    "usage: tmdbq [--json] [--database-url URL] [--amqp-url URL] COMMAND ...\n"              \
+    "\n"                                                                                     \
+    "  migrate                              apply the schema migrations\n"                  \
+    "  enqueue TYPE --user N [--list N] [--movie N] [--name S] [--description S]\n"          \
+    "               [--public true|false] [--data JSON]\n"                                    \
+    "  enqueue --file F|-                   one JSON operation a line\n"                     \
+    "  show ID                              one operation\n"                                 \
+    "  stats                                operations per status\n"                         \
+    "  pending --user N                     a user's pending and processing operations\n"   \
+    "  failed [--limit N]                   failed operations, newest first (default 50)\n" \
+    "  session set --user N --session-id S [--access-token T]\n"                              \
+    "  session rm --user N\n"                                                                 \
+    "\n"                                                                                     \
+    "TYPE: create_list update_list delete_list clear_list add_movie remove_movie\n"          \
+    "Exit status: 0 done, 1 service failed, 2 bad usage or input, 3 no such operation,\n"    \
+    "4 the operation's status does not allow it.\n"
+
+/* Everything the command line said; strings borrowed from argv. */
+struct cli_args {
+    bool json;
+    const char *database_url;
+    const char *amqp_url;
+    const char *words[3]; /* the command and its positional arguments */
+    int n_words;
+    struct tmdbq_request req;
+    const char *file;
+    const char *session_id;
+    const char *access_token;
+    int64_t limit;
+    bool has_limit;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("tmdbq: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\n(run tmdbq --help for usage)\n", stderr);
+    return TMDBQ_EINVAL;
+}
+
+static int parse_int(const char *flag, const char *s, int64_t *out)
+{
+    char *end = NULL;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0') {
+        fprintf(stderr, "tmdbq: %s: \"%s\" is not an integer\n", flag, s);
+        return TMDBQ_EINVAL;
+    }
+    *out = v;
+    return TMDBQ_OK;
+}
+
+/* Which flags take a value; the value is the next word or follows "=". */
+static const char *const value_flags[] = {
+    "--database-url", "--amqp-url", "--user", "--list", "--movie", "--name", "--description",
+    "--public", "--data", "--file", "--limit", "--session-id", "--access-token", NULL,
+};
+
+static bool takes_value(const char *flag)
+{
+    for (int i = 0; value_flags[i]; i++) {
+        if (strcmp(flag, value_flags[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int set_flag(struct cli_args *a, const char *flag, const char *v)
+{
+    struct tmdbq_request *r = &a->req;
+
+    if (strcmp(flag, "--database-url") == 0)
+        a->database_url = v;
+    else if (strcmp(flag, "--amqp-url") == 0)
+        a->amqp_url = v;
+    else if (strcmp(flag, "--user") == 0) {
+        r->has_user = true;
+        return parse_int(flag, v, &r->user);
+    } else if (strcmp(flag, "--list") == 0) {
+        r->has_list = true;
+        return parse_int(flag, v, &r->list);
+    } else if (strcmp(flag, "--movie") == 0) {
+        r->has_movie = true;
+        return parse_int(flag, v, &r->movie);
+    } else if (strcmp(flag, "--limit") == 0) {
+        a->has_limit = true;
+        return parse_int(flag, v, &a->limit);
+    } else if (strcmp(flag, "--name") == 0)
+        r->name = v;
+    else if (strcmp(flag, "--description") == 0)
+        r->description = v;
+    else if (strcmp(flag, "--data") == 0)
+        r->data_json = v;
+    else if (strcmp(flag, "--file") == 0)
+        a->file = v;
+    else if (strcmp(flag, "--session-id") == 0)
+        a->session_id = v;
+    else if (strcmp(flag, "--access-token") == 0)
+        a->access_token = v;
+    else if (strcmp(flag, "--public") == 0) {
+        if (strcmp(v, "true") == 0)
+            r->public_flag = 1;
+        else if (strcmp(v, "false") == 0)
+            r->public_flag = 0;
+        else
+            return usage_error("--public: \"%s\" is not true or false", v);
+    }
+    return TMDBQ_OK;
+}
+
+static int parse_args(int argc, char **argv, struct cli_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->req = tmdbq_request_init();
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        char flag[32];
+        const char *eq, *value;
+        int rc;
+
+        if (strcmp(arg, "--json") == 0) {
+            a->json = true;
+            continue;
+        }
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            fputs(USAGE, stdout);
+            return -1;
+        }
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            if (arg[0] == '-' && arg[1] != '\0' && strcmp(arg, "-") != 0)
+                return usage_error("unknown option \"%s\"", arg);
+            if (a->n_words == 3)
+                return usage_error("unexpected argument \"%s\"", arg);
+            a->words[a->n_words++] = arg;
+            continue;
+        }
+        eq = strchr(arg, '=');
+        snprintf(flag, sizeof flag, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+        if (!takes_value(flag))
+            return usage_error("unknown option \"%s\"", flag);
+        if (eq) {
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            return usage_error("%s needs a value", flag);
+        }
+        rc = set_flag(a, flag, value);
+        if (rc != TMDBQ_OK)
+            return rc;
+    }
+    if (a->n_words == 0)
+        return usage_error("%s", "no command given");
+    return TMDBQ_OK;
+}
+
+/* ---- output -------------------------------------------------------------------------- */
+
+static int print_op(const struct cli_args *a, const struct tmdbq_op *op)
+{
+    char *s = a->json ? tmdbq_op_to_json(op) : tmdbq_op_to_text(op);
+
+    if (s == NULL) {
+        fputs("tmdbq: out of memory\n", stderr);
+        return TMDBQ_ESERVICE;
+    }
+    fputs(s, stdout);
+    if (a->json)
+        fputc('\n', stdout);
+    free(s);
+    return TMDBQ_OK;
+}
+
+static int print_list(const struct cli_args *a, const struct tmdbq_op_list *l)
+{
+    size_t n = tmdbq_op_list_count(l);
+
+    if (a->json) {
+        fputc('[', stdout);
+        for (size_t i = 0; i < n; i++) {
+            char *s = tmdbq_op_to_json(tmdbq_op_list_get(l, i));
+            if (s == NULL) {
+                fputs("tmdbq: out of memory\n", stderr);
+                return TMDBQ_ESERVICE;
+            }
+            fprintf(stdout, "%s%s", i ? "," : "", s);
+            free(s);
+        }
+        fputs("]\n", stdout);
+        return TMDBQ_OK;
+    }
+    printf("%-36s  %-12s  %-10s  %-24s  %7s  %s\n", "ID", "TYPE", "STATUS", "INSERTED",
+           "RETRIES", "ERROR");
+    for (size_t i = 0; i < n; i++) {
+        const struct tmdbq_op *op = tmdbq_op_list_get(l, i);
+        const char *error = tmdbq_op_error(op);
+        printf("%-36s  %-12s  %-10s  %-24s  %7d  %s\n", tmdbq_op_id(op), tmdbq_op_type(op),
+               tmdbq_op_status(op), tmdbq_op_inserted_at(op), tmdbq_op_retry_count(op),
+               error ? error : "");
+    }
+    printf("(%zu operation%s)\n", n, n == 1 ? "" : "s");
+    return TMDBQ_OK;
+}
+
+/* ---- commands ------------------------------------------------------------------------ */
+
+static int cmd_migrate(const struct cli_args *a, struct tmdbq *h)
+{
+    int applied = 0, version = 0;
+    int rc = tmdbq_migrate(h, &applied, &version);
+
+    if (rc != TMDBQ_OK)
+        return rc;
+    if (a->json)
+        printf("{\"applied\":%d,\"version\":%d}\n", applied, version);
+    else
+        printf("applied %d migration%s; schema version %d\n", applied,
+               applied == 1 ? "" : "s", version);
+    return TMDBQ_OK;
+}
+
+static void emit_line(void *ctx, const struct tmdbq_line_result *r)
+{
+    const struct cli_args *a = ctx;
+    char *s;
+
+    if (!a->json) {
+        if (r->status == TMDBQ_OK)
+            printf("line %ld: %s %s%s%s\n", r->line, tmdbq_op_id(r->op), tmdbq_op_status(r->op),
+                   tmdbq_op_duplicate(r->op) ? " (duplicate)" : "",
+                   tmdbq_op_published(r->op) ? "" : " (not published yet)");
+        else
+            printf("line %ld: error: %s\n", r->line, r->error);
+        return;
+    }
+    s = tmdbq_line_result_to_json(r);
+    if (s == NULL) {
+        fputs("tmdbq: out of memory\n", stderr);
+        return;
+    }
+    printf("%s\n", s);
+    free(s);
+}
+
+static int cmd_enqueue(const struct cli_args *a, struct tmdbq *h)
+{
+    struct tmdbq_op *op = NULL;
+    FILE *in = NULL;
+    int rc;
+
+    if (a->file) {
+        if (a->n_words > 1)
+            return usage_error("enqueue --file takes no TYPE (got \"%s\")", a->words[1]);
+        in = strcmp(a->file, "-") == 0 ? stdin : fopen(a->file, "r");
+        if (in == NULL) {
+            fprintf(stderr, "tmdbq: could not open \"%s\": %s\n", a->file, strerror(errno));
+            return TMDBQ_EINVAL;
+        }
+        rc = tmdbq_enqueue_stream(h, in, emit_line, (void *)a);
+        if (in != stdin)
+            fclose(in);
+        return rc;
+    }
+    if (a->n_words < 2)
+        return usage_error("%s", "enqueue needs an operation TYPE or --file");
+    struct tmdbq_request req = a->req;
+    req.type = a->words[1];
+    rc = tmdbq_enqueue(h, &req, &op);
+    if (rc != TMDBQ_OK)
+        return rc;
+    rc = print_op(a, op);
+    tmdbq_op_free(op);
+    return rc;
+}
+
+static int cmd_show(const struct cli_args *a, struct tmdbq *h)
+{
+    struct tmdbq_op *op = NULL;
+    int rc;
+
+    if (a->n_words != 2)
+        return usage_error("%s", "show needs one operation ID");
+    rc = tmdbq_show(h, a->words[1], &op);
+    if (rc != TMDBQ_OK)
+        return rc;
+    rc = print_op(a, op);
+    tmdbq_op_free(op);
+    return rc;
+}
+
+static int cmd_stats(const struct cli_args *a, struct tmdbq *h)
+{
+    struct tmdbq_stats s;
+    int rc = tmdbq_stats(h, &s);
+
+    if (rc != TMDBQ_OK)
+        return rc;
+    if (a->json) {
+        printf("{\"pending\":%" PRId64 ",\"processing\":%" PRId64 ",\"completed\":%" PRId64
+               ",\"failed\":%" PRId64 ",\"cancelled\":%" PRId64 ",\"total\":%" PRId64 "}\n",
+               s.pending, s.processing, s.completed, s.failed, s.cancelled, s.total);
+        return TMDBQ_OK;
+    }
+    printf("pending     %10" PRId64 "\nprocessing  %10" PRId64 "\ncompleted   %10" PRId64
+           "\nfailed      %10" PRId64 "\ncancelled   %10" PRId64 "\ntotal       %10" PRId64
+           "\n",
+           s.pending, s.processing, s.completed, s.failed, s.cancelled, s.total);
+    return TMDBQ_OK;
+}
+
+static int cmd_pending(const struct cli_args *a, struct tmdbq *h)
+{
+    struct tmdbq_op_list *l = NULL;
+    int rc;
+
+    if (!a->req.has_user)
+        return usage_error("%s", "pending needs --user N");
+    rc = tmdbq_pending(h, a->req.user, &l);
+    if (rc != TMDBQ_OK)
+        return rc;
+    rc = print_list(a, l);
+    tmdbq_op_list_free(l);
+    return rc;
+}
+
+static int cmd_failed(const struct cli_args *a, struct tmdbq *h)
+{
+    struct tmdbq_op_list *l = NULL;
+    int64_t limit = a->has_limit ? a->limit : 50;
+    int rc;
+
+    if (limit < 1 || limit > 10000)
+        return usage_error("%s", "--limit must be between 1 and 10000");
+    rc = tmdbq_failed(h, (int)limit, &l);
+    if (rc != TMDBQ_OK)
+        return rc;
+    rc = print_list(a, l);
+    tmdbq_op_list_free(l);
+    return rc;
+}
+
+static int cmd_session(const struct cli_args *a, struct tmdbq *h)
+{
+    const char *sub = a->n_words > 1 ? a->words[1] : "";
+    int rc;
+
+    if (!a->req.has_user)
+        return usage_error("%s", "session needs --user N");
+    if (strcmp(sub, "set") == 0) {
+        if (a->session_id == NULL)
+            return usage_error("%s", "session set needs --session-id S");
+        rc = tmdbq_session_set(h, a->req.user, a->session_id, a->access_token);
+        if (rc != TMDBQ_OK)
+            return rc;
+        /* The secrets are never echoed: only whether they are set. */
+        if (a->json)
+            printf("{\"tmdb_user_id\":%" PRId64 ",\"session_id\":\"set\",\"access_token\":\"%s\"}\n",
+                   a->req.user, a->access_token ? "set" : "unset");
+        else
+            printf("stored TMDB credentials for user %" PRId64 " (session id%s)\n", a->req.user,
+                   a->access_token ? " and access token" : "");
+        return TMDBQ_OK;
+    }
+    if (strcmp(sub, "rm") == 0) {
+        rc = tmdbq_session_rm(h, a->req.user);
+        if (rc != TMDBQ_OK)
+            return rc;
+        if (a->json)
+            printf("{\"tmdb_user_id\":%" PRId64 ",\"removed\":true}\n", a->req.user);
+        else
+            printf("removed TMDB credentials of user %" PRId64 "\n", a->req.user);
+        return TMDBQ_OK;
+    }
+    return usage_error("session: unknown subcommand \"%s\" (expected set or rm)", sub);
+}
+
+struct command {
+    const char *name;
+    int (*run)(const struct cli_args *a, struct tmdbq *h);
+};
+
+static const struct command commands[] = {
+    {"migrate", cmd_migrate}, {"enqueue", cmd_enqueue}, {"show", cmd_show},
+    {"stats", cmd_stats},     {"pending", cmd_pending}, {"failed", cmd_failed},
+    {"session", cmd_session}, {NULL, NULL},
+};
+
+int cli_main(int argc, char **argv)
+{
+    struct cli_args a;
+    const struct command *cmd = NULL;
+    struct tmdbq *h = NULL;
+    struct cfg cfg;
+    struct err e = {0};
+    int rc;
+
+    rc = parse_args(argc, argv, &a);
+    if (rc < 0)
+        return TMDBQ_OK;
+    if (rc != TMDBQ_OK)
+        return rc;
+    for (const struct command *c = commands; c->name; c++) {
+        if (strcmp(c->name, a.words[0]) == 0)
+            cmd = c;
+    }
+    if (cmd == NULL)
+        return usage_error("unknown command \"%s\"", a.words[0]);
+
+    /* The log follows the configuration; a bad value is reported by tmdbq_open below. */
+    if (cfg_load(&cfg, &e) == ST_OK)
+        log_init("tmdbq", cfg.log_level, cfg.log_format);
+    else
+        log_init("tmdbq", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+
+    rc = tmdbq_open(a.database_url, a.amqp_url, &h);
+    if (rc == TMDBQ_OK)
+        rc = cmd->run(&a, h);
+    if (rc != TMDBQ_OK && h != NULL && tmdbq_errmsg(h)[0] != '\0')
+        fprintf(stderr, "tmdbq: %s\n", tmdbq_errmsg(h));
+    tmdbq_close(h);
+    return rc;
+}
