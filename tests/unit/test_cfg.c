@@ -1,0 +1,423 @@
+/*
+ * test_cfg: configuration from the environment, duration parsing and formatting, and the
+ * startup summary. Needs no services.
+ *
+ * Every case starts from a cleared environment, so the defaults checked here are the ones
+ * DESIGN.md promises and a variable set by the caller's shell cannot leak in.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "check.h"
+#include "err.h"
+#include "log.h"
+
+static const char *const all_vars[] = {
+    "TMDBQ_DATABASE_URL",   "TMDBQ_AMQP_URL",     "TMDBQ_AMQP_PREFIX",
+    "TMDB_API_URL",         "TMDB_API_KEY",       "TMDB_ACCESS_TOKEN",
+    "TMDBQ_MAX_RETRIES",    "TMDBQ_BACKOFF_BASE", "TMDBQ_BACKOFF_CAP",
+    "TMDBQ_LEASE",          "TMDBQ_SWEEP_INTERVAL", "TMDBQ_RETENTION",
+    "TMDBQ_CONNECT_TIMEOUT", "TMDBQ_LOG_LEVEL",   "TMDBQ_LOG_FORMAT",
+};
+
+static void clear_env(void)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof all_vars / sizeof all_vars[0]; i++)
+        unsetenv(all_vars[i]);
+}
+
+static void check_duration_ok(const char *s, int64_t want)
+{
+    struct err e = {0};
+    int64_t ms = -1;
+
+    CHECK_EQ_INT(cfg_parse_duration(s, &ms, &e), ST_OK);
+    CHECK_EQ_INT(ms, want);
+}
+
+static void check_duration_bad(const char *s)
+{
+    struct err e = {0};
+    int64_t ms = 12345;
+
+    CHECK_EQ_INT(cfg_parse_duration(s, &ms, &e), ST_INVALID);
+    CHECK_EQ_INT(e.code, ST_INVALID);
+    CHECK(e.msg[0] != '\0');
+    /* A rejected value leaves the output alone. */
+    CHECK_EQ_INT(ms, 12345);
+}
+
+static void test_parse_duration(void)
+{
+    struct err e = {0};
+    int64_t ms;
+
+    check_duration_ok("250ms", 250);
+    check_duration_ok("30s", 30000);
+    check_duration_ok("2m", 120000);
+    check_duration_ok("1h", 3600000);
+    check_duration_ok("30d", 30LL * 86400000);
+    check_duration_ok("0", 0);
+    check_duration_ok("0s", 0);
+    check_duration_ok("1ms", 1);
+
+    check_duration_bad("");
+    check_duration_bad("30");
+    check_duration_bad("-1s");
+    check_duration_bad("+1s");
+    check_duration_bad("1.5s");
+    check_duration_bad("30x");
+    check_duration_bad(" 30s");
+    check_duration_bad("30s ");
+    check_duration_bad("30 s");
+    check_duration_bad("s");
+    check_duration_bad("ms");
+    check_duration_bad("30S");
+    check_duration_bad("30sec");
+    check_duration_bad("99999999999999999d");
+    check_duration_bad("9223372036854775807s");
+    check_duration_bad("99999999999999999999999ms");
+    check_duration_bad(NULL);
+
+    /* The largest value that fits is still accepted. */
+    check_duration_ok("9223372036854775807ms", INT64_MAX);
+
+    CHECK_EQ_INT(cfg_parse_duration("30x", &ms, &e), ST_INVALID);
+    CHECK_STR_EQ(e.msg, "invalid duration \"30x\" (use e.g. 250ms, 30s, 2m, 1h, 30d)");
+    CHECK_EQ_INT(cfg_parse_duration("99999999999999999d", &ms, &e), ST_INVALID);
+    CHECK_CONTAINS(e.msg, "too large");
+
+    /* A NULL err is allowed. */
+    CHECK_EQ_INT(cfg_parse_duration("bad", &ms, NULL), ST_INVALID);
+}
+
+static void check_format(int64_t ms, const char *want)
+{
+    char buf[32];
+
+    cfg_format_duration(ms, buf, sizeof buf);
+    CHECK_STR_EQ(buf, want);
+}
+
+static void test_format_duration(void)
+{
+    char small[3];
+    int64_t back = -1;
+    char buf[32];
+
+    check_format(30000, "30s");
+    check_format(3600000, "1h");
+    check_format(250, "250ms");
+    check_format(90000, "90s");
+    check_format(86400000, "1d");
+    check_format(120000, "2m");
+    check_format(30LL * 86400000, "30d");
+    check_format(1001, "1001ms");
+    check_format(0, "0");
+
+    /* What is formatted parses back to the same value. */
+    cfg_format_duration(5400000, buf, sizeof buf);
+    CHECK_STR_EQ(buf, "90m");
+    CHECK_EQ_INT(cfg_parse_duration(buf, &back, NULL), ST_OK);
+    CHECK_EQ_INT(back, 5400000);
+
+    memset(small, 'x', sizeof small);
+    cfg_format_duration(250, small, sizeof small);
+    CHECK_STR_EQ(small, "25");
+}
+
+static void test_defaults(void)
+{
+    struct cfg c;
+    struct err e = {0};
+
+    clear_env();
+    memset(&c, 0xab, sizeof c);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    CHECK_STR_EQ(c.database_url, "postgresql://tmdbq:tmdbq@localhost:5432/tmdbq");
+    CHECK_STR_EQ(c.amqp_url, "amqp://guest:guest@localhost:5672/%2f");
+    CHECK_STR_EQ(c.amqp_prefix, "tmdbq");
+    CHECK_STR_EQ(c.tmdb_api_url, "https://api.themoviedb.org");
+    CHECK(c.tmdb_api_key == NULL);
+    CHECK(c.tmdb_access_token == NULL);
+    CHECK_EQ_INT(c.max_retries, 5);
+    CHECK_EQ_INT(c.backoff_base_ms, 30000);
+    CHECK_EQ_INT(c.backoff_cap_ms, 3600000);
+    CHECK_EQ_INT(c.lease_ms, 120000);
+    CHECK_EQ_INT(c.sweep_interval_ms, 60000);
+    CHECK_EQ_INT(c.retention_ms, 30LL * 86400000);
+    CHECK_EQ_INT(c.connect_timeout_ms, 5000);
+    CHECK_EQ_INT(c.log_level, LOG_LEVEL_INFO);
+    CHECK_EQ_INT(c.log_format, LOG_FORMAT_TEXT);
+}
+
+static void test_overrides(void)
+{
+    struct cfg c;
+    struct err e = {0};
+
+    clear_env();
+    setenv("TMDBQ_DATABASE_URL", "host=db dbname=x", 1);
+    setenv("TMDBQ_AMQP_URL", "amqp://u:p@mq:5672/v", 1);
+    setenv("TMDBQ_AMQP_PREFIX", "test_1.a-B", 1);
+    setenv("TMDB_API_URL", "http://127.0.0.1:9999", 1);
+    setenv("TMDB_API_KEY", "k123", 1);
+    setenv("TMDB_ACCESS_TOKEN", "tok", 1);
+    setenv("TMDBQ_MAX_RETRIES", "0", 1);
+    setenv("TMDBQ_BACKOFF_BASE", "100ms", 1);
+    setenv("TMDBQ_BACKOFF_CAP", "2s", 1);
+    setenv("TMDBQ_LEASE", "3s", 1);
+    setenv("TMDBQ_SWEEP_INTERVAL", "500ms", 1);
+    setenv("TMDBQ_RETENTION", "0", 1);
+    setenv("TMDBQ_CONNECT_TIMEOUT", "1s", 1);
+    setenv("TMDBQ_LOG_LEVEL", "debug", 1);
+    setenv("TMDBQ_LOG_FORMAT", "json", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    CHECK_STR_EQ(c.database_url, "host=db dbname=x");
+    CHECK_STR_EQ(c.amqp_url, "amqp://u:p@mq:5672/v");
+    CHECK_STR_EQ(c.amqp_prefix, "test_1.a-B");
+    CHECK_STR_EQ(c.tmdb_api_url, "http://127.0.0.1:9999");
+    CHECK_STR_EQ(c.tmdb_api_key, "k123");
+    CHECK_STR_EQ(c.tmdb_access_token, "tok");
+    CHECK_EQ_INT(c.max_retries, 0);
+    CHECK_EQ_INT(c.backoff_base_ms, 100);
+    CHECK_EQ_INT(c.backoff_cap_ms, 2000);
+    CHECK_EQ_INT(c.lease_ms, 3000);
+    CHECK_EQ_INT(c.sweep_interval_ms, 500);
+    CHECK_EQ_INT(c.retention_ms, 0);
+    CHECK_EQ_INT(c.connect_timeout_ms, 1000);
+    CHECK_EQ_INT(c.log_level, LOG_LEVEL_DEBUG);
+    CHECK_EQ_INT(c.log_format, LOG_FORMAT_JSON);
+
+    setenv("TMDBQ_MAX_RETRIES", "100", 1);
+    setenv("TMDBQ_LOG_LEVEL", "warning", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    CHECK_EQ_INT(c.max_retries, 100);
+    CHECK_EQ_INT(c.log_level, LOG_LEVEL_WARN);
+}
+
+static void test_empty_is_unset(void)
+{
+    struct cfg c;
+    struct err e = {0};
+
+    clear_env();
+    setenv("TMDBQ_DATABASE_URL", "", 1);
+    setenv("TMDBQ_AMQP_PREFIX", "", 1);
+    setenv("TMDB_API_KEY", "", 1);
+    setenv("TMDBQ_BACKOFF_BASE", "", 1);
+    setenv("TMDBQ_MAX_RETRIES", "", 1);
+    setenv("TMDBQ_LOG_LEVEL", "", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    CHECK_STR_EQ(c.database_url, "postgresql://tmdbq:tmdbq@localhost:5432/tmdbq");
+    CHECK_STR_EQ(c.amqp_prefix, "tmdbq");
+    CHECK(c.tmdb_api_key == NULL);
+    CHECK_EQ_INT(c.backoff_base_ms, 30000);
+    CHECK_EQ_INT(c.max_retries, 5);
+    CHECK_EQ_INT(c.log_level, LOG_LEVEL_INFO);
+}
+
+/* Load with one variable set to a bad value: ST_INVALID, a message naming the variable,
+ * and never the API key or access token, which are set to recognisable values. */
+static void check_bad(const char *name, const char *value)
+{
+    struct cfg c;
+    struct err e = {0};
+
+    clear_env();
+    setenv("TMDB_API_KEY", "SEKRETKEY42", 1);
+    setenv("TMDB_ACCESS_TOKEN", "SEKRETTOKEN42", 1);
+    setenv(name, value, 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_EQ_INT(e.code, ST_INVALID);
+    CHECK_CONTAINS(e.msg, name);
+    CHECK(strstr(e.msg, "SEKRETKEY42") == NULL);
+    CHECK(strstr(e.msg, "SEKRETTOKEN42") == NULL);
+}
+
+static void test_bad_values(void)
+{
+    struct cfg c;
+    struct err e = {0};
+
+    check_bad("TMDBQ_BACKOFF_BASE", "30x");
+    check_bad("TMDBQ_BACKOFF_BASE", "0");
+    check_bad("TMDBQ_BACKOFF_CAP", "1h30m");
+    check_bad("TMDBQ_LEASE", "2x");
+    check_bad("TMDBQ_LEASE", "0");
+    check_bad("TMDBQ_SWEEP_INTERVAL", "1");
+    check_bad("TMDBQ_RETENTION", "-30d");
+    check_bad("TMDBQ_CONNECT_TIMEOUT", "5");
+    check_bad("TMDBQ_MAX_RETRIES", "abc");
+    check_bad("TMDBQ_MAX_RETRIES", "-1");
+    check_bad("TMDBQ_MAX_RETRIES", "101");
+    check_bad("TMDBQ_MAX_RETRIES", "5x");
+    check_bad("TMDBQ_MAX_RETRIES", " 5");
+    check_bad("TMDBQ_MAX_RETRIES", "99999999999999999999999");
+    check_bad("TMDBQ_AMQP_PREFIX", "a b");
+    check_bad("TMDBQ_AMQP_PREFIX", "a/b");
+    /* 65 characters, one too many. */
+    check_bad("TMDBQ_AMQP_PREFIX",
+              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    check_bad("TMDBQ_LOG_LEVEL", "verbose");
+    check_bad("TMDBQ_LOG_FORMAT", "xml");
+
+    /* The exact shape of a duration message. */
+    clear_env();
+    setenv("TMDBQ_LEASE", "2x", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_STR_EQ(e.msg, "TMDBQ_LEASE: invalid duration \"2x\" "
+                        "(use e.g. 250ms, 30s, 2m, 1h, 30d)");
+
+    /* 64 characters is the longest prefix allowed. */
+    clear_env();
+    setenv("TMDBQ_AMQP_PREFIX",
+           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    CHECK_EQ_INT(strlen(c.amqp_prefix), 64);
+
+    /* The cap may equal the base but not be below it; the message names the cap. */
+    clear_env();
+    setenv("TMDBQ_BACKOFF_BASE", "10m", 1);
+    setenv("TMDBQ_BACKOFF_CAP", "10m", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    setenv("TMDBQ_BACKOFF_CAP", "5m", 1);
+    e.msg[0] = '\0';
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_CONTAINS(e.msg, "TMDBQ_BACKOFF_CAP");
+    /* The default cap (1h) is below a base above it. */
+    clear_env();
+    setenv("TMDBQ_BACKOFF_BASE", "2h", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_CONTAINS(e.msg, "TMDBQ_BACKOFF_CAP");
+
+    /* A NULL err is allowed. */
+    clear_env();
+    setenv("TMDBQ_LEASE", "nope", 1);
+    CHECK_EQ_INT(cfg_load(&c, NULL), ST_INVALID);
+}
+
+/* Run cfg_log_summary with stderr sent to a temporary file; returns what was written. */
+static void capture_summary(const struct cfg *c, char *out, size_t n)
+{
+    char path[] = "/tmp/ta_test_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    int saved = dup(STDERR_FILENO);
+    FILE *f;
+    size_t got;
+
+    out[0] = '\0';
+    CHECK(fd >= 0);
+    CHECK(saved >= 0);
+    if (fd < 0 || saved < 0)
+        return;
+    fflush(stderr);
+    dup2(fd, STDERR_FILENO);
+    cfg_log_summary(c, "9.9.9");
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fd);
+    f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        got = fread(out, 1, n - 1, f);
+        out[got] = '\0';
+        fclose(f);
+    }
+    unlink(path);
+}
+
+static void test_summary(void)
+{
+    struct cfg c;
+    struct err e = {0};
+    char out[8192];
+
+    clear_env();
+    setenv("TMDBQ_DATABASE_URL", "postgresql://tmdbq:dbsecret@db:5432/tmdbq", 1);
+    setenv("TMDBQ_AMQP_URL", "amqp://guest:mqsecret@mq:5672/%2f", 1);
+    setenv("TMDB_API_KEY", "SEKRETKEY42", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    log_init("tmdbq", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+    capture_summary(&c, out, sizeof out);
+    CHECK_CONTAINS(out, " INFO tmdbq: ");
+    CHECK_CONTAINS(out, "9.9.9");
+    CHECK_CONTAINS(out, "postgresql://tmdbq:***@db:5432/tmdbq");
+    CHECK_CONTAINS(out, "amqp://guest:***@mq:5672/%2f");
+    CHECK_CONTAINS(out, "prefix=tmdbq");
+    CHECK_CONTAINS(out, "https://api.themoviedb.org");
+    CHECK_CONTAINS(out, "api_key=set");
+    CHECK_CONTAINS(out, "access_token=unset");
+    CHECK_CONTAINS(out, "retries=5");
+    CHECK_CONTAINS(out, "30s");
+    CHECK_CONTAINS(out, "1h");
+    CHECK_CONTAINS(out, "lease=2m");
+    CHECK_CONTAINS(out, "sweep=1m");
+    CHECK_CONTAINS(out, "retention=30d");
+    CHECK_CONTAINS(out, "info");
+    CHECK_CONTAINS(out, "text");
+    CHECK(strstr(out, "dbsecret") == NULL);
+    CHECK(strstr(out, "mqsecret") == NULL);
+    CHECK(strstr(out, "SEKRETKEY42") == NULL);
+    /* One line. */
+    CHECK(strchr(out, '\n') != NULL && strchr(out, '\n')[1] == '\0');
+}
+
+/* err is what cfg reports through; its contract is checked here rather than in a test
+ * of its own. */
+static void test_err(void)
+{
+    struct err e = {0};
+    char long_ctx[600];
+
+    CHECK_EQ_INT(err_set(&e, ST_DB, "could not connect: %s", "refused"), ST_DB);
+    CHECK_EQ_INT(e.code, ST_DB);
+    CHECK_STR_EQ(e.msg, "could not connect: refused");
+    err_prefix(&e, "enqueue %d", 7);
+    CHECK_STR_EQ(e.msg, "enqueue 7: could not connect: refused");
+    CHECK_EQ_INT(e.code, ST_DB);
+    CHECK_EQ_INT(err_set(NULL, ST_MQ, "x"), ST_MQ);
+    err_prefix(NULL, "x");
+
+    /* Too long for the buffer: cut short, still terminated. */
+    memset(long_ctx, 'a', sizeof long_ctx - 1);
+    long_ctx[sizeof long_ctx - 1] = '\0';
+    err_set(&e, ST_IO, "%s", long_ctx);
+    CHECK_EQ_INT(strlen(e.msg), sizeof e.msg - 1);
+    err_prefix(&e, "%s", "ctx");
+    CHECK_EQ_INT(strlen(e.msg), sizeof e.msg - 1);
+    CHECK(strncmp(e.msg, "ctx: aaa", 8) == 0);
+
+    CHECK_EQ_INT(status_exit_code(ST_OK), 0);
+    CHECK_EQ_INT(status_exit_code(ST_INVALID), 2);
+    CHECK_EQ_INT(status_exit_code(ST_NOT_FOUND), 3);
+    CHECK_EQ_INT(status_exit_code(ST_CONFLICT), 4);
+    CHECK_EQ_INT(status_exit_code(ST_DB), 1);
+    CHECK_EQ_INT(status_exit_code(ST_MQ), 1);
+    CHECK_EQ_INT(status_exit_code(ST_NOMEM), 1);
+    CHECK_EQ_INT(status_exit_code(ST_IO), 1);
+    CHECK_EQ_INT(status_exit_code(ST_TIMEOUT), 1);
+    CHECK_STR_EQ(status_name(ST_DB), "database error");
+    CHECK_STR_EQ(status_name(ST_OK), "ok");
+    CHECK_STR_EQ(status_name(ST_NOT_FOUND), "not found");
+}
+
+int main(void)
+{
+    test_err();
+    test_parse_duration();
+    test_format_duration();
+    test_defaults();
+    test_overrides();
+    test_empty_is_unset();
+    test_bad_values();
+    test_summary();
+    clear_env();
+    return check_exit();
+}
