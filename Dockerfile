@@ -1,0 +1,27 @@
+# tmdbq's image: built on Debian 12 with the package list and the build script of a
+# developer machine (scripts/packages-build.txt, scripts/build.sh), then copied into a
+# slim Debian 12 with only the run-time libraries (scripts/packages-runtime.txt).
+FROM debian:12 AS builder
+ARG DEBIAN_FRONTEND=noninteractive
+COPY scripts/packages-build.txt /tmp/packages-build.txt
+RUN apt-get update \
+ && sed -e 's/#.*//' -e '/^[[:space:]]*$/d' /tmp/packages-build.txt \
+    | xargs apt-get install -y --no-install-recommends \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+# The tests need services and are run by scripts/test.sh, not inside an image build.
+RUN bash scripts/build.sh build -DTMDBQ_BUILD_TESTS=OFF
+
+FROM debian:12-slim
+ARG DEBIAN_FRONTEND=noninteractive
+COPY scripts/packages-runtime.txt /tmp/packages-runtime.txt
+RUN apt-get update \
+ && sed -e 's/#.*//' -e '/^[[:space:]]*$/d' /tmp/packages-runtime.txt \
+    | xargs apt-get install -y --no-install-recommends \
+ && rm -rf /var/lib/apt/lists/* /tmp/packages-runtime.txt \
+ && useradd --system --uid 10001 --user-group --no-create-home \
+    --home-dir /nonexistent --shell /usr/sbin/nologin tmdbq
+COPY --from=builder /src/build/producer/tmdbq /usr/local/bin/tmdbq
+USER tmdbq
+CMD ["tmdbq", "--help"]
