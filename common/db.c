@@ -96,6 +96,18 @@ static enum status exec_params(struct db *db, const char *sql, int n, const char
     return ST_OK;
 }
 
+/* Server notices (e.g. "relation already exists, skipping" from an idempotent migrate)
+ * are expected chatter; warnings still reach the log at debug level. */
+static void notice_to_log(void *arg, const char *message)
+{
+    size_t n = strlen(message);
+
+    (void)arg;
+    while (n > 0 && message[n - 1] == '\n')
+        n--;
+    log_debug("server notice: %.*s", (int)n, message);
+}
+
 enum status db_open(const char *url, int64_t timeout_ms, struct db **out, struct err *e)
 {
     const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
@@ -127,6 +139,7 @@ enum status db_open(const char *url, int64_t timeout_ms, struct db **out, struct
                      conn_error(db->conn));
         goto out;
     }
+    PQsetNoticeProcessor(db->conn, notice_to_log, NULL);
     {
         /* Times are formatted in SQL; the session zone must not leak into them. */
         PGresult *res = PQexec(db->conn, "SET TIME ZONE 'UTC'");

@@ -15,6 +15,9 @@ ALTER TABLE queued_list_operations
   -- a processing row belongs to claimed_by until lease_expires_at
   ADD COLUMN lease_expires_at TIMESTAMP WITH TIME ZONE,
   ADD COLUMN claimed_by TEXT,
+  -- what kind of error error_message describes, so a fix can target it: `credentials`
+  -- failures of a user are retried when `tmdbq session set` gives new ones
+  ADD COLUMN error_kind TEXT,
   ADD CONSTRAINT queued_list_operations_status_check
     CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'cancelled')),
   ADD CONSTRAINT queued_list_operations_type_check
@@ -24,7 +27,9 @@ ALTER TABLE queued_list_operations
     CHECK (operation_type = 'create_list' OR tmdb_list_id IS NOT NULL),
   ADD CONSTRAINT queued_list_operations_data_check
     CHECK (jsonb_typeof(operation_data) = 'object'),
-  ADD CONSTRAINT queued_list_operations_retry_check CHECK (retry_count >= 0);
+  ADD CONSTRAINT queued_list_operations_retry_check CHECK (retry_count >= 0),
+  ADD CONSTRAINT queued_list_operations_error_kind_check
+    CHECK (error_kind IN ('transient', 'permanent', 'credentials', 'deployment'));
 
 -- Active operations of a list in order: deduplication and per-list ordering.
 CREATE INDEX idx_queued_operations_list_active ON queued_list_operations (tmdb_list_id, seq)

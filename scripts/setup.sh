@@ -50,11 +50,12 @@ fi
 
 bash scripts/services.sh start
 
+# Run from / so that psql as postgres does not complain about a checkout it cannot enter.
 as_postgres() {
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
-        sudo -u postgres -- "$@"
+        (cd / && sudo -u postgres -- "$@")
     fi
 }
 
