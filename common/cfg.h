@@ -30,6 +30,7 @@ struct cfg {
     int64_t sweep_interval_ms;     /* TMDBQ_SWEEP_INTERVAL, default 1m */
     int64_t retention_ms;          /* TMDBQ_RETENTION, default 30d */
     int64_t connect_timeout_ms;    /* TMDBQ_CONNECT_TIMEOUT, default 5s: PostgreSQL and RabbitMQ */
+    int64_t tmdb_timeout_ms;       /* TMDBQ_TMDB_TIMEOUT, default 30s: one whole TMDB request */
     enum log_level log_level;      /* TMDBQ_LOG_LEVEL: debug, info, warn, error */
     enum log_format log_format;    /* TMDBQ_LOG_FORMAT: text, json */
 };

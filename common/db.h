@@ -66,4 +66,88 @@ enum status db_session_set(struct db *db, int32_t user_id, const char *session_i
 /* Remove them: ST_NOT_FOUND when the user had none. */
 enum status db_session_rm(struct db *db, int32_t user_id, struct err *e);
 
+/* ---- consumer side (migration 003 holds the SQL functions these call) ---- */
+
+/* What a claim attempt found. */
+enum db_claim_result {
+    DB_CLAIMED,      /* the row is ours now: status processing, lease set */
+    DB_CLAIM_GONE,   /* no such row, or completed / failed / cancelled: drop the message */
+    DB_CLAIM_EARLY,  /* pending but not due for more than a second: drop (its retry message
+                        or the reaper brings it back) */
+    DB_CLAIM_BLOCKED, /* an earlier operation on the same list is still active: drop; the row
+                        was marked unpublished and the earlier one's finish hands it on */
+    DB_CLAIM_LEASED, /* processing under another consumer's live lease: *lease_left_ms says
+                        how long; republish delayed so a dead holder's row is picked up */
+    DB_CLAIM_PAUSED, /* the queue is paused (tmdbq pause): do not ack, stop taking work */
+};
+
+/* A claimed row and what the consumer needs to execute it. Clean with db_claim_cleanup. */
+struct db_claim {
+    struct op op;               /* the row after the claim (status processing) */
+    char *session_id;           /* the user's credentials, NULL when the user has none; */
+    char *access_token;         /*   secrets: never log them */
+    bool rescued;               /* it was processing under an expired lease: the previous
+                                   holder died; retry_count was raised for that attempt */
+};
+void db_claim_cleanup(struct db_claim *c);
+
+/* Try to claim operation id for consumer_id with a lease of lease_ms. One round trip
+ * (tmdbq_claim). Due means scheduled_for is NULL or at most 1 s ahead. A row that was
+ * processing under an expired lease is claimed with retry_count + 1; when that exceeds
+ * max_retries it is marked failed instead (error_kind transient, "abandoned by consumers")
+ * and DB_CLAIM_GONE is returned. On DB_CLAIMED *out is filled; on DB_CLAIM_LEASED
+ * *lease_left_ms is set. */
+enum status db_claim(struct db *db, const char *id, const char *consumer_id, int64_t lease_ms,
+                     int max_retries, enum db_claim_result *result, struct db_claim *out,
+                     int64_t *lease_left_ms, struct err *e);
+
+/* The final or retry outcome of a claimed operation, as the consumer records it. */
+enum db_outcome_kind {
+    DB_OUT_COMPLETED, /* status completed, result = result_json, error cleared */
+    DB_OUT_FAILED,    /* status failed, error_message and error_kind set */
+    DB_OUT_RETRY,     /* status pending, retry_count + 1 (when count_retry), last_retry_at
+                         now, scheduled_for now + delay_ms, error set, published_at NULL */
+};
+struct db_outcome {
+    enum db_outcome_kind kind;
+    const char *result_json;   /* COMPLETED: TMDB's result, or NULL */
+    const char *error_message; /* FAILED / RETRY */
+    const char *error_kind;    /* FAILED / RETRY: "transient", "permanent", "credentials",
+                                  "deployment" */
+    int64_t delay_ms;          /* RETRY */
+    bool count_retry;          /* RETRY: false for deployment faults (no retry spent) */
+};
+
+/* Record the outcome of operation id, only if it is still processing under consumer_id
+ * (a rescued-and-reclaimed row is not overwritten: *recorded false). One round trip
+ * (tmdbq_finish). For COMPLETED and FAILED, under the list's lock, *next_id is set to the
+ * id of the next active operation on the same list when that one is pending and
+ * unpublished (a blocked delivery dropped it), else to "" : the caller publishes it and
+ * then calls db_mark_published. next_id is a caller buffer of 37 bytes. */
+enum status db_finish(struct db *db, const char *id, const char *consumer_id,
+                      const struct db_outcome *o, bool *recorded, char *next_id,
+                      struct err *e);
+
+/* Consumer registry for `tmdbq status`: upsert this consumer's row (host, pid, started),
+ * and later refresh last_seen_at and counters; remove it on a clean exit. */
+enum status db_consumer_register(struct db *db, const char *consumer_id, const char *host,
+                                 int pid, struct err *e);
+enum status db_consumer_heartbeat(struct db *db, const char *consumer_id, int64_t processed,
+                                  int64_t failed, int in_flight, struct err *e);
+enum status db_consumer_unregister(struct db *db, const char *consumer_id, struct err *e);
+
+/* Whether tmdbq_control says paused. */
+enum status db_is_paused(struct db *db, bool *paused, struct err *e);
+
+/* After db_session_set: the user's failed operations whose error_kind is "credentials" go
+ * back to pending with a full retry budget and published_at NULL; their ids are returned
+ * (free with db_ids_free) so the caller can publish them. */
+struct db_ids {
+    char (*ids)[37];
+    size_t n;
+};
+void db_ids_free(struct db_ids *l);
+enum status db_retry_credential_failures(struct db *db, int32_t user_id, struct db_ids *out,
+                                         struct err *e);
+
 #endif

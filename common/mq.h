@@ -56,4 +56,40 @@ enum status mq_queue_depth(struct mq *mq, const char *suffix, uint32_t *messages
 /* Delete every queue and exchange of this prefix (tests clean up with it). */
 enum status mq_delete_topology(struct mq *mq, struct err *e);
 
+/* ---- consuming (a consumer uses one handle to consume and another to publish) ---- */
+
+/* Start consuming queue P.work on this handle: basic.qos prefetch, manual acks. */
+enum status mq_consume_start(struct mq *mq, uint16_t prefetch, struct err *e);
+
+struct mq_delivery {
+    uint64_t tag;      /* for mq_ack / mq_reject */
+    char body[64];     /* the message body, NUL-terminated; truncated (and too_long set)
+                          when longer than 63 bytes */
+    size_t len;        /* the body's real length */
+    bool too_long;
+    bool redelivered;
+};
+
+/* Wait up to timeout_ms for the next delivery. ST_OK with *out filled; ST_TIMEOUT when
+ * none arrived in time; ST_MQ when the connection or channel is gone or the broker cancelled
+ * the consumer (close the handle and reconnect). */
+enum status mq_consume_next(struct mq *mq, int64_t timeout_ms, struct mq_delivery *out,
+                            struct err *e);
+
+/* Acknowledge a delivery (it is done). */
+enum status mq_ack(struct mq *mq, uint64_t tag, struct err *e);
+
+/* Reject a delivery without requeue: the work queue dead-letters it to P.dead. */
+enum status mq_reject(struct mq *mq, uint64_t tag, struct err *e);
+
+/* Return a delivery to the queue (basic.nack requeue): used when pausing or when the
+ * outcome cannot be recorded before shutdown. */
+enum status mq_requeue(struct mq *mq, uint64_t tag, struct err *e);
+
+/* Publish one id to the delayed-retry queue whose delay is the smallest distinct delay of the
+ * policy >= delay_ms (or the largest), wait for its confirm, and report the delay used
+ * (may be NULL). Same as mq_publish_retry with backoff_queue_delay_ms applied. */
+enum status mq_publish_delayed(struct mq *mq, const char *id, int64_t delay_ms,
+                               int64_t *used_ms, struct err *e);
+
 #endif

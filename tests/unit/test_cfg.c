@@ -20,7 +20,7 @@ static const char *const all_vars[] = {
     "TMDB_API_URL",         "TMDB_API_KEY",       "TMDB_ACCESS_TOKEN",
     "TMDBQ_MAX_RETRIES",    "TMDBQ_BACKOFF_BASE", "TMDBQ_BACKOFF_CAP",
     "TMDBQ_LEASE",          "TMDBQ_SWEEP_INTERVAL", "TMDBQ_RETENTION",
-    "TMDBQ_CONNECT_TIMEOUT", "TMDBQ_LOG_LEVEL",   "TMDBQ_LOG_FORMAT",
+    "TMDBQ_CONNECT_TIMEOUT", "TMDBQ_TMDB_TIMEOUT", "TMDBQ_LOG_LEVEL",   "TMDBQ_LOG_FORMAT",
 };
 
 static void clear_env(void)
@@ -152,6 +152,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(c.sweep_interval_ms, 60000);
     CHECK_EQ_INT(c.retention_ms, 30LL * 86400000);
     CHECK_EQ_INT(c.connect_timeout_ms, 5000);
+    CHECK_EQ_INT(c.tmdb_timeout_ms, 30000);
     CHECK_EQ_INT(c.log_level, LOG_LEVEL_INFO);
     CHECK_EQ_INT(c.log_format, LOG_FORMAT_TEXT);
 }
@@ -253,6 +254,7 @@ static void test_bad_values(void)
     check_bad("TMDBQ_SWEEP_INTERVAL", "1");
     check_bad("TMDBQ_RETENTION", "-30d");
     check_bad("TMDBQ_CONNECT_TIMEOUT", "5");
+    check_bad("TMDBQ_TMDB_TIMEOUT", "0s");
     check_bad("TMDBQ_MAX_RETRIES", "abc");
     check_bad("TMDBQ_MAX_RETRIES", "-1");
     check_bad("TMDBQ_MAX_RETRIES", "101");
