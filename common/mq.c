@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "log.h"
@@ -32,6 +33,7 @@
 #define MQ_DELAY_NAME_MAX 32
 #define MQ_WHERE_MAX 300
 #define MQ_ID_MAX 255
+#define MQ_TAG_MAX 200
 
 /* Confirms are read back every this many publishes while a batch is being written, so a
  * huge batch cannot fill the socket buffers with acks nobody reads. */
@@ -55,6 +57,10 @@ struct mq {
     char where[MQ_WHERE_MAX]; /* "host:port", for messages */
     int64_t *delays;          /* the policy's distinct retry delays, ascending */
     size_t ndelays;
+    struct backoff_policy policy;
+    bool consuming; /* a consumer is active on the current channel */
+    bool cancelled; /* the broker cancelled it (basic.cancel) */
+    char consumer_tag[MQ_TAG_MAX];
 };
 
 /* One pipelined batch whose confirms are being awaited. */
@@ -232,6 +238,8 @@ static enum status channel_open(struct mq *mq, struct err *e)
     if (st != ST_OK)
         return st;
     mq->channel_ok = true;
+    /* A consumer lives and dies with its channel: after a reopen there is none. */
+    mq->consuming = false;
     amqp_confirm_select(mq->conn, mq->channel);
     st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), NULL, e,
                    "could not select confirm mode on RabbitMQ at %s", mq->where);
@@ -370,6 +378,8 @@ static enum status connect_login(struct mq *mq, const char *url, struct err *e)
 {
     struct amqp_connection_info info;
     struct timeval tv = ms_to_timeval(mq->timeout_ms);
+    amqp_table_entry_t cap_entry, props_entry;
+    amqp_table_t caps, props;
     amqp_socket_t *sock;
     amqp_rpc_reply_t r;
     char *copy = NULL;
@@ -426,8 +436,21 @@ static enum status connect_login(struct mq *mq, const char *url, struct err *e)
     /* Heartbeats off: librabbitmq only sends them from inside its own calls, so a handle
      * that idles between sweeps would be dropped by the broker; dead connections are
      * found instead by the bounded waits of the next call. */
-    r = amqp_login(mq->conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user,
-                   info.password);
+    /* consumer_cancel_notify makes the broker tell a consumer whose queue was deleted
+     * (basic.cancel) instead of leaving it waiting on nothing; librabbitmq merges this
+     * capability into its default client properties. */
+    cap_entry.key = amqp_cstring_bytes("consumer_cancel_notify");
+    cap_entry.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    cap_entry.value.value.boolean = 1;
+    caps.num_entries = 1;
+    caps.entries = &cap_entry;
+    props_entry.key = amqp_cstring_bytes("capabilities");
+    props_entry.value.kind = AMQP_FIELD_KIND_TABLE;
+    props_entry.value.value.table = caps;
+    props.num_entries = 1;
+    props.entries = &props_entry;
+    r = amqp_login_with_properties(mq->conn, info.vhost, 0, 131072, 0, &props,
+                                   AMQP_SASL_METHOD_PLAIN, info.user, info.password);
     if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION) {
         char why[400];
 
@@ -482,6 +505,7 @@ enum status mq_open(const char *url, const char *prefix,
         goto out;
     }
     mq->timeout_ms = timeout_ms;
+    mq->policy = *policy;
     snprintf(mq->prefix, sizeof mq->prefix, "%s", prefix);
 
     count = backoff_distinct_delays(policy, NULL, 0);
@@ -905,4 +929,333 @@ enum status mq_delete_topology(struct mq *mq, struct err *e)
     st = usable(mq, e);
 out:
     return st;
+}
+
+/* ---- consuming ---- */
+
+/*
+ * Deliveries are read frame by frame with amqp_simple_wait_frame_noblock rather than with
+ * amqp_consume_message: in librabbitmq 0.11 the latter reads a delivery's header and body
+ * frames without any time limit (amqp_read_message), so a broker that stalls mid-message
+ * would hang the consumer. Reading the frames here keeps every wait bounded, and lets the
+ * few other methods a consumer can see (confirms, returns, cancel, close) be judged in one
+ * place. The body is copied into the caller's fixed buffer, never allocated, so a huge
+ * message costs nothing but the frames librabbitmq already holds.
+ */
+
+/* The consumer's channel must still be the one the deliveries came on: never reopen it
+ * here, since a tag of the old channel means nothing (or something else) on a new one. */
+static enum status consumer_usable(struct mq *mq, const char *what, struct err *e)
+{
+    if (!mq->conn_ok)
+        return err_set(e, ST_MQ, "could not %s: the connection to RabbitMQ at %s is closed",
+                       what, mq->where);
+    if (!mq->channel_ok)
+        return err_set(e, ST_MQ, "could not %s: the channel to RabbitMQ at %s is closed",
+                       what, mq->where);
+    return ST_OK;
+}
+
+enum status mq_consume_start(struct mq *mq, uint16_t prefetch, struct err *e)
+{
+    char queue[MQ_NAME_MAX], host[64];
+    enum status st;
+
+    if (mq == NULL)
+        return err_set(e, ST_INVALID, "mq_consume_start: missing handle");
+    /* Prefetch 0 means unlimited in AMQP: a consumer could then hoard the whole queue. */
+    if (prefetch == 0)
+        return err_set(e, ST_INVALID, "mq_consume_start: prefetch must be at least 1");
+    if (mq->consuming)
+        return err_set(e, ST_INVALID, "mq_consume_start: this handle is already consuming");
+    st = usable(mq, e);
+    if (st != ST_OK)
+        return st;
+    make_name(mq, "work", queue, sizeof queue);
+
+    amqp_basic_qos(mq->conn, mq->channel, 0, prefetch, 0);
+    st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), NULL, e,
+                   "could not set prefetch %u on RabbitMQ at %s", (unsigned)prefetch,
+                   mq->where);
+    if (st != ST_OK)
+        return st;
+
+    /* A tag an operator can trace back to the process in the management UI. */
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    snprintf(mq->consumer_tag, sizeof mq->consumer_tag, "tmdbq-consumer@%s:%ld/%u", host,
+             (long)getpid(), (unsigned)mq->channel);
+    amqp_basic_consume(mq->conn, mq->channel, amqp_cstring_bytes(queue),
+                       amqp_cstring_bytes(mq->consumer_tag), 0, 0, 0, amqp_empty_table);
+    st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), NULL, e,
+                   "could not consume from queue \"%s\" on RabbitMQ at %s", queue,
+                   mq->where);
+    if (st != ST_OK)
+        return st;
+    mq->consuming = true;
+    mq->cancelled = false;
+    return ST_OK;
+}
+
+/* A frame could not be read: the stream is gone, or (timeout) out of step. */
+static enum status read_failed(struct mq *mq, int rc, const char *what, struct err *e)
+{
+    mq->conn_ok = false;
+    mq->channel_ok = false;
+    mq->consuming = false;
+    return err_set(e, ST_MQ, "%s from RabbitMQ at %s: %s", what, mq->where,
+                   amqp_error_string2(rc));
+}
+
+/*
+ * A frame that is not part of the delivery being read: a close of the connection or of
+ * our channel ends the consumer (ST_MQ); anything else off our channel (a late frame of a
+ * closed channel, connection.blocked) needs no answer and is skipped (ST_OK).
+ */
+static enum status foreign_frame(struct mq *mq, const amqp_frame_t *f, struct err *e)
+{
+    const amqp_method_t *m = &f->payload.method;
+    char why[400];
+
+    if (f->frame_type != AMQP_FRAME_METHOD)
+        return ST_OK;
+    if (m->id == AMQP_CONNECTION_CLOSE_METHOD ||
+        (m->id == AMQP_CHANNEL_CLOSE_METHOD && f->channel == mq->channel)) {
+        on_server_close(mq, f->channel, m, why, sizeof why);
+        mq->consuming = false;
+        return err_set(e, ST_MQ, "RabbitMQ at %s closed the %s: %s", mq->where,
+                       m->id == AMQP_CONNECTION_CLOSE_METHOD ? "connection" : "channel",
+                       why);
+    }
+    return ST_OK;
+}
+
+/*
+ * The basic.deliver was read; its header and body frames follow on our channel. They are
+ * ours whatever the caller's timeout says (the delivery is already counted against the
+ * prefetch), so they get the handle's own timeout. A failure here leaves the stream out of
+ * step: the handle is marked dead and the broker redelivers once it is closed.
+ */
+static enum status read_delivery(struct mq *mq, const amqp_basic_deliver_t *d,
+                                 struct mq_delivery *out, struct err *e)
+{
+    int64_t deadline = now_ms() + mq->timeout_ms;
+    uint64_t body_size, got = 0;
+    bool have_header = false;
+    amqp_frame_t f;
+    enum status st;
+    int rc;
+
+    out->tag = d->delivery_tag;
+    out->redelivered = d->redelivered != 0;
+    body_size = 0;
+    while (!have_header || got < body_size) {
+        rc = wait_frame(mq, &f, deadline);
+        if (rc != AMQP_STATUS_OK)
+            return read_failed(mq, rc, "could not read a delivery", e);
+        if (f.channel != mq->channel || f.frame_type == AMQP_FRAME_METHOD) {
+            st = foreign_frame(mq, &f, e);
+            if (st != ST_OK)
+                return st;
+            if (f.channel != mq->channel)
+                continue;
+            /* A method of our channel in the middle of a message: the broker broke the
+             * protocol, nothing after it can be trusted. */
+            mq->conn_ok = false;
+            mq->consuming = false;
+            return err_set(e, ST_MQ,
+                           "RabbitMQ at %s sent method 0x%08x in the middle of a delivery",
+                           mq->where, (unsigned)f.payload.method.id);
+        }
+        if (!have_header) {
+            if (f.frame_type != AMQP_FRAME_HEADER) {
+                mq->conn_ok = false;
+                mq->consuming = false;
+                return err_set(e, ST_MQ,
+                               "RabbitMQ at %s sent a delivery without a content header",
+                               mq->where);
+            }
+            body_size = f.payload.properties.body_size;
+            have_header = true;
+            continue;
+        }
+        if (f.frame_type != AMQP_FRAME_BODY ||
+            f.payload.body_fragment.len > body_size - got) {
+            mq->conn_ok = false;
+            mq->consuming = false;
+            return err_set(e, ST_MQ, "RabbitMQ at %s sent a malformed delivery body",
+                           mq->where);
+        }
+        if (got < sizeof out->body - 1) {
+            size_t room = sizeof out->body - 1 - (size_t)got;
+            size_t take = f.payload.body_fragment.len < room ? f.payload.body_fragment.len
+                                                             : room;
+
+            memcpy(out->body + got, f.payload.body_fragment.bytes, take);
+        }
+        got += f.payload.body_fragment.len;
+    }
+    out->len = body_size > SIZE_MAX ? SIZE_MAX : (size_t)body_size;
+    out->too_long = body_size > sizeof out->body - 1;
+    out->body[out->too_long ? sizeof out->body - 1 : out->len] = '\0';
+    return ST_OK;
+}
+
+/* Judge one method frame of our channel while waiting for a delivery; *got is set when it
+ * was one (and out is filled). */
+static enum status consumer_method(struct mq *mq, const amqp_frame_t *f,
+                                   struct mq_delivery *out, bool *got, struct err *e)
+{
+    const amqp_method_t *m = &f->payload.method;
+
+    switch (m->id) {
+    case AMQP_BASIC_DELIVER_METHOD:
+        *got = true;
+        return read_delivery(mq, m->decoded, out, e);
+    case AMQP_BASIC_ACK_METHOD:
+    case AMQP_BASIC_NACK_METHOD:
+        /* Confirms of publishes on this channel; the consumer handle does not wait for
+         * them. */
+        return ST_OK;
+    case AMQP_BASIC_RETURN_METHOD:
+        /* Its header and body follow and are skipped as stray content frames. */
+        return ST_OK;
+    case AMQP_BASIC_CANCEL_METHOD:
+        /* The queue was deleted (or, on a quorum queue, lost its leader for good). */
+        mq->consuming = false;
+        mq->cancelled = true;
+        return err_set(e, ST_MQ,
+                       "RabbitMQ at %s cancelled the consumer of queue \"%s.work\" (queue "
+                       "deleted?)",
+                       mq->where, mq->prefix);
+    case AMQP_CHANNEL_CLOSE_METHOD:
+        return foreign_frame(mq, f, e);
+    default:
+        return err_set(e, ST_MQ, "RabbitMQ at %s sent an unexpected method 0x%08x",
+                       mq->where, (unsigned)m->id);
+    }
+}
+
+enum status mq_consume_next(struct mq *mq, int64_t timeout_ms, struct mq_delivery *out,
+                            struct err *e)
+{
+    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    amqp_frame_t f;
+    enum status st;
+    bool got = false;
+    int rc;
+
+    if (mq == NULL || out == NULL)
+        return err_set(e, ST_INVALID, "mq_consume_next: missing argument");
+    memset(out, 0, sizeof *out);
+    if (mq->consumer_tag[0] == '\0')
+        return err_set(e, ST_INVALID, "mq_consume_next: mq_consume_start was not called");
+    st = consumer_usable(mq, "wait for a delivery", e);
+    if (st != ST_OK)
+        return st;
+    if (!mq->consuming)
+        return err_set(e, ST_MQ,
+                       "the consumer on RabbitMQ at %s is gone (%s); reconnect", mq->where,
+                       mq->cancelled ? "cancelled by the broker" : "its channel was reopened");
+
+    /* The previous delivery was copied out: its frames' memory can go back to the pool. */
+    amqp_maybe_release_buffers(mq->conn);
+    for (;;) {
+        rc = wait_frame(mq, &f, deadline);
+        if (rc == AMQP_STATUS_TIMEOUT) {
+            /* select() may wake a little early; the contract is "not before timeout". */
+            if (now_ms() < deadline)
+                continue;
+            return err_set(e, ST_TIMEOUT, "no delivery from RabbitMQ at %s within %lldms",
+                           mq->where, (long long)timeout_ms);
+        }
+        if (rc != AMQP_STATUS_OK)
+            return read_failed(mq, rc, "could not wait for a delivery", e);
+        if (f.frame_type != AMQP_FRAME_METHOD || f.channel != mq->channel) {
+            st = foreign_frame(mq, &f, e);
+        } else {
+            st = consumer_method(mq, &f, out, &got, e);
+        }
+        if (st != ST_OK) {
+            memset(out, 0, sizeof *out);
+            return st;
+        }
+        if (got)
+            return ST_OK;
+        amqp_maybe_release_buffers(mq->conn);
+    }
+}
+
+/* Send one of basic.ack/reject/nack (rc is what librabbitmq returned for it). The broker
+ * answers a bad tag by closing the channel, which the next mq_consume_next reports. */
+static enum status settle_check(struct mq *mq, int rc, const char *what, uint64_t tag,
+                                struct err *e)
+{
+    if (rc == AMQP_STATUS_OK)
+        return ST_OK;
+    mq->conn_ok = false;
+    mq->channel_ok = false;
+    mq->consuming = false;
+    return err_set(e, ST_MQ, "could not %s delivery %llu on RabbitMQ at %s: %s", what,
+                   (unsigned long long)tag, mq->where, amqp_error_string2(rc));
+}
+
+enum status mq_ack(struct mq *mq, uint64_t tag, struct err *e)
+{
+    enum status st;
+
+    if (mq == NULL)
+        return err_set(e, ST_INVALID, "mq_ack: missing handle");
+    st = consumer_usable(mq, "acknowledge a delivery", e);
+    if (st != ST_OK)
+        return st;
+    return settle_check(mq, amqp_basic_ack(mq->conn, mq->channel, tag, 0), "acknowledge",
+                        tag, e);
+}
+
+enum status mq_reject(struct mq *mq, uint64_t tag, struct err *e)
+{
+    enum status st;
+
+    if (mq == NULL)
+        return err_set(e, ST_INVALID, "mq_reject: missing handle");
+    st = consumer_usable(mq, "reject a delivery", e);
+    if (st != ST_OK)
+        return st;
+    /* No requeue: the work queue's x-dead-letter-exchange takes it to P.dead. */
+    return settle_check(mq, amqp_basic_reject(mq->conn, mq->channel, tag, 0), "reject",
+                        tag, e);
+}
+
+enum status mq_requeue(struct mq *mq, uint64_t tag, struct err *e)
+{
+    enum status st;
+
+    if (mq == NULL)
+        return err_set(e, ST_INVALID, "mq_requeue: missing handle");
+    st = consumer_usable(mq, "requeue a delivery", e);
+    if (st != ST_OK)
+        return st;
+    return settle_check(mq, amqp_basic_nack(mq->conn, mq->channel, tag, 0, 1), "requeue",
+                        tag, e);
+}
+
+enum status mq_publish_delayed(struct mq *mq, const char *id, int64_t delay_ms,
+                               int64_t *used_ms, struct err *e)
+{
+    int64_t used;
+
+    if (used_ms != NULL)
+        *used_ms = 0;
+    if (mq == NULL || id == NULL)
+        return err_set(e, ST_INVALID, "mq_publish_delayed: missing argument");
+    used = backoff_queue_delay_ms(&mq->policy, delay_ms);
+    if (used <= 0)
+        return err_set(e, ST_INVALID,
+                       "could not delay operation \"%.64s\": the retry policy has no retries",
+                       id);
+    if (used_ms != NULL)
+        *used_ms = used;
+    return mq_publish_retry(mq, id, used, e);
 }
