@@ -86,6 +86,9 @@ if ! PGPASSWORD=tmdbq PGCONNECT_TIMEOUT=5 psql -X -q -h localhost -U tmdbq -d tm
 fi
 say "tmdbq can log in to postgresql://tmdbq:***@localhost:5432/tmdbq"
 
+# Prism, for the TMDB contract test (tests/contract): pinned, installed into build/prism.
+bash scripts/prism.sh build
+
 say "building into build/"
 bash scripts/build.sh build
 say "done: build/producer/tmdbq"
