@@ -639,3 +639,304 @@ enum status db_session_rm(struct db *db, int32_t user_id, struct err *e)
     PQclear(res);
     return st;
 }
+
+/* ---- consumer side ------------------------------------------------------------------- */
+
+/* Copy a uuid column (or "" for NULL) into a caller's 37-byte buffer. */
+static void copy_id(char *dst, PGresult *res, int row, int col)
+{
+    snprintf(dst, 37, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
+}
+
+void db_claim_cleanup(struct db_claim *c)
+{
+    if (c == NULL)
+        return;
+    op_cleanup(&c->op);
+    free(c->session_id);
+    free(c->access_token);
+    memset(c, 0, sizeof *c);
+}
+
+static const struct {
+    const char *name;
+    enum db_claim_result result;
+} claim_results[] = {
+    {"claimed", DB_CLAIMED},           {"gone", DB_CLAIM_GONE},
+    {"early", DB_CLAIM_EARLY},         {"blocked", DB_CLAIM_BLOCKED},
+    {"leased", DB_CLAIM_LEASED},       {"paused", DB_CLAIM_PAUSED},
+    {"abandoned", DB_CLAIM_ABANDONED},
+};
+
+/* Columns of the claim query before OP_COLUMNS. */
+enum { CL_RESULT, CL_LEASE_LEFT, CL_NEXT, CL_RESCUED, CL_SESSION, CL_TOKEN, CL_OP };
+
+enum status db_claim(struct db *db, const char *id, const char *consumer_id,
+                     int64_t lease_ms, int max_retries, enum db_claim_result *result,
+                     struct db_claim *out, int64_t *lease_left_ms, char *next_id,
+                     struct err *e)
+{
+    char lease[32], retries[16];
+    const char *p[4] = {id, consumer_id, lease, retries};
+    PGresult *res = NULL;
+    const char *name;
+    enum status st;
+    size_t i;
+
+    memset(out, 0, sizeof *out);
+    *result = DB_CLAIM_GONE;
+    *lease_left_ms = 0;
+    next_id[0] = '\0';
+    if (!op_id_valid(id))
+        return err_set(e, ST_INVALID, "cannot claim \"%.40s\": not an operation id", id);
+    if (lease_ms < 1 || max_retries < 0)
+        return err_set(e, ST_INVALID,
+                       "cannot claim %s: lease %" PRId64 " ms, max retries %d", id,
+                       lease_ms, max_retries);
+    snprintf(lease, sizeof lease, "%" PRId64, lease_ms);
+    snprintf(retries, sizeof retries, "%d", max_retries);
+    /* The function returns the claimed row as one composite column; expanding it under
+     * the alias q lets OP_COLUMNS and row_to_op read it like any other row. A join back
+     * to the table would not do: this statement's snapshot predates the function's
+     * update. */
+    st = exec_params(db,
+                     "SELECT c.result, c.lease_left_ms, c.next_id::text, c.rescued,"
+                     " c.session_id, c.access_token, " OP_COLUMNS
+                     " FROM tmdbq_claim($1::uuid, $2, $3::bigint, $4::integer) c,"
+                     " LATERAL (SELECT (c.op).*) q",
+                     4, p, PGRES_TUPLES_OK, &res, "claim the operation", e);
+    if (st != ST_OK)
+        return st;
+    if (PQntuples(res) != 1) {
+        st = err_set(e, ST_DB, "could not claim the operation: %d rows", PQntuples(res));
+        goto out;
+    }
+    name = PQgetvalue(res, 0, CL_RESULT);
+    for (i = 0; i < sizeof claim_results / sizeof claim_results[0]; i++) {
+        if (strcmp(name, claim_results[i].name) == 0)
+            break;
+    }
+    if (i == sizeof claim_results / sizeof claim_results[0]) {
+        st = err_set(e, ST_DB, "could not claim the operation: unknown result \"%s\"",
+                     name);
+        goto out;
+    }
+    switch (claim_results[i].result) {
+    case DB_CLAIMED:
+        /* Should a copy fail, the row stays claimed but unheld: its lease runs out and it
+         * is rescued, as if this consumer had died. */
+        st = row_to_op(res, 0, CL_OP, &out->op, e);
+        if (st != ST_OK)
+            goto out;
+        out->session_id = dup_or_null(res, 0, CL_SESSION);
+        out->access_token = dup_or_null(res, 0, CL_TOKEN);
+        out->rescued = strcmp(PQgetvalue(res, 0, CL_RESCUED), "t") == 0;
+        if ((out->session_id == NULL && !PQgetisnull(res, 0, CL_SESSION)) ||
+            (out->access_token == NULL && !PQgetisnull(res, 0, CL_TOKEN))) {
+            db_claim_cleanup(out);
+            st = err_set(e, ST_NOMEM, "out of memory");
+            goto out;
+        }
+        break;
+    case DB_CLAIM_LEASED:
+        *lease_left_ms = strtoll(PQgetvalue(res, 0, CL_LEASE_LEFT), NULL, 10);
+        if (*lease_left_ms < 1)
+            *lease_left_ms = 1;
+        break;
+    case DB_CLAIM_ABANDONED:
+        copy_id(next_id, res, 0, CL_NEXT);
+        break;
+    default:
+        break;
+    }
+    *result = claim_results[i].result;
+out:
+    PQclear(res);
+    return st;
+}
+
+static bool error_kind_valid(const char *k)
+{
+    static const char *const kinds[] = {"transient", "permanent", "credentials",
+                                        "deployment"};
+
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (strcmp(k, kinds[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+enum status db_finish(struct db *db, const char *id, const char *consumer_id,
+                      const struct db_outcome *o, bool *recorded, char *next_id,
+                      struct err *e)
+{
+    char delay[32];
+    const char *p[8];
+    const char *kind;
+    PGresult *res = NULL;
+    enum status st;
+
+    *recorded = false;
+    next_id[0] = '\0';
+    if (!op_id_valid(id))
+        return err_set(e, ST_INVALID, "cannot finish \"%.40s\": not an operation id", id);
+    switch (o->kind) {
+    case DB_OUT_COMPLETED:
+        kind = "completed";
+        break;
+    case DB_OUT_FAILED:
+        kind = "failed";
+        break;
+    case DB_OUT_RETRY:
+        kind = "retry";
+        break;
+    default:
+        return err_set(e, ST_INVALID, "cannot finish %s: unknown outcome %d", id,
+                       (int)o->kind);
+    }
+    if (o->kind != DB_OUT_COMPLETED && o->error_kind != NULL &&
+        !error_kind_valid(o->error_kind))
+        return err_set(e, ST_INVALID, "cannot finish %s: unknown error kind \"%.40s\"",
+                       id, o->error_kind);
+    snprintf(delay, sizeof delay, "%" PRId64, o->kind == DB_OUT_RETRY ? o->delay_ms : 0);
+    p[0] = id;
+    p[1] = consumer_id;
+    p[2] = kind;
+    p[3] = o->kind == DB_OUT_COMPLETED ? o->result_json : NULL;
+    p[4] = o->kind == DB_OUT_COMPLETED ? NULL : o->error_message;
+    p[5] = o->kind == DB_OUT_COMPLETED ? NULL : o->error_kind;
+    p[6] = delay;
+    p[7] = o->kind == DB_OUT_RETRY && !o->count_retry ? "f" : "t";
+    st = exec_params(db,
+                     "SELECT recorded, next_id::text FROM tmdbq_finish($1::uuid, $2, $3,"
+                     " $4::jsonb, $5, $6, $7::bigint, $8::boolean)",
+                     8, p, PGRES_TUPLES_OK, &res, "record the outcome", e);
+    if (st != ST_OK)
+        return st;
+    if (PQntuples(res) != 1) {
+        st = err_set(e, ST_DB, "could not record the outcome: %d rows", PQntuples(res));
+    } else {
+        *recorded = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        copy_id(next_id, res, 0, 1);
+    }
+    PQclear(res);
+    return st;
+}
+
+/* ---- consumer registry and control --------------------------------------------------- */
+
+enum status db_consumer_register(struct db *db, const char *consumer_id, const char *host,
+                                 int pid, struct err *e)
+{
+    char pidtext[16];
+    const char *p[3] = {consumer_id, host, pidtext};
+
+    snprintf(pidtext, sizeof pidtext, "%d", pid);
+    /* A restarted consumer may reuse its id: the row then describes the new process. */
+    return exec_params(
+        db,
+        "INSERT INTO tmdbq_consumers (consumer_id, host, pid) VALUES ($1, $2, $3)"
+        " ON CONFLICT (consumer_id) DO UPDATE SET host = EXCLUDED.host,"
+        " pid = EXCLUDED.pid, started_at = now(), last_seen_at = now(),"
+        " processed = 0, failed = 0, in_flight = 0",
+        3, p, PGRES_COMMAND_OK, NULL, "register the consumer", e);
+}
+
+enum status db_consumer_heartbeat(struct db *db, const char *consumer_id,
+                                  int64_t processed, int64_t failed, int in_flight,
+                                  struct err *e)
+{
+    char proc[32], fail[32], infl[16];
+    const char *p[4] = {consumer_id, proc, fail, infl};
+    PGresult *res = NULL;
+    enum status st;
+
+    snprintf(proc, sizeof proc, "%" PRId64, processed);
+    snprintf(fail, sizeof fail, "%" PRId64, failed);
+    snprintf(infl, sizeof infl, "%d", in_flight);
+    st = exec_params(db,
+                     "UPDATE tmdbq_consumers SET last_seen_at = now(), processed = $2,"
+                     " failed = $3, in_flight = $4 WHERE consumer_id = $1",
+                     4, p, PGRES_COMMAND_OK, &res, "record the consumer's heartbeat", e);
+    if (st != ST_OK)
+        return st;
+    if (strcmp(PQcmdTuples(res), "0") == 0)
+        st = err_set(e, ST_NOT_FOUND, "consumer \"%s\" is not registered", consumer_id);
+    PQclear(res);
+    return st;
+}
+
+enum status db_consumer_unregister(struct db *db, const char *consumer_id, struct err *e)
+{
+    const char *p[1] = {consumer_id};
+
+    return exec_params(db, "DELETE FROM tmdbq_consumers WHERE consumer_id = $1", 1, p,
+                       PGRES_COMMAND_OK, NULL, "unregister the consumer", e);
+}
+
+enum status db_is_paused(struct db *db, bool *paused, struct err *e)
+{
+    PGresult *res = NULL;
+    enum status st;
+
+    *paused = false;
+    st = exec_params(db, "SELECT coalesce((SELECT paused FROM tmdbq_control), false)", 0,
+                     NULL, PGRES_TUPLES_OK, &res, "read the pause switch", e);
+    if (st != ST_OK)
+        return st;
+    if (PQntuples(res) == 1)
+        *paused = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return ST_OK;
+}
+
+void db_ids_free(struct db_ids *l)
+{
+    if (l == NULL)
+        return;
+    free(l->ids);
+    l->ids = NULL;
+    l->n = 0;
+}
+
+enum status db_retry_credential_failures(struct db *db, int32_t user_id,
+                                         struct db_ids *out, struct err *e)
+{
+    char user[16];
+    const char *p[1] = {user};
+    PGresult *res = NULL;
+    enum status st;
+    int n;
+
+    out->ids = NULL;
+    out->n = 0;
+    snprintf(user, sizeof user, "%" PRId32, user_id);
+    st = exec_params(db,
+                     "WITH u AS (UPDATE queued_list_operations q SET status = 'pending',"
+                     " retry_count = 0, error_message = NULL, error_kind = NULL,"
+                     " scheduled_for = NULL, last_retry_at = NULL, published_at = NULL,"
+                     " lease_expires_at = NULL, updated_at = now()"
+                     " WHERE q.tmdb_user_id = $1 AND q.status = 'failed'"
+                     " AND q.error_kind = 'credentials' RETURNING q.id, q.seq)"
+                     " SELECT id::text FROM u ORDER BY seq",
+                     1, p, PGRES_TUPLES_OK, &res, "retry the user's credential failures",
+                     e);
+    if (st != ST_OK)
+        return st;
+    n = PQntuples(res);
+    if (n > 0) {
+        out->ids = calloc((size_t)n, sizeof *out->ids);
+        if (out->ids == NULL) {
+            /* Committed already: the reaper's relay publishes the unpublished rows. */
+            st = err_set(e, ST_NOMEM, "out of memory");
+            goto out;
+        }
+        for (int r = 0; r < n; r++)
+            copy_id(out->ids[r], res, r, 0);
+        out->n = (size_t)n;
+    }
+out:
+    PQclear(res);
+    return st;
+}

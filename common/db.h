@@ -79,6 +79,9 @@ enum db_claim_result {
     DB_CLAIM_LEASED, /* processing under another consumer's live lease: *lease_left_ms says
                         how long; republish delayed so a dead holder's row is picked up */
     DB_CLAIM_PAUSED, /* the queue is paused (tmdbq pause): do not ack, stop taking work */
+    DB_CLAIM_ABANDONED, /* it was processing under an expired lease and that rescue would
+                        exceed max_retries: now failed (error_kind transient); drop the
+                        message and hand on next_id when it is not "" (as after db_finish) */
 };
 
 /* A claimed row and what the consumer needs to execute it. Clean with db_claim_cleanup. */
@@ -92,14 +95,26 @@ struct db_claim {
 void db_claim_cleanup(struct db_claim *c);
 
 /* Try to claim operation id for consumer_id with a lease of lease_ms. One round trip
- * (tmdbq_claim). Due means scheduled_for is NULL or at most 1 s ahead. A row that was
- * processing under an expired lease is claimed with retry_count + 1; when that exceeds
- * max_retries it is marked failed instead (error_kind transient, "abandoned by consumers")
- * and DB_CLAIM_GONE is returned. On DB_CLAIMED *out is filled; on DB_CLAIM_LEASED
- * *lease_left_ms is set. */
+ * (tmdbq_claim, one transaction), which takes the list's advisory lock (the key enqueue and
+ * finish use) before the row lock, so it cannot deadlock with them. The checks, in order:
+ * no row or completed / failed / cancelled: GONE; tmdbq_control paused: PAUSED; processing
+ * under a live lease: LEASED; processing under an expired lease: rescued (retry_count + 1,
+ * or ABANDONED when that exceeds max_retries) and claimed without the checks below; pending
+ * with scheduled_for more than 1 s ahead: EARLY; an earlier (lower seq) pending or
+ * processing operation on the same list: BLOCKED, and the row's published_at is set to NULL
+ * (create_list rows have no list and are never blocked); else CLAIMED: status processing,
+ * claimed_by consumer_id, lease_expires_at now + lease_ms. Only CLAIMED, ABANDONED and
+ * BLOCKED change the row.
+ * *out is always initialised (zeroed unless CLAIMED), so db_claim_cleanup is safe on it
+ * after any return; on DB_CLAIMED it owns the row and the credentials. *lease_left_ms is
+ * set (>= 1) on DB_CLAIM_LEASED, else 0. next_id is a caller buffer of 37 bytes: on
+ * DB_CLAIM_ABANDONED the successor to publish, as db_finish gives it; else "". An id that
+ * is not op_id_valid (a garbage message), lease_ms < 1 or max_retries < 0 is ST_INVALID
+ * without asking the database. A lost connection is ST_DB (reconnect and retry). Blocks
+ * for the round trip and the locks. */
 enum status db_claim(struct db *db, const char *id, const char *consumer_id, int64_t lease_ms,
                      int max_retries, enum db_claim_result *result, struct db_claim *out,
-                     int64_t *lease_left_ms, struct err *e);
+                     int64_t *lease_left_ms, char *next_id, struct err *e);
 
 /* The final or retry outcome of a claimed operation, as the consumer records it. */
 enum db_outcome_kind {
@@ -120,28 +135,38 @@ struct db_outcome {
 
 /* Record the outcome of operation id, only if it is still processing under consumer_id
  * (a rescued-and-reclaimed row is not overwritten: *recorded false). One round trip
- * (tmdbq_finish). For COMPLETED and FAILED, under the list's lock, *next_id is set to the
+ * (tmdbq_finish). An invalid id, kind or error_kind is ST_INVALID without asking the
+ * database. For COMPLETED and FAILED, under the list's lock, *next_id is set to the
  * id of the next active operation on the same list when that one is pending and
  * unpublished (a blocked delivery dropped it), else to "" : the caller publishes it and
- * then calls db_mark_published. next_id is a caller buffer of 37 bytes. */
+ * then calls db_mark_published. next_id is a caller buffer of 37 bytes, always set ("" for
+ * RETRY and when not recorded). updated_at is now and the lease is cleared in every case.
+ * A lost connection is ST_DB: nothing was recorded unless the commit had gone through, so
+ * the caller reconnects and finishes again (if the first had committed, the second is not
+ * recorded, and a successor it named is left to the reaper's relay: it is unpublished). */
 enum status db_finish(struct db *db, const char *id, const char *consumer_id,
                       const struct db_outcome *o, bool *recorded, char *next_id,
                       struct err *e);
 
-/* Consumer registry for `tmdbq status`: upsert this consumer's row (host, pid, started),
- * and later refresh last_seen_at and counters; remove it on a clean exit. */
+/* Consumer registry for `tmdbq status` (table tmdbq_consumers). register upserts this
+ * consumer's row: host, pid, started_at and last_seen_at now, counters zero. heartbeat sets
+ * last_seen_at now and the counters (totals since start, not deltas); ST_NOT_FOUND when the
+ * row is gone (e.g. removed as stale): register again. unregister deletes the row (no error
+ * when there is none) on a clean exit. */
 enum status db_consumer_register(struct db *db, const char *consumer_id, const char *host,
                                  int pid, struct err *e);
 enum status db_consumer_heartbeat(struct db *db, const char *consumer_id, int64_t processed,
                                   int64_t failed, int in_flight, struct err *e);
 enum status db_consumer_unregister(struct db *db, const char *consumer_id, struct err *e);
 
-/* Whether tmdbq_control says paused. */
+/* Whether tmdbq_control says paused (false when its row is missing). */
 enum status db_is_paused(struct db *db, bool *paused, struct err *e);
 
 /* After db_session_set: the user's failed operations whose error_kind is "credentials" go
- * back to pending with a full retry budget and published_at NULL; their ids are returned
- * (free with db_ids_free) so the caller can publish them. */
+ * back to pending with a full retry budget (retry_count 0; error, error_kind,
+ * scheduled_for and last_retry_at cleared; published_at NULL), in one statement; their ids
+ * are returned in seq order in *out (out->ids NULL when none; free with db_ids_free, which
+ * accepts an empty list) so the caller can publish them and db_mark_published. */
 struct db_ids {
     char (*ids)[37];
     size_t n;
