@@ -374,16 +374,20 @@ static int cmd_session(const struct cli_args *a, struct tmdbq *h)
     if (strcmp(sub, "set") == 0) {
         if (a->session_id == NULL)
             return usage_error("%s", "session set needs --session-id S");
-        rc = tmdbq_session_set(h, a->req.user, a->session_id, a->access_token);
+        size_t retried = 0;
+
+        rc = tmdbq_session_set(h, a->req.user, a->session_id, a->access_token, &retried);
         if (rc != TMDBQ_OK)
             return rc;
         /* The secrets are never echoed: only whether they are set. */
         if (a->json)
-            printf("{\"tmdb_user_id\":%" PRId64 ",\"session_id\":\"set\",\"access_token\":\"%s\"}\n",
-                   a->req.user, a->access_token ? "set" : "unset");
+            printf("{\"tmdb_user_id\":%" PRId64 ",\"session_id\":\"set\",\"access_token\":"
+                   "\"%s\",\"retried\":%zu}\n",
+                   a->req.user, a->access_token ? "set" : "unset", retried);
         else
-            printf("stored TMDB credentials for user %" PRId64 " (session id%s)\n", a->req.user,
-                   a->access_token ? " and access token" : "");
+            printf("stored TMDB credentials for user %" PRId64 " (session id%s); %zu failed "
+                   "operation(s) retried\n",
+                   a->req.user, a->access_token ? " and access token" : "", retried);
         return TMDBQ_OK;
     }
     if (strcmp(sub, "rm") == 0) {

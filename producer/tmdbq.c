@@ -491,8 +491,10 @@ int tmdbq_failed(struct tmdbq *h, int limit, struct tmdbq_op_list **out)
 }
 
 int tmdbq_session_set(struct tmdbq *h, int64_t user, const char *session_id,
-                      const char *access_token)
+                      const char *access_token, size_t *retried)
 {
+    struct db_ids revived = {0};
+    struct tmdbq_op *ops = NULL;
     enum status st = check_user(h, user);
 
     if (st == ST_OK && (session_id == NULL || *session_id == '\0'))
@@ -501,6 +503,32 @@ int tmdbq_session_set(struct tmdbq *h, int64_t user, const char *session_id,
         st = err_set(&h->err, ST_INVALID, "\"access-token\" must not be empty when given");
     if (st == ST_OK)
         st = db_session_set(h->db, (int32_t)user, session_id, access_token, &h->err);
+    if (retried != NULL)
+        *retried = 0;
+    if (st != ST_OK)
+        return public_code(st);
+    /* The credentials are stored: a failure from here on is reported, but they stay. */
+    st = db_retry_credential_failures(h->db, (int32_t)user, &revived, &h->err);
+    if (st != ST_OK || revived.n == 0)
+        goto out;
+    ops = calloc(revived.n, sizeof *ops);
+    if (ops == NULL) {
+        st = err_set(&h->err, ST_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < revived.n; i++) {
+        snprintf(ops[i].op.id, sizeof ops[i].op.id, "%s", revived.ids[i]);
+        ops[i].op.status = OP_PENDING;
+    }
+    log_info("user %" PRId64 ": %zu operation(s) that failed for lack of valid TMDB "
+             "credentials are pending again",
+             user, revived.n);
+    if (retried != NULL)
+        *retried = revived.n;
+    st = publish_ops(h, ops, revived.n);
+out:
+    free(ops);
+    db_ids_free(&revived);
     return public_code(st);
 }
 

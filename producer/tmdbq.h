@@ -124,9 +124,12 @@ int tmdbq_pending(struct tmdbq *h, int64_t user, struct tmdbq_op_list **out);
 int tmdbq_failed(struct tmdbq *h, int limit, struct tmdbq_op_list **out);
 
 /* Store a user's TMDB credentials (the v3 session id and, for update_list, the v4 access
- * token; may be NULL). They are kept in PostgreSQL and never printed. */
+ * token; may be NULL). They are kept in PostgreSQL and never printed. The user's operations
+ * that failed for lack of valid credentials (error_kind "credentials") go back to pending
+ * with a full retry budget and are published; *retried (may be NULL) says how many. A
+ * broker that cannot be reached only delays them (the reaper publishes them). */
 int tmdbq_session_set(struct tmdbq *h, int64_t user, const char *session_id,
-                      const char *access_token);
+                      const char *access_token, size_t *retried);
 /* Remove them; TMDBQ_ENOTFOUND when the user had none. */
 int tmdbq_session_rm(struct tmdbq *h, int64_t user);
 

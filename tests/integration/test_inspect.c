@@ -228,6 +228,63 @@ static void check_session(struct ts_env *env)
     ts_result_free(&r);
 }
 
+/* session set revives the user's credential failures (and only those, only the user's) and
+ * publishes them. */
+static void check_session_revives(struct ts_env *env)
+{
+    struct ts_result r;
+    json_t *out;
+    char sql[256];
+    long before;
+
+    CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "enqueue", "add_movie", "--user", "77", "--list",
+                        "9001", "--movie", "11", (const char *)NULL),
+                 0);
+    ts_result_free(&r);
+    CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "enqueue", "add_movie", "--user", "77", "--list",
+                        "9001", "--movie", "12", (const char *)NULL),
+                 0);
+    ts_result_free(&r);
+    CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "enqueue", "add_movie", "--user", "78", "--list",
+                        "9002", "--movie", "11", (const char *)NULL),
+                 0);
+    ts_result_free(&r);
+    /* movie 11 of each user failed on credentials, movie 12 failed for another reason. */
+    CHECK_EQ_INT(ts_sql_exec(env, "UPDATE queued_list_operations SET status = 'failed', "
+                                  "retry_count = 3, error_kind = CASE WHEN "
+                                  "operation_data->>'movie_id' = '11' THEN 'credentials' "
+                                  "ELSE 'permanent' END, error_message = 'session rejected' "
+                                  "WHERE tmdb_user_id IN (77, 78)"),
+                 0);
+    before = ts_queue_depth(env, "work", -1, 0);
+
+    CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "session", "set", "--user", "77", "--session-id",
+                        "fresh-session-77", "--json", (const char *)NULL),
+                 0);
+    CHECK(!has_secret(&r));
+    CHECK(strstr(r.out, "fresh-session-77") == NULL && strstr(r.err, "fresh-session-77") == NULL);
+    out = ts_json_parse(r.out);
+    CHECK_EQ_INT(ts_json_int(out, "retried", -1), 1);
+    json_decref(out);
+    ts_result_free(&r);
+
+    snprintf(sql, sizeof sql,
+             "SELECT status || ' ' || retry_count || ' ' || (published_at IS NOT NULL) || ' ' "
+             "|| coalesce(error_message, '-') FROM queued_list_operations WHERE tmdb_user_id "
+             "= %d AND operation_data->>'movie_id' = '%d'",
+             77, 11);
+    {
+        char *v = ts_sql_value(env, sql);
+        CHECK_STR_EQ(v, "pending 0 true -");
+        free(v);
+    }
+    CHECK_EQ_INT(ts_sql_long(env, "SELECT count(*) FROM queued_list_operations WHERE "
+                                  "status = 'failed' AND tmdb_user_id IN (77, 78)"),
+                 2);
+    if (before >= 0)
+        CHECK_EQ_INT(ts_queue_depth(env, "work", before + 1, 5000), before + 1);
+}
+
 int main(void)
 {
     struct ts_env env;
@@ -261,6 +318,7 @@ int main(void)
     check_pending(&env);
     check_failed(&env);
     check_session(&env);
+    check_session_revives(&env);
     rc = check_exit();
 out:
     ts_teardown(&env);
