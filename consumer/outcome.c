@@ -1,0 +1,168 @@
+/*
+ * outcome: the one switch that turns a TMDB answer into what the row records.
+ *
+ * The tmdb module has already said what an answer means (done, goal holds, transient,
+ * permanent, deployment fault); this file adds the operation's side: its retry budget,
+ * the retry delay and the delayed-retry queue that carries it, and the error kind that
+ * decides who can fix a failure (`tmdbq session set` for credentials, an operator for the
+ * rest).
+ */
+#include "outcome.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const SESSION_HINT = "tmdbq session set --user %d --session-id S";
+
+bool outcome_is_credential_code(int tmdb_code)
+{
+    switch (tmdb_code) {
+    case 3:  /* authentication failed: no permission (bad session) */
+    case 14: /* authentication failed */
+    case 17: /* session denied */
+    case 30: /* invalid username and/or password */
+    case 31: /* account disabled */
+    case 32: /* email not verified */
+    case 33: /* invalid request token */
+    case 35: /* invalid token */
+    case 37: /* access token expired or revoked */
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool outcome_has_retry_queue(const struct backoff_policy *policy)
+{
+    return backoff_queue_delay_ms(policy, 0) > 0;
+}
+
+static void set_failed(struct outcome *out, const char *kind)
+{
+    out->rec.kind = DB_OUT_FAILED;
+    out->rec.result_json = NULL;
+    out->rec.error_message = out->message;
+    out->rec.error_kind = kind;
+    out->rec.delay_ms = 0;
+    out->rec.count_retry = false;
+    out->name = "failed";
+    out->level = LOG_LEVEL_ERROR;
+}
+
+/* A retry waiting at least want_ms: the delayed-retry queue's delay when the policy has
+ * queues (the row must not become due before its message returns), else want_ms itself.
+ */
+static void set_retry(struct outcome *out, const struct backoff_policy *policy,
+                      int64_t want_ms, const char *kind, bool count_retry)
+{
+    int64_t queue_ms = backoff_queue_delay_ms(policy, want_ms);
+
+    out->rec.kind = DB_OUT_RETRY;
+    out->rec.result_json = NULL;
+    out->rec.error_message = out->message;
+    out->rec.error_kind = kind;
+    out->rec.delay_ms = queue_ms > 0 ? queue_ms : want_ms;
+    out->rec.count_retry = count_retry;
+    out->name = "retry";
+    out->level = LOG_LEVEL_WARN;
+}
+
+bool outcome_check_creds(const struct op *op, const char *session_id,
+                         const char *access_token, struct outcome *out)
+{
+    char hint[128];
+
+    snprintf(hint, sizeof hint, SESSION_HINT, (int)op->user_id);
+    if (session_id == NULL || session_id[0] == '\0') {
+        memset(out, 0, sizeof *out);
+        snprintf(out->message, sizeof out->message,
+                 "no TMDB session for user %d (set one with: %s)", (int)op->user_id,
+                 hint);
+    } else if (op->type == OP_UPDATE_LIST &&
+               (access_token == NULL || access_token[0] == '\0')) {
+        memset(out, 0, sizeof *out);
+        snprintf(
+            out->message, sizeof out->message,
+            "no TMDB v4 access token for user %d (update_list needs one; set it with: "
+            "%s --access-token T)",
+            (int)op->user_id, hint);
+    } else {
+        return false;
+    }
+    set_failed(out, "credentials");
+    out->called_tmdb = false;
+    return true;
+}
+
+void outcome_decide(const struct tmdb_result *r, const struct op *op,
+                    const struct backoff_policy *policy, int deployment_streak,
+                    struct outcome *out)
+{
+    int64_t want;
+    int n;
+
+    memset(out, 0, sizeof *out);
+    out->called_tmdb = true;
+    switch (r->outcome) {
+    case TMDB_DONE:
+    case TMDB_GOAL_HOLDS:
+        out->rec.kind = DB_OUT_COMPLETED;
+        out->rec.result_json = r->result_json;
+        out->name = "completed";
+        out->level = LOG_LEVEL_INFO;
+        return;
+    case TMDB_PERMANENT:
+        if (outcome_is_credential_code(r->tmdb_code)) {
+            char hint[128];
+
+            /* The tmdb module's message may already say what to run; the user is what it
+             * cannot know. */
+            snprintf(hint, sizeof hint, SESSION_HINT, (int)op->user_id);
+            if (strstr(r->message, "tmdbq session set") != NULL)
+                snprintf(out->message, sizeof out->message, "%s (user %d)", r->message,
+                         (int)op->user_id);
+            else
+                snprintf(out->message, sizeof out->message,
+                         "%s (user %d: set new credentials with: %s%s)", r->message,
+                         (int)op->user_id, hint,
+                         op->type == OP_UPDATE_LIST ? " --access-token T" : "");
+            set_failed(out, "credentials");
+        } else {
+            snprintf(out->message, sizeof out->message, "%s", r->message);
+            set_failed(out, "permanent");
+        }
+        return;
+    case TMDB_TRANSIENT:
+        if (op->retry_count >= policy->max_retries) {
+            snprintf(out->message, sizeof out->message, "gave up after %d retries: %s",
+                     op->retry_count, r->message);
+            set_failed(out, "transient");
+            return;
+        }
+        want = backoff_delay_ms(policy, op->retry_count + 1);
+        if (r->retry_after_ms > want)
+            want = r->retry_after_ms;
+        snprintf(out->message, sizeof out->message, "%s", r->message);
+        set_retry(out, policy, want, "transient", true);
+        return;
+    case TMDB_DEPLOYMENT:
+        n = deployment_streak;
+        if (n < 1)
+            n = 1;
+        if (n > OUTCOME_DEPLOYMENT_STREAK_MAX)
+            n = OUTCOME_DEPLOYMENT_STREAK_MAX;
+        snprintf(
+            out->message, sizeof out->message,
+            "TMDB rejects the application's credential (TMDB_API_KEY / "
+            "TMDB_ACCESS_TOKEN): %s; the operation waits until the deployment is fixed",
+            r->message);
+        set_retry(out, policy, backoff_delay_ms(policy, n), "deployment", false);
+        out->deployment = true;
+        return;
+    }
+    /* An outcome this switch does not know is a programming error; failing the operation
+     * with a clear message beats retrying it forever. */
+    snprintf(out->message, sizeof out->message, "unknown TMDB outcome %d: %s",
+             (int)r->outcome, r->message);
+    set_failed(out, "permanent");
+}

@@ -1,0 +1,69 @@
+/*
+ * outcome: the consumer's retry/fail policy, in one place.
+ *
+ * Given a claimed operation and what TMDB answered (or that the user has no credentials
+ * for it), decide what to record on the row: completed, failed (and of which kind), or a
+ * retry after which delay. Pure functions of their inputs: no I/O, no clock, so every
+ * branch is unit-tested (tests/unit/test_outcome.c).
+ */
+#ifndef TMDBQ_CONSUMER_OUTCOME_H
+#define TMDBQ_CONSUMER_OUTCOME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backoff.h"
+#include "db.h"
+#include "log.h"
+#include "op.h"
+#include "tmdb.h"
+
+/* Consecutive deployment faults beyond this do not lengthen the wait further (the
+ * policy's cap already bounds it; this only keeps the count small). */
+#define OUTCOME_DEPLOYMENT_STREAK_MAX 30
+
+/* A decision. rec is what db_finish records; its error_message points into message and
+ * its result_json is borrowed from the tmdb_result the decision was made from (keep that
+ * alive until the outcome is recorded). */
+struct outcome {
+    struct db_outcome rec;
+    char message[512];    /* error text for the row and the log; "" for completed */
+    const char *name;     /* "completed", "failed" or "retry": for the log line */
+    enum log_level level; /* info for completed, warn for a retry, error for a failure */
+    bool deployment;      /* TMDB rejected the application's credential */
+    bool called_tmdb;     /* false when decided before any TMDB call (no credentials) */
+};
+
+/* true when TMDB's status_code says the user's session or v4 token is invalid (codes 3,
+ * 14, 17, 30-33, 35, 37): such failures get error_kind "credentials", which
+ * `tmdbq session set` sends back to pending. */
+bool outcome_is_credential_code(int tmdb_code);
+
+/* Before calling TMDB: when the claim lacks the user credential that op's type needs (a
+ * v3 session for all; a v4 access token for update_list), fill *out with a FAILED outcome
+ * of kind "credentials" whose message tells how to set one, and return true. Otherwise
+ * return false and leave *out untouched. session_id and access_token are only tested for
+ * NULL or empty, never copied. */
+bool outcome_check_creds(const struct op *op, const char *session_id,
+                         const char *access_token, struct outcome *out);
+
+/* After calling TMDB: map r and op's retry state to *out.
+ *   DONE, GOAL_HOLDS -> COMPLETED with r->result_json.
+ *   PERMANENT        -> FAILED, kind "credentials" for a rejected session or token, else
+ *                       "permanent".
+ *   TRANSIENT        -> FAILED, kind "transient" ("gave up after N retries: ...") once
+ *                       op->retry_count >= policy->max_retries; else RETRY that counts,
+ * with the delay of retry retry_count + 1 raised to r->retry_after_ms, then moved up to a
+ * delayed-retry queue's delay. DEPLOYMENT       -> RETRY that does not count, kind
+ * "deployment", with the delay of retry deployment_streak (this worker's consecutive
+ * deployment faults including this one, 1-based, capped), moved to a queue delay. When
+ * the policy has no retry queues (max_retries 0) a RETRY's delay is the policy's own
+ * delay and outcome_has_retry_queue says so. */
+void outcome_decide(const struct tmdb_result *r, const struct op *op,
+                    const struct backoff_policy *policy, int deployment_streak,
+                    struct outcome *out);
+
+/* Whether the policy has delayed-retry queues (so a RETRY can be published to one). */
+bool outcome_has_retry_queue(const struct backoff_policy *policy);
+
+#endif

@@ -1,0 +1,876 @@
+/*
+ * worker: one consumer thread and its loop (see worker.h for the contract).
+ *
+ * The loop, per delivery: check the body names an operation (else dead-letter it), claim
+ * the row, call TMDB, let outcome.c decide, record the decision, publish what follows
+ * from it (the retry, or the list's next operation that a blocked delivery dropped), ack.
+ * Only after the decision is recorded is the delivery acked, so a crash at any point
+ * leaves either an unacked message or a row whose lease expires: nothing is lost.
+ *
+ * Main design choice: a worker holds its consuming channel open only while PostgreSQL and
+ * the publishing channel are up. When either breaks, the consuming channel is closed
+ * first, so its prefetched messages go back to the queue for a healthy worker (and are
+ * visible to the drain check) instead of waiting behind a dead service. The one exception
+ * is the delivery in flight once TMDB has been called: its outcome is kept and recorded
+ * after reconnecting, never by calling TMDB again.
+ */
+#include "worker.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "log.h"
+#include "mq.h"
+#include "op.h"
+#include "outcome.h"
+#include "tmdb.h"
+
+#define WORKER_BACKLOG_MAX 256
+#define RECONNECT_FIRST_MS 100
+#define RECONNECT_MAX_MS 5000
+/* Every wait is cut into slices this long, so a stop is seen within one. */
+#define SLICE_MS 100
+/* How long one wait for a delivery lasts: the stop flag is looked at in between. */
+#define CONSUME_WAIT_MS 500
+#define PAUSE_CHECK_MS 1000
+#define HEARTBEAT_MS 5000
+#define ONCE_IDLE_MS 2000
+/* The part of a rejected body that is shown in the log. */
+#define BODY_SHOW_MAX 64
+
+/* Backoff of one connection: the wait after the next failure, and when to try again. */
+struct reconnect {
+    int64_t delay_ms;
+    int64_t next_ms; /* monotonic; 0 means now */
+};
+
+/* An id whose publish failed, kept to publish after reconnecting. */
+struct backlog_item {
+    char id[37];
+    int64_t delay_ms; /* 0: the work queue; else the delayed-retry queue of this delay */
+};
+
+struct worker {
+    struct worker_shared *sh;
+    int index;
+    char id[400]; /* consumer_id */
+    pthread_t thread;
+    bool started;
+    atomic_bool busy;     /* a delivery in flight or a non-empty backlog */
+    atomic_bool finished; /* the thread returned */
+
+    struct tmdb_client *tmdb;
+    struct db *db;
+    struct mq *in;  /* consuming */
+    struct mq *out; /* publishing */
+    struct reconnect db_rc, in_rc, out_rc;
+    bool announced; /* the "ready" line was logged */
+
+    bool paused;
+    int64_t next_pause_check_ms;
+    int64_t next_heartbeat_ms;
+    int64_t processed; /* outcomes recorded */
+    int64_t failed;    /* of which failed */
+    int deployment_streak;
+
+    struct backlog_item backlog[WORKER_BACKLOG_MAX];
+    size_t n_backlog;
+
+    /* --once: give up waiting for a delivery at this time; 0 until consuming starts */
+    int64_t once_deadline_ms;
+    bool once_done;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts;
+
+    if (ms <= 0)
+        return;
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
+/* Whether to stop what the worker is doing. holding: it keeps an outcome that must be
+ * recorded, which only the end of the grace period gives up. */
+static bool should_quit(const struct worker *w, bool holding)
+{
+    if (atomic_load(&w->sh->aborting))
+        return true;
+    return !holding && atomic_load(&w->sh->stopping);
+}
+
+/* Sleep until until_ms or until should_quit says so. */
+static void wait_until(const struct worker *w, int64_t until_ms, bool holding)
+{
+    int64_t left;
+
+    while (!should_quit(w, holding)) {
+        left = until_ms - now_ms();
+        if (left <= 0)
+            return;
+        sleep_ms(left < SLICE_MS ? left : SLICE_MS);
+    }
+}
+
+static void update_busy(struct worker *w, bool in_flight)
+{
+    atomic_store(&w->busy, in_flight || w->n_backlog > 0);
+}
+
+/* ---- connections ------------------------------------------------------------------- */
+
+/* A service failed. The first worker to see it in a streak warns; the others, and later
+ * tries, only say so at debug level. A failed connect waits the backoff before the next
+ * try; a connection lost in use is retried at once (a server restart usually means the
+ * first reconnect fails anyway, and then the backoff applies). */
+static void service_failed(struct worker *w, atomic_bool *down, struct reconnect *rc,
+                           bool connecting, const struct err *e)
+{
+    if (!atomic_exchange(down, true))
+        log_warn("%s (reconnecting with backoff)", e->msg);
+    else
+        log_debug("worker %d: %s", w->index, e->msg);
+    if (connecting) {
+        rc->next_ms = now_ms() + rc->delay_ms;
+        rc->delay_ms =
+            rc->delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : rc->delay_ms * 2;
+    } else {
+        rc->next_ms = 0;
+    }
+}
+
+static void service_ok(atomic_bool *down, struct reconnect *rc, const char *what)
+{
+    if (atomic_exchange(down, false))
+        log_info("%s answers again", what);
+    rc->delay_ms = RECONNECT_FIRST_MS;
+    rc->next_ms = 0;
+}
+
+static void close_in(struct worker *w)
+{
+    mq_close(w->in);
+    w->in = NULL;
+}
+
+static void db_lost(struct worker *w, const struct err *e)
+{
+    db_close(w->db);
+    w->db = NULL;
+    service_failed(w, &w->sh->db_down, &w->db_rc, false, e);
+}
+
+static void out_lost(struct worker *w, const struct err *e)
+{
+    mq_close(w->out);
+    w->out = NULL;
+    service_failed(w, &w->sh->mq_down, &w->out_rc, false, e);
+}
+
+static void in_lost(struct worker *w, const struct err *e)
+{
+    close_in(w);
+    service_failed(w, &w->sh->mq_down, &w->in_rc, false, e);
+}
+
+/* Connect PostgreSQL (and register this consumer) unless connected, retrying with
+ * backoff; false when told to quit first. */
+static bool connect_db(struct worker *w, bool holding)
+{
+    const struct cfg *cfg = w->sh->cfg;
+    struct err e;
+    enum status st;
+
+    while (w->db == NULL) {
+        if (should_quit(w, holding))
+            return false;
+        if (now_ms() < w->db_rc.next_ms) {
+            wait_until(w, w->db_rc.next_ms, holding);
+            continue;
+        }
+        memset(&e, 0, sizeof e);
+        st = db_open(cfg->database_url, cfg->connect_timeout_ms, &w->db, &e);
+        if (st == ST_OK) {
+            st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, &e);
+            if (st != ST_OK) {
+                db_close(w->db);
+                w->db = NULL;
+            }
+        }
+        if (st != ST_OK) {
+            service_failed(w, &w->sh->db_down, &w->db_rc, true, &e);
+            continue;
+        }
+        service_ok(&w->sh->db_down, &w->db_rc, "PostgreSQL");
+        w->next_heartbeat_ms = now_ms() + HEARTBEAT_MS;
+        w->next_pause_check_ms = 0;
+    }
+    return true;
+}
+
+static enum status open_mq(struct worker *w, struct mq **out, struct err *e)
+{
+    const struct cfg *cfg = w->sh->cfg;
+
+    return mq_open(cfg->amqp_url, cfg->amqp_prefix, &w->sh->policy,
+                   cfg->connect_timeout_ms, out, e);
+}
+
+static void flush_backlog(struct worker *w);
+
+/* Connect the publishing handle unless connected, then publish the backlog. */
+static bool connect_out(struct worker *w)
+{
+    struct err e;
+
+    while (w->out == NULL) {
+        if (should_quit(w, false))
+            return false;
+        if (now_ms() < w->out_rc.next_ms) {
+            wait_until(w, w->out_rc.next_ms, false);
+            continue;
+        }
+        memset(&e, 0, sizeof e);
+        if (open_mq(w, &w->out, &e) != ST_OK) {
+            service_failed(w, &w->sh->mq_down, &w->out_rc, true, &e);
+            continue;
+        }
+        service_ok(&w->sh->mq_down, &w->out_rc, "RabbitMQ");
+    }
+    if (w->n_backlog > 0)
+        flush_backlog(w);
+    return w->out != NULL;
+}
+
+/* Connect the consuming handle unless connected and start consuming. */
+static bool connect_in(struct worker *w)
+{
+    struct err e;
+    enum status st;
+
+    while (w->in == NULL) {
+        if (should_quit(w, false))
+            return false;
+        if (now_ms() < w->in_rc.next_ms) {
+            wait_until(w, w->in_rc.next_ms, false);
+            continue;
+        }
+        memset(&e, 0, sizeof e);
+        st = open_mq(w, &w->in, &e);
+        if (st == ST_OK) {
+            st = mq_consume_start(w->in, (uint16_t)w->sh->prefetch, &e);
+            if (st != ST_OK)
+                close_in(w);
+        }
+        if (st != ST_OK) {
+            service_failed(w, &w->sh->mq_down, &w->in_rc, true, &e);
+            continue;
+        }
+        service_ok(&w->sh->mq_down, &w->in_rc, "RabbitMQ");
+        if (!w->announced) {
+            log_info("worker %d ready: consuming %s.work as %s (prefetch %d)", w->index,
+                     w->sh->cfg->amqp_prefix, w->id, w->sh->prefetch);
+            w->announced = true;
+        }
+        if (w->sh->once && w->once_deadline_ms == 0)
+            w->once_deadline_ms = now_ms() + ONCE_IDLE_MS;
+    }
+    return true;
+}
+
+/* ---- small steps ------------------------------------------------------------------- */
+
+static void heartbeat(struct worker *w, bool in_flight)
+{
+    struct err e = {0};
+    enum status st;
+
+    if (w->db == NULL || now_ms() < w->next_heartbeat_ms)
+        return;
+    w->next_heartbeat_ms = now_ms() + HEARTBEAT_MS;
+    st = db_consumer_heartbeat(w->db, w->id, w->processed, w->failed, in_flight ? 1 : 0,
+                               &e);
+    if (st == ST_NOT_FOUND) /* removed as stale while we were away: come back */
+        st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, &e);
+    if (st == ST_DB)
+        db_lost(w, &e);
+    else if (st != ST_OK)
+        log_warn("worker %d: could not report to the consumer registry: %s", w->index,
+                 e.msg);
+}
+
+enum settle { SETTLE_ACK, SETTLE_REQUEUE, SETTLE_REJECT };
+
+/* Ack, requeue or reject a delivery. When the consuming handle is already closed the
+ * broker has taken the delivery back, and there is nothing to do. */
+static void settle(struct worker *w, const struct mq_delivery *d, enum settle how)
+{
+    struct err e = {0};
+    enum status st;
+
+    if (w->in == NULL)
+        return;
+    if (how == SETTLE_ACK)
+        st = mq_ack(w->in, d->tag, &e);
+    else if (how == SETTLE_REQUEUE)
+        st = mq_requeue(w->in, d->tag, &e);
+    else
+        st = mq_reject(w->in, d->tag, &e);
+    if (st != ST_OK)
+        in_lost(w, &e);
+}
+
+static void enter_pause(struct worker *w)
+{
+    close_in(w); /* the prefetched messages go back to the queue */
+    w->paused = true;
+    w->next_pause_check_ms = now_ms() + PAUSE_CHECK_MS;
+    if (!atomic_exchange(&w->sh->paused, true))
+        log_info(
+            "the queue is paused (tmdbq pause): no new work is taken until tmdbq resume");
+}
+
+/* Ask PostgreSQL whether the pause switch is on, at most once a second. */
+static void check_pause(struct worker *w)
+{
+    struct err e = {0};
+    bool paused = false;
+
+    if (w->db == NULL || now_ms() < w->next_pause_check_ms)
+        return;
+    w->next_pause_check_ms = now_ms() + PAUSE_CHECK_MS;
+    if (db_is_paused(w->db, &paused, &e) != ST_OK) {
+        db_lost(w, &e);
+        return;
+    }
+    if (paused && !w->paused) {
+        enter_pause(w);
+    } else if (!paused && w->paused) {
+        w->paused = false;
+        if (atomic_exchange(&w->sh->paused, false))
+            log_info("the queue is resumed: taking work again");
+    }
+}
+
+static void mark_published(struct worker *w, const char *id)
+{
+    const char *ids[1] = {id};
+    struct err e = {0};
+
+    /* A row left unpublished is only published again by the reaper's relay: a duplicate
+     * message, which a claim drops. So a failure here is not worth more than a note. */
+    if (w->db == NULL) {
+        log_write(LOG_LEVEL_DEBUG, id, "published; not marked (PostgreSQL is away)");
+        return;
+    }
+    if (db_mark_published(w->db, ids, 1, &e) != ST_OK) {
+        log_write(LOG_LEVEL_DEBUG, id, "published; not marked: %s", e.msg);
+        if (e.code == ST_DB)
+            db_lost(w, &e);
+    }
+}
+
+/* Publish id to the work queue (delay_ms 0) or to the delayed-retry queue of delay_ms,
+ * then mark it published. ST_MQ (and the handle closed) when the broker failed: keep the
+ * id. */
+static enum status publish(struct worker *w, const char *id, int64_t delay_ms)
+{
+    struct err e = {0};
+    enum status st;
+    bool confirmed = false;
+
+    if (w->out == NULL)
+        return ST_MQ;
+    if (delay_ms > 0)
+        st = mq_publish_retry(w->out, id, delay_ms, &e);
+    else
+        st = mq_publish_work(w->out, &id, 1, &confirmed, &e);
+    if (st == ST_MQ) {
+        out_lost(w, &e);
+        return ST_MQ;
+    }
+    if (st != ST_OK) {
+        log_write(LOG_LEVEL_WARN, id,
+                  "could not publish it: %s (the reaper's relay will publish it)", e.msg);
+        return st;
+    }
+    mark_published(w, id);
+    return ST_OK;
+}
+
+static void backlog_add(struct worker *w, const char *id, int64_t delay_ms)
+{
+    struct backlog_item *it;
+
+    if (w->n_backlog == WORKER_BACKLOG_MAX) {
+        log_write(LOG_LEVEL_WARN, id,
+                  "could not publish it and the worker's backlog is full: the reaper's "
+                  "relay will publish it");
+        return;
+    }
+    it = &w->backlog[w->n_backlog++];
+    snprintf(it->id, sizeof it->id, "%s", id);
+    it->delay_ms = delay_ms;
+    log_write(LOG_LEVEL_DEBUG, id, "kept to publish after reconnecting (%zu kept)",
+              w->n_backlog);
+}
+
+static void publish_or_keep(struct worker *w, const char *id, int64_t delay_ms)
+{
+    if (publish(w, id, delay_ms) == ST_MQ)
+        backlog_add(w, id, delay_ms);
+}
+
+static void flush_backlog(struct worker *w)
+{
+    size_t done = 0;
+
+    while (done < w->n_backlog && w->out != NULL) {
+        const struct backlog_item *it = &w->backlog[done];
+
+        if (publish(w, it->id, it->delay_ms) == ST_MQ)
+            break;
+        done++;
+    }
+    if (done > 0) {
+        memmove(w->backlog, w->backlog + done,
+                (w->n_backlog - done) * sizeof *w->backlog);
+        w->n_backlog -= done;
+        log_debug("worker %d: published %zu kept id(s), %zu left", w->index, done,
+                  w->n_backlog);
+    }
+}
+
+/* body as printable ASCII with \" \\ and \xNN escapes, at most BODY_SHOW_MAX bytes of it.
+ */
+static void escape_body(const char *body, size_t len, char *out, size_t n)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len && i < BODY_SHOW_MAX && o + 5 < n; i++) {
+        unsigned char c = (unsigned char)body[i];
+
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c >= 0x20 && c < 0x7f) {
+            out[o++] = (char)c;
+        } else {
+            o += (size_t)snprintf(out + o, n - o, "\\x%02x", c);
+        }
+    }
+    out[o] = '\0';
+}
+
+/* ---- one delivery ------------------------------------------------------------------ */
+
+/* Record o for the claimed row, reconnecting PostgreSQL as often as needed: TMDB is never
+ * called twice for one claim. false when the grace period ran out first (or the database
+ * refused the outcome as invalid, which no retry mends). */
+static bool record(struct worker *w, const char *id, const struct outcome *o,
+                   bool *recorded, bool *retried, char *next_id)
+{
+    struct err e;
+    enum status st;
+
+    *retried = false;
+    for (;;) {
+        if (!connect_db(w, true))
+            return false;
+        memset(&e, 0, sizeof e);
+        st = db_finish(w->db, id, w->id, &o->rec, recorded, next_id, &e);
+        if (st == ST_OK)
+            return true;
+        if (st != ST_DB) {
+            log_write(LOG_LEVEL_ERROR, id, "could not record its outcome: %s", e.msg);
+            return false;
+        }
+        db_lost(w, &e);
+        *retried = true;
+    }
+}
+
+static void log_outcome(const struct worker *w, const struct db_claim *c,
+                        const struct outcome *o, const struct tmdb_result *r, int64_t ms)
+{
+    const struct op *op = &c->op;
+    char list[16], delay[32];
+
+    if (op->type == OP_CREATE_LIST)
+        snprintf(list, sizeof list, "new");
+    else
+        snprintf(list, sizeof list, "%d", (int)op->list_id);
+    switch (o->rec.kind) {
+    case DB_OUT_COMPLETED:
+        /* create_list's result is the new list's id, which a person will look for. */
+        log_write(o->level, op->id,
+                  "type=%s list=%s outcome=completed http=%ld ms=%" PRId64 "%s%s%s",
+                  op_type_name(op->type), list, r->http_status, ms,
+                  r->outcome == TMDB_GOAL_HOLDS ? " goal_already_held=true" : "",
+                  op->type == OP_CREATE_LIST && r->result_json != NULL ? " result=" : "",
+                  op->type == OP_CREATE_LIST && r->result_json != NULL ? r->result_json
+                                                                       : "");
+        break;
+    case DB_OUT_RETRY:
+        cfg_format_duration(o->rec.delay_ms, delay, sizeof delay);
+        if (o->rec.count_retry)
+            log_write(o->level, op->id,
+                      "type=%s list=%s outcome=retry http=%ld ms=%" PRId64
+                      " retry=%d/%d delay=%s kind=%s error=\"%s\"",
+                      op_type_name(op->type), list, r->http_status, ms,
+                      op->retry_count + 1, w->sh->policy.max_retries, delay,
+                      o->rec.error_kind, o->rec.error_message);
+        else
+            log_write(o->level, op->id,
+                      "type=%s list=%s outcome=retry http=%ld ms=%" PRId64
+                      " delay=%s kind=%s error=\"%s\"",
+                      op_type_name(op->type), list, r->http_status, ms, delay,
+                      o->rec.error_kind, o->rec.error_message);
+        break;
+    case DB_OUT_FAILED:
+        log_write(o->level, op->id,
+                  "type=%s list=%s outcome=failed http=%ld ms=%" PRId64
+                  " kind=%s error=\"%s\"",
+                  op_type_name(op->type), list, r->http_status, ms, o->rec.error_kind,
+                  o->rec.error_message);
+        break;
+    }
+}
+
+/* A claimed row: call TMDB (unless the user lacks credentials), record, publish, ack. */
+static void execute(struct worker *w, const struct mq_delivery *d,
+                    const struct db_claim *c)
+{
+    struct tmdb_result r;
+    struct outcome o;
+    struct tmdb_creds creds = {c->session_id, c->access_token};
+    const char *id = c->op.id;
+    char next_id[37] = "";
+    bool recorded = false, retried = false;
+    int64_t t0, ms = 0;
+
+    memset(&r, 0, sizeof r);
+    if (c->rescued)
+        log_write(LOG_LEVEL_WARN, id,
+                  "taken over: the consumer that held it stopped before finishing (that "
+                  "attempt counts: retry %d of %d)",
+                  c->op.retry_count, w->sh->policy.max_retries);
+    if (!outcome_check_creds(&c->op, c->session_id, c->access_token, &o)) {
+        heartbeat(w, true);
+        t0 = now_ms();
+        tmdb_execute(w->tmdb, c->op.type, c->op.list_id, c->op.data_json, &creds, &r);
+        ms = now_ms() - t0;
+        if (r.outcome == TMDB_DEPLOYMENT) {
+            if (w->deployment_streak < OUTCOME_DEPLOYMENT_STREAK_MAX)
+                w->deployment_streak++;
+        } else {
+            w->deployment_streak = 0;
+        }
+        outcome_decide(&r, &c->op, &w->sh->policy, w->deployment_streak, &o);
+    }
+    if (o.deployment)
+        log_error("TMDB rejects the application's credential (TMDB_API_KEY / "
+                  "TMDB_ACCESS_TOKEN): operations wait; fix the deployment (%s)",
+                  r.message);
+
+    if (!record(w, id, &o, &recorded, &retried, next_id)) {
+        log_write(
+            LOG_LEVEL_WARN, id,
+            "its outcome (%s) was not recorded before the stop: its lease expires and "
+            "it is tried again",
+            o.name);
+        settle(w, d, SETTLE_REQUEUE);
+        goto out;
+    }
+    if (!recorded) {
+        log_write(LOG_LEVEL_WARN, id,
+                  "outcome %s not recorded: the row is no longer ours (%s)", o.name,
+                  retried ? "or the first attempt, cut off by the lost connection, had "
+                            "recorded it"
+                          : "its lease expired and it was taken over");
+        settle(w, d, SETTLE_ACK);
+        goto out;
+    }
+    log_outcome(w, c, &o, &r, ms);
+    w->processed++;
+    if (o.rec.kind == DB_OUT_FAILED)
+        w->failed++;
+    if (o.rec.kind == DB_OUT_RETRY) {
+        if (outcome_has_retry_queue(&w->sh->policy))
+            publish_or_keep(w, id, o.rec.delay_ms);
+        else
+            log_write(LOG_LEVEL_DEBUG, id,
+                      "no delayed-retry queue (TMDBQ_MAX_RETRIES=0): the reaper's relay "
+                      "publishes it when due");
+    } else if (next_id[0] != '\0') {
+        publish_or_keep(w, next_id, 0);
+    }
+    settle(w, d, SETTLE_ACK);
+out:
+    tmdb_result_cleanup(&r);
+}
+
+/* Processing under someone else's live lease: publish it again to come back when the
+ * lease ends, so a row whose holder died is taken over without waiting for the reaper. */
+static void republish_leased(struct worker *w, const struct mq_delivery *d,
+                             int64_t lease_left_ms)
+{
+    struct err e = {0};
+    int64_t used = 0;
+    enum status st = ST_MQ;
+
+    if (w->out != NULL)
+        st = mq_publish_delayed(w->out, d->body, lease_left_ms, &used, &e);
+    if (st == ST_OK) {
+        log_write(LOG_LEVEL_DEBUG, d->body,
+                  "held by another consumer for %" PRId64
+                  "ms: looked at again in %" PRId64 "ms",
+                  lease_left_ms, used);
+        settle(w, d, SETTLE_ACK);
+    } else if (st == ST_MQ) {
+        if (w->out != NULL)
+            out_lost(w, &e);
+        settle(w, d, SETTLE_REQUEUE);
+    } else {
+        log_write(LOG_LEVEL_DEBUG, d->body,
+                  "held by another consumer; dropped (%s): the reaper rescues it if its "
+                  "holder died",
+                  e.msg);
+        settle(w, d, SETTLE_ACK);
+    }
+}
+
+static void handle_delivery(struct worker *w, const struct mq_delivery *d)
+{
+    const struct cfg *cfg = w->sh->cfg;
+    struct db_claim c;
+    enum db_claim_result res = DB_CLAIM_GONE;
+    int64_t lease_left = 0;
+    char next_id[37] = "";
+    struct err e = {0};
+    enum status st;
+
+    memset(&c, 0, sizeof c);
+    if (d->too_long || !op_id_valid(d->body)) {
+        char shown[BODY_SHOW_MAX * 4 + 1];
+        size_t have = d->too_long ? sizeof d->body - 1 : d->len;
+
+        escape_body(d->body, have, shown, sizeof shown);
+        log_warn(
+            "rejecting a message that names no operation (dead-lettered to %s.dead): "
+            "\"%s\"%s (%zu bytes)",
+            cfg->amqp_prefix, shown, d->len > have || have > BODY_SHOW_MAX ? "..." : "",
+            d->len);
+        settle(w, d, SETTLE_REJECT);
+        return;
+    }
+    st = db_claim(w->db, d->body, w->id, cfg->lease_ms, cfg->max_retries, &res, &c,
+                  &lease_left, next_id, &e);
+    if (st != ST_OK) {
+        /* Nothing was done for it: hand it back for after the reconnect. */
+        if (st == ST_DB)
+            db_lost(w, &e);
+        else
+            log_write(LOG_LEVEL_ERROR, d->body, "could not claim it: %s", e.msg);
+        settle(w, d, SETTLE_REQUEUE);
+        goto out;
+    }
+    switch (res) {
+    case DB_CLAIM_GONE:
+    case DB_CLAIM_EARLY:
+    case DB_CLAIM_BLOCKED:
+        log_write(LOG_LEVEL_DEBUG, d->body, "dropped: %s",
+                  res == DB_CLAIM_GONE    ? "no longer pending"
+                  : res == DB_CLAIM_EARLY ? "not due yet"
+                                          : "an earlier operation on its list is active");
+        settle(w, d, SETTLE_ACK);
+        break;
+    case DB_CLAIM_LEASED:
+        republish_leased(w, d, lease_left);
+        break;
+    case DB_CLAIM_PAUSED:
+        settle(w, d, SETTLE_REQUEUE);
+        enter_pause(w);
+        break;
+    case DB_CLAIM_ABANDONED:
+        log_write(
+            LOG_LEVEL_ERROR, d->body,
+            "outcome=failed kind=transient error=\"abandoned: the consumer holding it "
+            "stopped before finishing and no retries are left\"");
+        w->processed++;
+        w->failed++;
+        if (next_id[0] != '\0')
+            publish_or_keep(w, next_id, 0);
+        settle(w, d, SETTLE_ACK);
+        break;
+    case DB_CLAIMED:
+        execute(w, d, &c);
+        break;
+    }
+out:
+    db_claim_cleanup(&c);
+}
+
+/* ---- the thread -------------------------------------------------------------------- */
+
+static void shut_down(struct worker *w)
+{
+    struct err e = {0};
+
+    close_in(w); /* first: what was prefetched goes back to the queue at once */
+    if (w->out != NULL && w->n_backlog > 0)
+        flush_backlog(w);
+    if (w->n_backlog > 0)
+        log_warn("worker %d: %zu id(s) left unpublished: the reaper's relay will publish "
+                 "them",
+                 w->index, w->n_backlog);
+    w->n_backlog = 0;
+    if (w->db != NULL && db_consumer_unregister(w->db, w->id, &e) != ST_OK)
+        log_debug("worker %d: could not leave the consumer registry: %s", w->index,
+                  e.msg);
+    mq_close(w->out);
+    w->out = NULL;
+    db_close(w->db);
+    w->db = NULL;
+    log_debug("worker %d stopped (%" PRId64 " processed, %" PRId64 " failed)", w->index,
+              w->processed, w->failed);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct mq_delivery d;
+    struct err e;
+    enum status st;
+
+    while (!should_quit(w, false) && !w->once_done) {
+        /* Consume only while everything a delivery needs is up (see the file comment). */
+        if (w->in != NULL && (w->db == NULL || w->out == NULL || w->paused))
+            close_in(w);
+        if (!connect_db(w, false))
+            break;
+        heartbeat(w, false);
+        if (w->db == NULL)
+            continue;
+        if (w->once_deadline_ms != 0 && now_ms() >= w->once_deadline_ms) {
+            log_info("--once: no delivery within %dms", ONCE_IDLE_MS);
+            break;
+        }
+        if (w->paused) {
+            wait_until(w, w->next_pause_check_ms, false);
+            check_pause(w);
+            continue;
+        }
+        if (!connect_out(w) || !connect_in(w))
+            break;
+        /* Publishing the backlog may have found PostgreSQL gone. */
+        if (w->db == NULL)
+            continue;
+        memset(&e, 0, sizeof e);
+        st = mq_consume_next(w->in, CONSUME_WAIT_MS, &d, &e);
+        if (st == ST_TIMEOUT) {
+            check_pause(w);
+            continue;
+        }
+        if (st != ST_OK) {
+            in_lost(w, &e);
+            continue;
+        }
+        update_busy(w, true);
+        handle_delivery(w, &d);
+        update_busy(w, false);
+        if (w->sh->once)
+            w->once_done = true;
+    }
+    shut_down(w);
+    update_busy(w, false);
+    atomic_store(&w->finished, true);
+    return NULL;
+}
+
+/* ---- lifetime ---------------------------------------------------------------------- */
+
+enum status worker_new(struct worker_shared *sh, int index, struct worker **out,
+                       struct err *e)
+{
+    const struct cfg *cfg = sh->cfg;
+    struct tmdb_config tc = {
+        .base_url = cfg->tmdb_api_url,
+        .api_key = cfg->tmdb_api_key,
+        .read_token = cfg->tmdb_access_token,
+        .connect_timeout_ms = cfg->connect_timeout_ms,
+        .timeout_ms = cfg->tmdb_timeout_ms,
+    };
+    struct worker *w;
+    enum status st;
+
+    *out = NULL;
+    w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return err_set(e, ST_NOMEM, "out of memory");
+    w->sh = sh;
+    w->index = index;
+    snprintf(w->id, sizeof w->id, "%s:%d", sh->id_prefix, index);
+    atomic_init(&w->busy, false);
+    atomic_init(&w->finished, false);
+    w->db_rc.delay_ms = w->in_rc.delay_ms = w->out_rc.delay_ms = RECONNECT_FIRST_MS;
+    st = tmdb_client_new(&tc, &w->tmdb, e);
+    if (st != ST_OK) {
+        free(w);
+        return st;
+    }
+    *out = w;
+    return ST_OK;
+}
+
+enum status worker_start(struct worker *w, struct err *e)
+{
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+
+    if (rc != 0)
+        return err_set(e, ST_NOMEM, "could not start worker %d: %s", w->index,
+                       strerror(rc));
+    w->started = true;
+    return ST_OK;
+}
+
+bool worker_busy(const struct worker *w)
+{
+    return atomic_load(&((struct worker *)w)->busy);
+}
+
+bool worker_finished(const struct worker *w)
+{
+    return atomic_load(&((struct worker *)w)->finished);
+}
+
+void worker_join(struct worker *w)
+{
+    if (w != NULL && w->started) {
+        pthread_join(w->thread, NULL);
+        w->started = false;
+    }
+}
+
+void worker_free(struct worker *w)
+{
+    if (w == NULL)
+        return;
+    tmdb_client_free(w->tmdb);
+    free(w);
+}

@@ -1,0 +1,342 @@
+/*
+ * test_outcome: the consumer's retry/fail policy (consumer/outcome.c), every branch: the
+ * credential checks before a TMDB call, and each TMDB outcome against the retry budget,
+ * Retry-After, the delayed-retry queues and a deployment fault streak. Needs no services.
+ *
+ * The unit tests link only tmdbq_lib, so outcome.c is compiled into this test directly;
+ * it is a pure module with no other consumer dependency.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "../../consumer/outcome.c"
+#include "check.h"
+
+static const struct backoff_policy DEFAULTS = {5, 30000, 3600000};
+
+static struct op make_op(enum op_type type, int retry_count)
+{
+    struct op op;
+
+    memset(&op, 0, sizeof op);
+    snprintf(op.id, sizeof op.id, "3c70cd97-ac32-4781-b3c4-1e876c3f4597");
+    op.type = type;
+    op.status = OP_PROCESSING;
+    op.user_id = 42;
+    op.list_id = type == OP_CREATE_LIST ? 0 : 7;
+    op.retry_count = retry_count;
+    return op;
+}
+
+static struct tmdb_result make_result(enum tmdb_outcome outcome, long http, int code,
+                                      const char *message)
+{
+    struct tmdb_result r;
+
+    memset(&r, 0, sizeof r);
+    r.outcome = outcome;
+    r.http_status = http;
+    r.tmdb_code = code;
+    snprintf(r.message, sizeof r.message, "%s", message);
+    r.requests = 1;
+    return r;
+}
+
+static void test_credential_codes(void)
+{
+    const int yes[] = {3, 14, 17, 30, 31, 32, 33, 35, 37};
+    const int no[] = {0, 1, 5, 7, 8, 10, 11, 21, 25, 29, 34, 36, 38, 39};
+
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        CHECK(outcome_is_credential_code(yes[i]));
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        CHECK(!outcome_is_credential_code(no[i]));
+}
+
+static void test_check_creds(void)
+{
+    struct outcome o;
+    struct op add = make_op(OP_ADD_MOVIE, 0);
+    struct op upd = make_op(OP_UPDATE_LIST, 0);
+
+    /* No session at all: failed, credentials, with the command that fixes it. */
+    memset(&o, 0x5a, sizeof o);
+    CHECK(outcome_check_creds(&add, NULL, NULL, &o));
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
+    CHECK_STR_EQ(o.rec.error_kind, "credentials");
+    CHECK_CONTAINS(o.rec.error_message, "no TMDB session for user 42");
+    CHECK_CONTAINS(o.rec.error_message, "tmdbq session set --user 42");
+    CHECK(o.rec.error_message == o.message);
+    CHECK(o.rec.result_json == NULL);
+    CHECK(!o.called_tmdb);
+    CHECK(!o.deployment);
+    CHECK_STR_EQ(o.name, "failed");
+    CHECK_EQ_INT(o.level, LOG_LEVEL_ERROR);
+
+    /* An empty session counts as none. */
+    CHECK(outcome_check_creds(&add, "", "tok", &o));
+    CHECK_CONTAINS(o.message, "no TMDB session for user 42");
+
+    /* A session is all add_movie needs. */
+    memset(&o, 0, sizeof o);
+    CHECK(!outcome_check_creds(&add, "sess", NULL, &o));
+    CHECK(o.name == NULL); /* untouched */
+
+    /* update_list needs the v4 token too. */
+    CHECK(outcome_check_creds(&upd, "sess", NULL, &o));
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
+    CHECK_STR_EQ(o.rec.error_kind, "credentials");
+    CHECK_CONTAINS(o.message, "no TMDB v4 access token for user 42");
+    CHECK_CONTAINS(o.message, "--access-token");
+    CHECK(outcome_check_creds(&upd, "sess", "", &o));
+    CHECK_CONTAINS(o.message, "no TMDB v4 access token");
+    /* Without any credentials, the session is what is reported first. */
+    CHECK(outcome_check_creds(&upd, NULL, NULL, &o));
+    CHECK_CONTAINS(o.message, "no TMDB session for user 42");
+    memset(&o, 0, sizeof o);
+    CHECK(!outcome_check_creds(&upd, "sess", "tok", &o));
+
+    /* Secrets are never copied into the message. */
+    CHECK(outcome_check_creds(&upd, "secret-session", NULL, &o));
+    CHECK(strstr(o.message, "secret-session") == NULL);
+}
+
+static void test_completed(void)
+{
+    struct op op = make_op(OP_CREATE_LIST, 3);
+    struct tmdb_result r = make_result(TMDB_DONE, 201, 1, "");
+    char result[] = "{\"list_id\":1000}";
+    struct outcome o;
+
+    r.result_json = result;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_COMPLETED);
+    CHECK(o.rec.result_json == result); /* borrowed, not copied */
+    CHECK(o.rec.error_message == NULL);
+    CHECK(o.rec.error_kind == NULL);
+    CHECK_STR_EQ(o.name, "completed");
+    CHECK_EQ_INT(o.level, LOG_LEVEL_INFO);
+    CHECK(o.called_tmdb);
+    CHECK(!o.deployment);
+
+    r = make_result(TMDB_GOAL_HOLDS, 403, 8, "already on the list");
+    op = make_op(OP_ADD_MOVIE, 0);
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_COMPLETED);
+    CHECK(o.rec.result_json == NULL);
+    CHECK_STR_EQ(o.name, "completed");
+}
+
+static void test_permanent(void)
+{
+    struct op op = make_op(OP_ADD_MOVIE, 0);
+    struct tmdb_result r = make_result(TMDB_PERMANENT, 404, 34,
+                                       "TMDB list 7 not found "
+                                       "(status_code 34)");
+    struct outcome o;
+
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
+    CHECK_STR_EQ(o.rec.error_kind, "permanent");
+    CHECK_STR_EQ(o.rec.error_message, "TMDB list 7 not found (status_code 34)");
+    CHECK_STR_EQ(o.name, "failed");
+    CHECK_EQ_INT(o.level, LOG_LEVEL_ERROR);
+    CHECK(o.called_tmdb);
+
+    /* Not permitted is the operation's problem too, not the session's. */
+    r = make_result(TMDB_PERMANENT, 401, 38, "not your list");
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_STR_EQ(o.rec.error_kind, "permanent");
+
+    /* A rejected session: credentials, so `tmdbq session set` retries it. */
+    r = make_result(TMDB_PERMANENT, 401, 3, "TMDB rejected the session (status_code 3)");
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
+    CHECK_STR_EQ(o.rec.error_kind, "credentials");
+    CHECK_CONTAINS(o.message, "TMDB rejected the session (status_code 3)");
+    CHECK_CONTAINS(o.message, "tmdbq session set --user 42");
+    CHECK(strstr(o.message, "--access-token") == NULL);
+
+    /* A message that already says what to run only gets the user added. */
+    r = make_result(
+        TMDB_PERMANENT, 401, 3,
+        "TMDB rejected the session of this user (status_code 3): set a new one "
+        "with tmdbq session set");
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_STR_EQ(o.rec.error_kind, "credentials");
+    CHECK_STR_EQ(o.message,
+                 "TMDB rejected the session of this user (status_code 3): set a "
+                 "new one with tmdbq session set (user 42)");
+
+    /* A rejected v4 token on update_list: the hint names the token. */
+    op = make_op(OP_UPDATE_LIST, 0);
+    r = make_result(TMDB_PERMANENT, 401, 35, "TMDB rejected the token (status_code 35)");
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_STR_EQ(o.rec.error_kind, "credentials");
+    CHECK_CONTAINS(o.message, "--access-token");
+}
+
+static void test_transient(void)
+{
+    struct op op = make_op(OP_ADD_MOVIE, 0);
+    struct tmdb_result r = make_result(TMDB_TRANSIENT, 503, 9, "TMDB answered 503");
+    struct outcome o;
+
+    /* First failure: retry 1 after base. */
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK_EQ_INT(o.rec.delay_ms, 30000);
+    CHECK(o.rec.count_retry);
+    CHECK_STR_EQ(o.rec.error_kind, "transient");
+    CHECK_STR_EQ(o.rec.error_message, "TMDB answered 503");
+    CHECK_STR_EQ(o.name, "retry");
+    CHECK_EQ_INT(o.level, LOG_LEVEL_WARN);
+    CHECK(!o.deployment);
+
+    /* Two retries spent: the third waits 120 s. */
+    op.retry_count = 2;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK_EQ_INT(o.rec.delay_ms, 120000);
+
+    /* The last retry still allowed. */
+    op.retry_count = 4;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK_EQ_INT(o.rec.delay_ms, 480000);
+
+    /* Retries spent: failed, naming the count and the last error. */
+    op.retry_count = 5;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
+    CHECK_STR_EQ(o.rec.error_kind, "transient");
+    CHECK_STR_EQ(o.message, "gave up after 5 retries: TMDB answered 503");
+    CHECK_STR_EQ(o.name, "failed");
+    CHECK_EQ_INT(o.level, LOG_LEVEL_ERROR);
+
+    /* More than the budget (a rescue raised it): failed too. */
+    op.retry_count = 6;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
+}
+
+static void test_retry_after(void)
+{
+    struct op op = make_op(OP_ADD_MOVIE, 0);
+    struct tmdb_result r = make_result(TMDB_TRANSIENT, 429, 25, "rate limited");
+    struct outcome o;
+
+    /* Retry-After 45 s beats the 30 s backoff; the queue that carries it is 60 s. */
+    r.retry_after_ms = 45000;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK_EQ_INT(o.rec.delay_ms, 60000);
+    CHECK(o.rec.count_retry);
+
+    /* A Retry-After below the backoff changes nothing. */
+    r.retry_after_ms = 1000;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.delay_ms, 30000);
+
+    /* Beyond every queue: the longest queue. */
+    r.retry_after_ms = 2 * 3600000;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.delay_ms, 480000);
+
+    /* Exactly a queue's delay. */
+    r.retry_after_ms = 240000;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.delay_ms, 240000);
+}
+
+static void test_small_base(void)
+{
+    const struct backoff_policy p = {5, 100, 3600000};
+    struct op op = make_op(OP_CLEAR_LIST, 1);
+    struct tmdb_result r = make_result(TMDB_TRANSIENT, 0, 0, "connection refused");
+    struct outcome o;
+
+    outcome_decide(&r, &op, &p, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK_EQ_INT(o.rec.delay_ms, 200);
+    /* Retry-After 1 s (TMDB's 0 becomes 1 s) lands in the 1.6 s queue. */
+    r.retry_after_ms = 1000;
+    outcome_decide(&r, &op, &p, 0, &o);
+    CHECK_EQ_INT(o.rec.delay_ms, 1600);
+}
+
+static void test_no_retries(void)
+{
+    const struct backoff_policy p = {0, 30000, 3600000};
+    struct op op = make_op(OP_ADD_MOVIE, 0);
+    struct tmdb_result r = make_result(TMDB_TRANSIENT, 500, 11, "TMDB answered 500");
+    struct outcome o;
+
+    CHECK(!outcome_has_retry_queue(&p));
+    CHECK(outcome_has_retry_queue(&DEFAULTS));
+    outcome_decide(&r, &op, &p, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
+    CHECK_STR_EQ(o.message, "gave up after 0 retries: TMDB answered 500");
+
+    /* A deployment fault still waits, with no queue: the policy's own delay. */
+    r = make_result(TMDB_DEPLOYMENT, 401, 7, "invalid API key");
+    outcome_decide(&r, &op, &p, 1, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK_EQ_INT(o.rec.delay_ms, 30000);
+    CHECK(!o.rec.count_retry);
+}
+
+static void test_deployment(void)
+{
+    struct op op = make_op(OP_ADD_MOVIE, 5); /* no retries left: still not failed */
+    struct tmdb_result r = make_result(TMDB_DEPLOYMENT, 401, 7, "Invalid API key");
+    struct outcome o;
+
+    outcome_decide(&r, &op, &DEFAULTS, 1, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK(!o.rec.count_retry);
+    CHECK_STR_EQ(o.rec.error_kind, "deployment");
+    CHECK_EQ_INT(o.rec.delay_ms, 30000);
+    CHECK(o.deployment);
+    CHECK_CONTAINS(o.message, "TMDB_API_KEY / TMDB_ACCESS_TOKEN");
+    CHECK_CONTAINS(o.message, "Invalid API key");
+    CHECK_STR_EQ(o.name, "retry");
+
+    /* The streak lengthens the wait. */
+    outcome_decide(&r, &op, &DEFAULTS, 3, &o);
+    CHECK_EQ_INT(o.rec.delay_ms, 120000);
+    /* A streak below 1 counts as the first. */
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.delay_ms, 30000);
+    /* A long streak stays at the longest queue. */
+    outcome_decide(&r, &op, &DEFAULTS, 1000, &o);
+    CHECK_EQ_INT(o.rec.delay_ms, 480000);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+}
+
+static void test_unknown_outcome(void)
+{
+    struct op op = make_op(OP_ADD_MOVIE, 0);
+    struct tmdb_result r = make_result((enum tmdb_outcome)99, 200, 0, "odd");
+    struct outcome o;
+
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
+    CHECK_STR_EQ(o.rec.error_kind, "permanent");
+    CHECK_CONTAINS(o.message, "unknown TMDB outcome 99");
+}
+
+int main(void)
+{
+    test_credential_codes();
+    test_check_creds();
+    test_completed();
+    test_permanent();
+    test_transient();
+    test_retry_after();
+    test_small_base();
+    test_no_retries();
+    test_deployment();
+    test_unknown_outcome();
+    return check_exit();
+}
