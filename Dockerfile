@@ -23,5 +23,6 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --no-create-home \
     --home-dir /nonexistent --shell /usr/sbin/nologin tmdbq
 COPY --from=builder /src/build/producer/tmdbq /usr/local/bin/tmdbq
+COPY --from=builder /src/build/consumer/tmdbq-consumer /usr/local/bin/tmdbq-consumer
 USER tmdbq
 CMD ["tmdbq", "--help"]
