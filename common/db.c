@@ -65,6 +65,16 @@ static const char *conn_error(PGconn *conn)
     return buf;
 }
 
+/* SQLSTATEs of a schema this program does not find: undefined_function, undefined_table,
+ * undefined_column. */
+static bool schema_missing(PGresult *res)
+{
+    const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    return code != NULL && (strcmp(code, "42883") == 0 || strcmp(code, "42P01") == 0 ||
+                            strcmp(code, "42703") == 0);
+}
+
 static enum status result_error(PGconn *conn, PGresult *res, const char *what, struct err *e)
 {
     const char *m = res ? PQresultErrorMessage(res) : NULL;
@@ -75,6 +85,16 @@ static enum status result_error(PGconn *conn, PGresult *res, const char *what, s
     len = strlen(msg);
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
         msg[--len] = '\0';
+    /* The usual cause is a program newer than the database it was pointed at. The
+     * primary message alone (without the statement excerpt) keeps the advice in view. */
+    if (schema_missing(res)) {
+        const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+        return err_set(e, ST_DB,
+                       "could not %s: %.200s (the database schema is missing or older "
+                       "than this program: run tmdbq migrate)",
+                       what, primary != NULL ? primary : msg);
+    }
     return err_set(e, ST_DB, "could not %s: %s", what, msg);
 }
 
@@ -110,8 +130,15 @@ static void notice_to_log(void *arg, const char *message)
 
 enum status db_open(const char *url, int64_t timeout_ms, struct db **out, struct err *e)
 {
-    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-    const char *vals[4];
+    /* libpq processes the arrays in order and the last value of a key wins, the
+     * expanded url (dbname) included: the keepalives before it are defaults url may
+     * override; connect_timeout and application_name after it are ours. Keepalives make
+     * a server that vanished (host down, network cut) an error within about 25 s instead
+     * of a wait for the kernel's two hours. */
+    const char *keys[] = {
+        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+        "dbname",     "connect_timeout", "application_name",    NULL};
+    const char *vals[8];
     char timeout[32];
     struct db *db = NULL;
     enum status st = ST_OK;
@@ -120,16 +147,19 @@ enum status db_open(const char *url, int64_t timeout_ms, struct db **out, struct
     *out = NULL;
     /* libpq's connect_timeout is whole seconds, and 1 is raised to 2 by libpq itself. */
     snprintf(timeout, sizeof timeout, "%" PRId64, secs < 1 ? 1 : secs);
-    vals[0] = url;
-    vals[1] = timeout;
-    vals[2] = "tmdbq";
-    vals[3] = NULL;
+    vals[0] = "1";
+    vals[1] = "10";
+    vals[2] = "5";
+    vals[3] = "3";
+    vals[4] = url;
+    vals[5] = timeout;
+    vals[6] = "tmdbq";
+    vals[7] = NULL;
 
     db = calloc(1, sizeof *db);
     if (db == NULL)
         return err_set(e, ST_NOMEM, "out of memory");
-    /* expand_dbname=1: url may be a URI or keyword string; its own settings win over ours
-     * only for keys it names, and it names none of ours in practice. */
+    /* expand_dbname=1: url may be a URI or keyword string. */
     db->conn = PQconnectdbParams(keys, vals, 1);
     if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
         const char *host = db->conn ? PQhost(db->conn) : NULL;
@@ -162,6 +192,13 @@ void db_close(struct db *db)
         return;
     PQfinish(db->conn);
     free(db);
+}
+
+bool db_connected(const struct db *db)
+{
+    /* libpq turns the status to CONNECTION_BAD when a call finds the connection lost;
+     * an SQL error leaves it CONNECTION_OK. */
+    return db != NULL && db->conn != NULL && PQstatus(db->conn) != CONNECTION_BAD;
 }
 
 /* ---- migrations ---------------------------------------------------------------------- */
@@ -658,23 +695,42 @@ void db_claim_cleanup(struct db_claim *c)
     memset(c, 0, sizeof *c);
 }
 
+enum status db_consumer_schema_check(struct db *db, struct err *e)
+{
+    PGresult *res = NULL;
+    enum status st;
+
+    st = exec_params(db,
+                     "SELECT to_regprocedure('tmdbq_claim(uuid, text, bigint, integer)')"
+                     " IS NOT NULL AND to_regprocedure('tmdbq_finish(uuid, text, text,"
+                     " jsonb, text, text, bigint, boolean)') IS NOT NULL",
+                     0, NULL, PGRES_TUPLES_OK, &res, "look for the consumer's schema", e);
+    if (st != ST_OK)
+        return st;
+    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+        st = err_set(e, ST_NOT_FOUND,
+                     "the database has no consumer schema (tmdbq_claim or tmdbq_finish "
+                     "is missing): run tmdbq migrate");
+    PQclear(res);
+    return st;
+}
+
 static const struct {
     const char *name;
     enum db_claim_result result;
 } claim_results[] = {
-    {"claimed", DB_CLAIMED},           {"gone", DB_CLAIM_GONE},
-    {"early", DB_CLAIM_EARLY},         {"blocked", DB_CLAIM_BLOCKED},
-    {"leased", DB_CLAIM_LEASED},       {"paused", DB_CLAIM_PAUSED},
-    {"abandoned", DB_CLAIM_ABANDONED},
+    {"claimed", DB_CLAIMED},       {"gone", DB_CLAIM_GONE},
+    {"unknown", DB_CLAIM_UNKNOWN}, {"early", DB_CLAIM_EARLY},
+    {"blocked", DB_CLAIM_BLOCKED}, {"leased", DB_CLAIM_LEASED},
+    {"paused", DB_CLAIM_PAUSED},   {"abandoned", DB_CLAIM_ABANDONED},
 };
 
 /* Columns of the claim query before OP_COLUMNS. */
-enum { CL_RESULT, CL_LEASE_LEFT, CL_NEXT, CL_RESCUED, CL_SESSION, CL_TOKEN, CL_OP };
+enum { CL_RESULT, CL_WAIT, CL_NEXT, CL_RESCUED, CL_SESSION, CL_TOKEN, CL_OP };
 
 enum status db_claim(struct db *db, const char *id, const char *consumer_id,
                      int64_t lease_ms, int max_retries, enum db_claim_result *result,
-                     struct db_claim *out, int64_t *lease_left_ms, char *next_id,
-                     struct err *e)
+                     struct db_claim *out, int64_t *wait_ms, char *next_id, struct err *e)
 {
     char lease[32], retries[16];
     const char *p[4] = {id, consumer_id, lease, retries};
@@ -685,7 +741,7 @@ enum status db_claim(struct db *db, const char *id, const char *consumer_id,
 
     memset(out, 0, sizeof *out);
     *result = DB_CLAIM_GONE;
-    *lease_left_ms = 0;
+    *wait_ms = 0;
     next_id[0] = '\0';
     if (!op_id_valid(id))
         return err_set(e, ST_INVALID, "cannot claim \"%.40s\": not an operation id", id);
@@ -700,7 +756,7 @@ enum status db_claim(struct db *db, const char *id, const char *consumer_id,
      * to the table would not do: this statement's snapshot predates the function's
      * update. */
     st = exec_params(db,
-                     "SELECT c.result, c.lease_left_ms, c.next_id::text, c.rescued,"
+                     "SELECT c.result, c.wait_ms, c.next_id::text, c.rescued,"
                      " c.session_id, c.access_token, " OP_COLUMNS
                      " FROM tmdbq_claim($1::uuid, $2, $3::bigint, $4::integer) c,"
                      " LATERAL (SELECT (c.op).*) q",
@@ -739,11 +795,13 @@ enum status db_claim(struct db *db, const char *id, const char *consumer_id,
         }
         break;
     case DB_CLAIM_LEASED:
-        *lease_left_ms = strtoll(PQgetvalue(res, 0, CL_LEASE_LEFT), NULL, 10);
-        if (*lease_left_ms < 1)
-            *lease_left_ms = 1;
+    case DB_CLAIM_EARLY:
+        *wait_ms = strtoll(PQgetvalue(res, 0, CL_WAIT), NULL, 10);
+        if (*wait_ms < 1)
+            *wait_ms = 1;
         break;
     case DB_CLAIM_ABANDONED:
+    case DB_CLAIM_GONE:
         copy_id(next_id, res, 0, CL_NEXT);
         break;
     default:

@@ -17,11 +17,20 @@
 
 struct db;
 
-/* Connect to url (a libpq URL or keyword string) with connect_timeout from timeout_ms.
- * On failure ST_DB with `could not connect to PostgreSQL at host:port: why`, password never
- * shown. *out owns the handle (db_close). */
+/* Connect to url (a libpq URL or keyword string) with connect_timeout from timeout_ms and
+ * TCP keepalives (idle 10 s, then every 5 s, 3 misses: a server that vanished without
+ * closing the connection is noticed in about 25 s; url may set others). On failure ST_DB
+ * with `could not connect to PostgreSQL at host:port: why`, password never shown. *out
+ * owns the handle (db_close). */
 enum status db_open(const char *url, int64_t timeout_ms, struct db **out, struct err *e);
 void db_close(struct db *db);
+
+/* Whether the connection is still usable after a call failed with ST_DB: false when it
+ * was lost (reconnect), true when only that statement failed (an SQL error: a missing
+ * function or table, a permission, a constraint), which reconnecting does not mend.
+ * false for NULL. Does not block. A statement whose error names a missing function, table
+ * or column says in its message to run `tmdbq migrate`. */
+bool db_connected(const struct db *db);
 
 /* Apply the embedded migrations not yet applied, in order, each in its own transaction, under
  * a session advisory lock so concurrent migrators serialise. Refuses (ST_DB, message names
@@ -68,20 +77,35 @@ enum status db_session_rm(struct db *db, int32_t user_id, struct err *e);
 
 /* ---- consumer side (migration 003 holds the SQL functions these call) ---- */
 
+/* Whether the database holds the consumer's schema (migration 003: tmdbq_claim and
+ * tmdbq_finish): ST_OK; ST_NOT_FOUND with a message that says to run `tmdbq migrate`
+ * (a consumer started before the migration); ST_DB when the question itself failed. */
+enum status db_consumer_schema_check(struct db *db, struct err *e);
+
 /* What a claim attempt found. */
 enum db_claim_result {
-    DB_CLAIMED,      /* the row is ours now: status processing, lease set */
-    DB_CLAIM_GONE,   /* no such row, or completed / failed / cancelled: drop the message */
-    DB_CLAIM_EARLY,  /* pending but not due for more than a second: drop (its retry message
-                        or the reaper brings it back) */
-    DB_CLAIM_BLOCKED, /* an earlier operation on the same list is still active: drop; the row
-                        was marked unpublished and the earlier one's finish hands it on */
-    DB_CLAIM_LEASED, /* processing under another consumer's live lease: *lease_left_ms says
-                        how long; republish delayed so a dead holder's row is picked up */
-    DB_CLAIM_PAUSED, /* the queue is paused (tmdbq pause): do not ack, stop taking work */
-    DB_CLAIM_ABANDONED, /* it was processing under an expired lease and that rescue would
-                        exceed max_retries: now failed (error_kind transient); drop the
-                        message and hand on next_id when it is not "" (as after db_finish) */
+    /* the row is ours now: status processing, lease set */
+    DB_CLAIMED,
+    /* completed / failed / cancelled: drop the message */
+    DB_CLAIM_GONE,
+    /* no row has this id (a message from elsewhere, or of a row the cleanup deleted):
+     * dead-letter it, with a warning */
+    DB_CLAIM_UNKNOWN,
+    /* pending but due only in *wait_ms: publish it again delayed by that much (nothing
+     * else would bring it back in time) */
+    DB_CLAIM_EARLY,
+    /* an earlier operation on the same list is still active: drop; the row was marked for
+     * hand-on and the earlier one's finish names it */
+    DB_CLAIM_BLOCKED,
+    /* processing under another consumer's live lease: *wait_ms says how long; republish
+     * delayed so a dead holder's row is picked up */
+    DB_CLAIM_LEASED,
+    /* the queue is paused (tmdbq pause): do not ack, stop taking work */
+    DB_CLAIM_PAUSED,
+    /* it was processing under an expired lease and that rescue would exceed max_retries:
+     * now failed (error_kind transient); drop the message and hand on next_id when it is
+     * not "" (as after db_finish) */
+    DB_CLAIM_ABANDONED,
 };
 
 /* A claimed row and what the consumer needs to execute it. Clean with db_claim_cleanup. */
@@ -97,24 +121,29 @@ void db_claim_cleanup(struct db_claim *c);
 /* Try to claim operation id for consumer_id with a lease of lease_ms. One round trip
  * (tmdbq_claim, one transaction), which takes the list's advisory lock (the key enqueue and
  * finish use) before the row lock, so it cannot deadlock with them. The checks, in order:
- * no row or completed / failed / cancelled: GONE; tmdbq_control paused: PAUSED; processing
- * under a live lease: LEASED; processing under an expired lease: rescued (retry_count + 1,
- * or ABANDONED when that exceeds max_retries) and claimed without the checks below; pending
- * with scheduled_for more than 1 s ahead: EARLY; an earlier (lower seq) pending or
- * processing operation on the same list: BLOCKED, and the row's published_at is set to NULL
- * (create_list rows have no list and are never blocked); else CLAIMED: status processing,
- * claimed_by consumer_id, lease_expires_at now + lease_ms. Only CLAIMED, ABANDONED and
- * BLOCKED change the row.
+ * no row: UNKNOWN; completed / failed / cancelled: GONE; tmdbq_control paused: PAUSED;
+ * processing under consumer_id itself (its own claim whose reply was lost: consumer ids
+ * must be unique per process and worker): claimed again with a fresh lease, not rescued,
+ * without the checks below; processing under another's live lease: LEASED; under an
+ * expired lease: rescued (retry_count + 1, or ABANDONED when that exceeds max_retries)
+ * and claimed without the checks below; pending with scheduled_for more than 50 ms
+ * ahead: EARLY; an earlier (lower seq) pending or processing operation on the same list:
+ * BLOCKED, and the row is marked for hand-on (handoff; create_list rows have no list and
+ * are never blocked); else CLAIMED: status processing, claimed_by consumer_id,
+ * lease_expires_at now + lease_ms, handoff cleared. Only CLAIMED, ABANDONED and BLOCKED
+ * change the row.
  * *out is always initialised (zeroed unless CLAIMED), so db_claim_cleanup is safe on it
- * after any return; on DB_CLAIMED it owns the row and the credentials. *lease_left_ms is
- * set (>= 1) on DB_CLAIM_LEASED, else 0. next_id is a caller buffer of 37 bytes: on
- * DB_CLAIM_ABANDONED the successor to publish, as db_finish gives it; else "". An id that
- * is not op_id_valid (a garbage message), lease_ms < 1 or max_retries < 0 is ST_INVALID
- * without asking the database. A lost connection is ST_DB (reconnect and retry). Blocks
- * for the round trip and the locks. */
+ * after any return; on DB_CLAIMED it owns the row and the credentials. *wait_ms is set
+ * (>= 1) on DB_CLAIM_LEASED (the lease left) and DB_CLAIM_EARLY (the time until due),
+ * else 0. next_id is a caller buffer of 37 bytes: on DB_CLAIM_ABANDONED, and on
+ * DB_CLAIM_GONE (the redelivery of a consumer that died between recording and handing
+ * on), the list's waiting operation to publish, as db_finish gives it; else "". An id that is not op_id_valid (a garbage
+ * message), lease_ms < 1 or max_retries < 0 is ST_INVALID without asking the database.
+ * Any failure of the statement is ST_DB: db_connected tells a lost connection (reconnect
+ * and retry) from an SQL error. Blocks for the round trip and the locks. */
 enum status db_claim(struct db *db, const char *id, const char *consumer_id, int64_t lease_ms,
                      int max_retries, enum db_claim_result *result, struct db_claim *out,
-                     int64_t *lease_left_ms, char *next_id, struct err *e);
+                     int64_t *wait_ms, char *next_id, struct err *e);
 
 /* The final or retry outcome of a claimed operation, as the consumer records it. */
 enum db_outcome_kind {
@@ -137,13 +166,15 @@ struct db_outcome {
  * (a rescued-and-reclaimed row is not overwritten: *recorded false). One round trip
  * (tmdbq_finish). An invalid id, kind or error_kind is ST_INVALID without asking the
  * database. For COMPLETED and FAILED, under the list's lock, *next_id is set to the
- * id of the next active operation on the same list when that one is pending and
- * unpublished (a blocked delivery dropped it), else to "" : the caller publishes it and
- * then calls db_mark_published. next_id is a caller buffer of 37 bytes, always set ("" for
- * RETRY and when not recorded). updated_at is now and the lease is cleared in every case.
- * A lost connection is ST_DB: nothing was recorded unless the commit had gone through, so
- * the caller reconnects and finishes again (if the first had committed, the second is not
- * recorded, and a successor it named is left to the reaper's relay: it is unpublished). */
+ * id of the next active operation on the same list when that one is pending and marked
+ * for hand-on (a blocked delivery dropped it) or unpublished, else to "": that row is
+ * marked unpublished, and the caller publishes it and then calls db_mark_published.
+ * next_id is a caller buffer of 37 bytes, always set ("" for RETRY and when not
+ * recorded). updated_at is now and the lease is cleared in every case.
+ * Idempotent: a call repeated after a lost reply (ST_DB, the first had committed) finds
+ * the row already showing this outcome under consumer_id and answers as the first did:
+ * *recorded true, *next_id computed again. So after ST_DB the caller reconnects and calls
+ * again with the same arguments. */
 enum status db_finish(struct db *db, const char *id, const char *consumer_id,
                       const struct db_outcome *o, bool *recorded, char *next_id,
                       struct err *e);

@@ -183,8 +183,11 @@ static void fill_identity(struct worker_shared *sh, const struct consumer_opts *
         snprintf(sh->host, sizeof sh->host, "unknown");
     sh->host[sizeof sh->host - 1] = '\0';
     sh->pid = (int)getpid();
+    /* The pid makes ids unique per process even when two consumers are started with the
+     * same --id: a claim by our own id is taken for one whose reply was lost (see
+     * db_claim), so two live processes must never share one. */
     if (o->id != NULL)
-        snprintf(sh->id_prefix, sizeof sh->id_prefix, "%s", o->id);
+        snprintf(sh->id_prefix, sizeof sh->id_prefix, "%s:%d", o->id, sh->pid);
     else
         snprintf(sh->id_prefix, sizeof sh->id_prefix, "%s:%d", sh->host, sh->pid);
 }
@@ -235,6 +238,8 @@ enum status consumer_run(const struct cfg *cfg, const struct consumer_opts *o,
     atomic_init(&sh->aborting, false);
     atomic_init(&sh->db_down, false);
     atomic_init(&sh->mq_down, false);
+    atomic_init(&sh->db_failing, false);
+    atomic_init(&sh->schema_missing, false);
     atomic_init(&sh->paused, false);
     fill_identity(sh, o);
     drain_init(&drain, cfg, &sh->policy);

@@ -21,7 +21,7 @@ struct consumer_opts {
     int64_t grace_ms; /* after a stop, how long the work in flight may take */
     bool drain;       /* stop once the work and retry queues are empty and nothing runs */
     bool once;        /* one worker, at most one delivery, or none within 2 s */
-    const char *id;   /* consumer ids are "<id>:<worker#>"; NULL: "<host>:<pid>" */
+    const char *id;   /* consumer ids are "<id>:<pid>:<worker#>"; NULL: <id> is <host> */
 };
 
 /* Install the signal handlers: the first SIGINT or SIGTERM asks for a stop (the handler

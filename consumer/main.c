@@ -34,7 +34,8 @@
     "                   nothing is in flight\n"                                          \
     "  --once           one worker: handle at most one message (or none\n"               \
     "                   within 2s), then exit\n"                                         \
-    "  --id NAME        consumer ids are NAME:<worker#> (default <host>:<pid>)\n"        \
+    "  --id NAME        consumer ids are NAME:<pid>:<worker#> (default NAME:\n"          \
+    "                   the host name)\n"                                                \
     "\n"                                                                                 \
     "Configuration comes from the environment (TMDBQ_DATABASE_URL,\n"                    \
     "TMDBQ_AMQP_URL, TMDBQ_AMQP_PREFIX, TMDB_API_URL, TMDB_API_KEY or\n"                 \
@@ -164,6 +165,22 @@ int main(int argc, char **argv)
         return rc;
     if (cfg_load(&cfg, &e) != ST_OK) {
         fprintf(stderr, PROGRAM ": %s\n", e.msg);
+        return 2;
+    }
+    /* A delete makes two TMDB requests, each bounded by the TMDB timeout: a lease no
+     * longer than both could run out under a slow call, and another consumer would then
+     * take the row over and make the call again. */
+    if (cfg.tmdb_timeout_ms >= cfg.lease_ms / 2 + cfg.lease_ms % 2) {
+        char lease[32], timeout[32];
+
+        cfg_format_duration(cfg.lease_ms, lease, sizeof lease);
+        cfg_format_duration(cfg.tmdb_timeout_ms, timeout, sizeof timeout);
+        fprintf(stderr,
+                PROGRAM ": TMDBQ_LEASE (%s) must be more than twice TMDBQ_TMDB_TIMEOUT "
+                        "(%s): a delete makes two TMDB requests, and a call that "
+                        "outlives its lease is taken over and repeated by another "
+                        "consumer\n",
+                lease, timeout);
         return 2;
     }
     if (cfg.tmdb_api_key == NULL && cfg.tmdb_access_token == NULL) {

@@ -45,12 +45,15 @@ static void set_failed(struct outcome *out, const char *kind)
     out->rec.error_kind = kind;
     out->rec.delay_ms = 0;
     out->rec.count_retry = false;
+    out->queue_ms = 0;
     out->name = "failed";
     out->level = LOG_LEVEL_ERROR;
 }
 
-/* A retry waiting at least want_ms: the delayed-retry queue's delay when the policy has
- * queues (the row must not become due before its message returns), else want_ms itself.
+/* A retry waiting at least want_ms, carried by the delayed-retry queue nearest to it. The
+ * row waits for whichever is longer: the queue's delay (it must not become due before its
+ * message returns, or the message finds it early) or want_ms (a message back before then
+ * is published again for the rest).
  */
 static void set_retry(struct outcome *out, const struct backoff_policy *policy,
                       int64_t want_ms, const char *kind, bool count_retry)
@@ -61,8 +64,9 @@ static void set_retry(struct outcome *out, const struct backoff_policy *policy,
     out->rec.result_json = NULL;
     out->rec.error_message = out->message;
     out->rec.error_kind = kind;
-    out->rec.delay_ms = queue_ms > 0 ? queue_ms : want_ms;
+    out->rec.delay_ms = queue_ms > want_ms ? queue_ms : want_ms;
     out->rec.count_retry = count_retry;
+    out->queue_ms = queue_ms;
     out->name = "retry";
     out->level = LOG_LEVEL_WARN;
 }
@@ -98,7 +102,7 @@ void outcome_decide(const struct tmdb_result *r, const struct op *op,
                     const struct backoff_policy *policy, int deployment_streak,
                     struct outcome *out)
 {
-    int64_t want;
+    int64_t want, longest;
     int n;
 
     memset(out, 0, sizeof *out);
@@ -156,7 +160,13 @@ void outcome_decide(const struct tmdb_result *r, const struct op *op,
             "TMDB rejects the application's credential (TMDB_API_KEY / "
             "TMDB_ACCESS_TOKEN): %s; the operation waits until the deployment is fixed",
             r->message);
-        set_retry(out, policy, backoff_delay_ms(policy, n), "deployment", false);
+        want = backoff_delay_ms(policy, n);
+        /* Every operation waits out a deployment fault: when it is fixed they should
+         * resume within the longest queue's delay, not the policy's cap. */
+        longest = backoff_queue_delay_ms(policy, INT64_MAX);
+        if (longest > 0 && want > longest)
+            want = longest;
+        set_retry(out, policy, want, "deployment", false);
         out->deployment = true;
         return;
     }

@@ -27,6 +27,8 @@
  * alive until the outcome is recorded). */
 struct outcome {
     struct db_outcome rec;
+    int64_t queue_ms;     /* RETRY: the delayed-retry queue to publish to (one of the
+                             policy's delays, <= rec.delay_ms); 0 when there are none */
     char message[512];    /* error text for the row and the log; "" for completed */
     const char *name;     /* "completed", "failed" or "retry": for the log line */
     enum log_level level; /* info for completed, warn for a retry, error for a failure */
@@ -53,12 +55,18 @@ bool outcome_check_creds(const struct op *op, const char *session_id,
  *                       "permanent".
  *   TRANSIENT        -> FAILED, kind "transient" ("gave up after N retries: ...") once
  *                       op->retry_count >= policy->max_retries; else RETRY that counts,
- * with the delay of retry retry_count + 1 raised to r->retry_after_ms, then moved up to a
- * delayed-retry queue's delay. DEPLOYMENT       -> RETRY that does not count, kind
- * "deployment", with the delay of retry deployment_streak (this worker's consecutive
- * deployment faults including this one, 1-based, capped), moved to a queue delay. When
- * the policy has no retry queues (max_retries 0) a RETRY's delay is the policy's own
- * delay and outcome_has_retry_queue says so. */
+ *                       wanting the delay of retry retry_count + 1 raised to
+ *                       r->retry_after_ms.
+ *   DEPLOYMENT       -> RETRY that does not count, kind "deployment", wanting the delay
+ *                       of retry deployment_streak (this worker's consecutive deployment
+ *                       faults including this one, 1-based, capped) but no more than the
+ *                       longest queue: once the deployment is fixed, waits stay short.
+ * A RETRY's queue_ms is the delayed-retry queue for the wanted delay (the smallest one at
+ * least as long, else the longest) and rec.delay_ms, how long the row waits, is the
+ * longer of the two: a Retry-After beyond every queue is still honoured, the message then
+ * comes back early and the consumer publishes it again for the time left. When the policy
+ * has no retry queues (max_retries 0) queue_ms is 0, rec.delay_ms the wanted delay, and
+ * outcome_has_retry_queue says so. */
 void outcome_decide(const struct tmdb_result *r, const struct op *op,
                     const struct backoff_policy *policy, int deployment_streak,
                     struct outcome *out);

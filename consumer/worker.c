@@ -13,6 +13,13 @@
  * visible to the drain check) instead of waiting behind a dead service. The one exception
  * is the delivery in flight once TMDB has been called: its outcome is kept and recorded
  * after reconnecting, never by calling TMDB again.
+ *
+ * A failed statement is not always a lost connection: a missing function or a refused
+ * permission fails every try on a perfectly good one. db_connected tells them apart. A
+ * lost connection is reconnected (at once the first time, then with backoff); an SQL
+ * error keeps the connection and backs off (the consuming channel closed meanwhile, the
+ * delivery requeued). Either way the backoff starts afresh only after a claim or finish
+ * went through, never on a mere reconnect, so no failure can loop hot.
  */
 #include "worker.h"
 
@@ -43,7 +50,9 @@
 /* The part of a rejected body that is shown in the log. */
 #define BODY_SHOW_MAX 64
 
-/* Backoff of one connection: the wait after the next failure, and when to try again. */
+/* Backoff of one connection: the wait after the next failure, and when to try again.
+ * For PostgreSQL next_ms also holds back statements on a live connection after an SQL
+ * error. */
 struct reconnect {
     int64_t delay_ms;
     int64_t next_ms; /* monotonic; 0 means now */
@@ -168,11 +177,66 @@ static void close_in(struct worker *w)
     w->in = NULL;
 }
 
+static void db_backoff(struct reconnect *rc)
+{
+    rc->next_ms = now_ms() + rc->delay_ms;
+    rc->delay_ms =
+        rc->delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : rc->delay_ms * 2;
+}
+
+/* The PostgreSQL connection is gone. The first loss after statements went through is
+ * reconnected at once (a restart usually fails that try, and then the backoff applies);
+ * a loss while the backoff is still growing waits it, so a server that takes connections
+ * and drops them cannot make a hot loop. */
 static void db_lost(struct worker *w, const struct err *e)
 {
+    bool first = w->db_rc.delay_ms == RECONNECT_FIRST_MS;
+
     db_close(w->db);
     w->db = NULL;
-    service_failed(w, &w->sh->db_down, &w->db_rc, false, e);
+    if (!atomic_exchange(&w->sh->db_down, true))
+        log_warn("%s (reconnecting with backoff)", e->msg);
+    else
+        log_debug("worker %d: %s", w->index, e->msg);
+    db_backoff(&w->db_rc);
+    if (first)
+        w->db_rc.next_ms = 0;
+}
+
+/* A statement failed on a connection that is fine (an SQL error: the schema, a
+ * permission). Reconnecting would not mend it and trying again at once would loop: back
+ * off, keep the connection, one error line per streak for the whole process. */
+static void query_failed(struct worker *w, const struct err *e)
+{
+    if (!atomic_exchange(&w->sh->db_failing, true))
+        log_error("%s (trying again with backoff)", e->msg);
+    else
+        log_debug("worker %d: %s", w->index, e->msg);
+    db_backoff(&w->db_rc);
+}
+
+/* Any ST_DB from a statement. */
+static void db_failed(struct worker *w, const struct err *e)
+{
+    if (db_connected(w->db))
+        query_failed(w, e);
+    else
+        db_lost(w, e);
+}
+
+/* A claim or finish went through: PostgreSQL works, the backoff starts afresh. */
+static void db_query_ok(struct worker *w)
+{
+    if (atomic_exchange(&w->sh->db_failing, false))
+        log_info("PostgreSQL statements succeed again");
+    w->db_rc.delay_ms = RECONNECT_FIRST_MS;
+    w->db_rc.next_ms = 0;
+}
+
+/* Whether statements are held back after an SQL error (the connection is up). */
+static bool db_holding_back(const struct worker *w)
+{
+    return w->db != NULL && now_ms() < w->db_rc.next_ms;
 }
 
 static void out_lost(struct worker *w, const struct err *e)
@@ -205,18 +269,34 @@ static bool connect_db(struct worker *w, bool holding)
         }
         memset(&e, 0, sizeof e);
         st = db_open(cfg->database_url, cfg->connect_timeout_ms, &w->db, &e);
-        if (st == ST_OK) {
-            st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, &e);
-            if (st != ST_OK) {
-                db_close(w->db);
-                w->db = NULL;
-            }
+        if (st == ST_OK)
+            st = db_consumer_schema_check(w->db, &e);
+        if (st == ST_NOT_FOUND) {
+            /* PostgreSQL answers; the schema is what is missing, and only an operator
+             * can add it: say so once, then look again with backoff. */
+            if (atomic_exchange(&w->sh->db_down, false))
+                log_info("PostgreSQL answers again");
+            if (!atomic_exchange(&w->sh->schema_missing, true))
+                log_error("%s", e.msg);
+            db_close(w->db);
+            w->db = NULL;
+            db_backoff(&w->db_rc);
+            continue;
         }
+        if (st == ST_OK)
+            st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, &e);
         if (st != ST_OK) {
+            db_close(w->db);
+            w->db = NULL;
             service_failed(w, &w->sh->db_down, &w->db_rc, true, &e);
             continue;
         }
-        service_ok(&w->sh->db_down, &w->db_rc, "PostgreSQL");
+        if (atomic_exchange(&w->sh->db_down, false))
+            log_info("PostgreSQL answers again");
+        if (atomic_exchange(&w->sh->schema_missing, false))
+            log_info("the consumer schema is in place now");
+        /* The backoff delay stays until a claim or finish goes through (db_query_ok). */
+        w->db_rc.next_ms = 0;
         w->next_heartbeat_ms = now_ms() + HEARTBEAT_MS;
         w->next_pause_check_ms = 0;
     }
@@ -307,7 +387,9 @@ static void heartbeat(struct worker *w, bool in_flight)
                                &e);
     if (st == ST_NOT_FOUND) /* removed as stale while we were away: come back */
         st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, &e);
-    if (st == ST_DB)
+    /* An SQL error here is only the registry's (at most one line per heartbeat): the
+     * work itself is not held back for it. */
+    if (st == ST_DB && !db_connected(w->db))
         db_lost(w, &e);
     else if (st != ST_OK)
         log_warn("worker %d: could not report to the consumer registry: %s", w->index,
@@ -355,7 +437,7 @@ static void check_pause(struct worker *w)
         return;
     w->next_pause_check_ms = now_ms() + PAUSE_CHECK_MS;
     if (db_is_paused(w->db, &paused, &e) != ST_OK) {
-        db_lost(w, &e);
+        db_failed(w, &e);
         return;
     }
     if (paused && !w->paused) {
@@ -381,7 +463,7 @@ static void mark_published(struct worker *w, const char *id)
     if (db_mark_published(w->db, ids, 1, &e) != ST_OK) {
         log_write(LOG_LEVEL_DEBUG, id, "published; not marked: %s", e.msg);
         if (e.code == ST_DB)
-            db_lost(w, &e);
+            db_failed(w, &e);
     }
 }
 
@@ -479,29 +561,34 @@ static void escape_body(const char *body, size_t len, char *out, size_t n)
 
 /* ---- one delivery ------------------------------------------------------------------ */
 
-/* Record o for the claimed row, reconnecting PostgreSQL as often as needed: TMDB is never
- * called twice for one claim. false when the grace period ran out first (or the database
- * refused the outcome as invalid, which no retry mends). */
+/* Record o for the claimed row, reconnecting PostgreSQL and backing off after SQL errors
+ * as often as needed: TMDB is never called twice for one claim. A try whose reply was
+ * lost is repeated safely (db_finish is idempotent). false when the grace period ran out
+ * first (or the database refused the outcome as invalid, which no retry mends). */
 static bool record(struct worker *w, const char *id, const struct outcome *o,
-                   bool *recorded, bool *retried, char *next_id)
+                   bool *recorded, char *next_id)
 {
     struct err e;
     enum status st;
 
-    *retried = false;
     for (;;) {
-        if (!connect_db(w, true))
+        if (should_quit(w, true) || !connect_db(w, true))
             return false;
+        if (db_holding_back(w)) {
+            wait_until(w, w->db_rc.next_ms, true);
+            continue;
+        }
         memset(&e, 0, sizeof e);
         st = db_finish(w->db, id, w->id, &o->rec, recorded, next_id, &e);
-        if (st == ST_OK)
+        if (st == ST_OK) {
+            db_query_ok(w);
             return true;
+        }
         if (st != ST_DB) {
             log_write(LOG_LEVEL_ERROR, id, "could not record its outcome: %s", e.msg);
             return false;
         }
-        db_lost(w, &e);
-        *retried = true;
+        db_failed(w, &e);
     }
 }
 
@@ -561,7 +648,7 @@ static void execute(struct worker *w, const struct mq_delivery *d,
     struct tmdb_creds creds = {c->session_id, c->access_token};
     const char *id = c->op.id;
     char next_id[37] = "";
-    bool recorded = false, retried = false;
+    bool recorded = false;
     int64_t t0, ms = 0;
 
     memset(&r, 0, sizeof r);
@@ -588,7 +675,7 @@ static void execute(struct worker *w, const struct mq_delivery *d,
                   "TMDB_ACCESS_TOKEN): operations wait; fix the deployment (%s)",
                   r.message);
 
-    if (!record(w, id, &o, &recorded, &retried, next_id)) {
+    if (!record(w, id, &o, &recorded, next_id)) {
         log_write(
             LOG_LEVEL_WARN, id,
             "its outcome (%s) was not recorded before the stop: its lease expires and "
@@ -599,10 +686,9 @@ static void execute(struct worker *w, const struct mq_delivery *d,
     }
     if (!recorded) {
         log_write(LOG_LEVEL_WARN, id,
-                  "outcome %s not recorded: the row is no longer ours (%s)", o.name,
-                  retried ? "or the first attempt, cut off by the lost connection, had "
-                            "recorded it"
-                          : "its lease expired and it was taken over");
+                  "outcome %s not recorded: the row is no longer ours (its lease expired "
+                  "and it was taken over)",
+                  o.name);
         settle(w, d, SETTLE_ACK);
         goto out;
     }
@@ -612,7 +698,7 @@ static void execute(struct worker *w, const struct mq_delivery *d,
         w->failed++;
     if (o.rec.kind == DB_OUT_RETRY) {
         if (outcome_has_retry_queue(&w->sh->policy))
-            publish_or_keep(w, id, o.rec.delay_ms);
+            publish_or_keep(w, id, o.queue_ms);
         else
             log_write(LOG_LEVEL_DEBUG, id,
                       "no delayed-retry queue (TMDBQ_MAX_RETRIES=0): the reaper's relay "
@@ -625,22 +711,26 @@ out:
     tmdb_result_cleanup(&r);
 }
 
-/* Processing under someone else's live lease: publish it again to come back when the
- * lease ends, so a row whose holder died is taken over without waiting for the reaper. */
-static void republish_leased(struct worker *w, const struct mq_delivery *d,
-                             int64_t lease_left_ms)
+/* Publish the delivery's id again, to come back in about wait_ms, then ack it. LEASED
+ * (processing under someone else's live lease): back when the lease ends, so a row whose
+ * holder died is taken over without waiting for the reaper. EARLY (not due yet): back
+ * when due, or after the longest queue's delay and then again for the rest, so an early
+ * message is never lost. Without delayed-retry queues (TMDBQ_MAX_RETRIES=0) it is
+ * dropped: the reaper publishes a row that is overdue or whose lease ran out. */
+static void republish_later(struct worker *w, const struct mq_delivery *d,
+                            enum db_claim_result res, int64_t wait_ms)
 {
+    const char *why = res == DB_CLAIM_LEASED ? "held by another consumer" : "not due";
     struct err e = {0};
     int64_t used = 0;
     enum status st = ST_MQ;
 
     if (w->out != NULL)
-        st = mq_publish_delayed(w->out, d->body, lease_left_ms, &used, &e);
+        st = mq_publish_delayed(w->out, d->body, wait_ms, &used, &e);
     if (st == ST_OK) {
         log_write(LOG_LEVEL_DEBUG, d->body,
-                  "held by another consumer for %" PRId64
-                  "ms: looked at again in %" PRId64 "ms",
-                  lease_left_ms, used);
+                  "%s for %" PRId64 "ms: looked at again in %" PRId64 "ms", why, wait_ms,
+                  used);
         settle(w, d, SETTLE_ACK);
     } else if (st == ST_MQ) {
         if (w->out != NULL)
@@ -648,9 +738,9 @@ static void republish_leased(struct worker *w, const struct mq_delivery *d,
         settle(w, d, SETTLE_REQUEUE);
     } else {
         log_write(LOG_LEVEL_DEBUG, d->body,
-                  "held by another consumer; dropped (%s): the reaper rescues it if its "
-                  "holder died",
-                  e.msg);
+                  "%s for %" PRId64 "ms; dropped (%s): the reaper publishes it again "
+                  "when it is due or its holder died",
+                  why, wait_ms, e.msg);
         settle(w, d, SETTLE_ACK);
     }
 }
@@ -660,7 +750,7 @@ static void handle_delivery(struct worker *w, const struct mq_delivery *d)
     const struct cfg *cfg = w->sh->cfg;
     struct db_claim c;
     enum db_claim_result res = DB_CLAIM_GONE;
-    int64_t lease_left = 0;
+    int64_t wait = 0;
     char next_id[37] = "";
     struct err e = {0};
     enum status st;
@@ -679,29 +769,41 @@ static void handle_delivery(struct worker *w, const struct mq_delivery *d)
         settle(w, d, SETTLE_REJECT);
         return;
     }
-    st = db_claim(w->db, d->body, w->id, cfg->lease_ms, cfg->max_retries, &res, &c,
-                  &lease_left, next_id, &e);
+    st = db_claim(w->db, d->body, w->id, cfg->lease_ms, cfg->max_retries, &res, &c, &wait,
+                  next_id, &e);
     if (st != ST_OK) {
-        /* Nothing was done for it: hand it back for after the reconnect. */
+        /* Nothing was done for it: hand it back for after the reconnect or the backoff
+         * (the main loop closes the consuming channel meanwhile). */
         if (st == ST_DB)
-            db_lost(w, &e);
+            db_failed(w, &e);
         else
             log_write(LOG_LEVEL_ERROR, d->body, "could not claim it: %s", e.msg);
         settle(w, d, SETTLE_REQUEUE);
         goto out;
     }
+    db_query_ok(w);
     switch (res) {
     case DB_CLAIM_GONE:
-    case DB_CLAIM_EARLY:
     case DB_CLAIM_BLOCKED:
         log_write(LOG_LEVEL_DEBUG, d->body, "dropped: %s",
-                  res == DB_CLAIM_GONE    ? "no longer pending"
-                  : res == DB_CLAIM_EARLY ? "not due yet"
-                                          : "an earlier operation on its list is active");
+                  res == DB_CLAIM_GONE ? "no longer pending"
+                                       : "an earlier operation on its list is active");
+        /* A finished row's message may be the redelivery of a consumer that died before
+         * handing on the list's next operation: the claim names it again. */
+        if (next_id[0] != '\0')
+            publish_or_keep(w, next_id, 0);
         settle(w, d, SETTLE_ACK);
         break;
+    case DB_CLAIM_UNKNOWN:
+        log_write(LOG_LEVEL_WARN, d->body,
+                  "rejecting a message for an operation that does not exist "
+                  "(dead-lettered to %s.dead)",
+                  cfg->amqp_prefix);
+        settle(w, d, SETTLE_REJECT);
+        break;
+    case DB_CLAIM_EARLY:
     case DB_CLAIM_LEASED:
-        republish_leased(w, d, lease_left);
+        republish_later(w, d, res, wait);
         break;
     case DB_CLAIM_PAUSED:
         settle(w, d, SETTLE_REQUEUE);
@@ -760,13 +862,18 @@ static void *worker_main(void *arg)
 
     while (!should_quit(w, false) && !w->once_done) {
         /* Consume only while everything a delivery needs is up (see the file comment). */
-        if (w->in != NULL && (w->db == NULL || w->out == NULL || w->paused))
+        if (w->in != NULL &&
+            (w->db == NULL || w->out == NULL || w->paused || db_holding_back(w)))
             close_in(w);
         if (!connect_db(w, false))
             break;
         heartbeat(w, false);
         if (w->db == NULL)
             continue;
+        if (db_holding_back(w)) {
+            wait_until(w, w->db_rc.next_ms, false);
+            continue;
+        }
         if (w->once_deadline_ms != 0 && now_ms() >= w->once_deadline_ms) {
             log_info("--once: no delivery within %dms", ONCE_IDLE_MS);
             break;

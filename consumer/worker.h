@@ -5,9 +5,11 @@
  * outcome, publish what follows from it, ack.
  *
  * A worker never gives up because a service is down: it closes the broken handle and
- * reconnects with backoff (100 ms doubling to 5 s). It consumes only while PostgreSQL and
- * both broker handles are up, so prefetched messages are never stranded behind a dead
- * service: closing the consuming handle hands them back to the queue.
+ * reconnects with backoff (100 ms doubling to 5 s). A statement that fails on a good
+ * PostgreSQL connection (a missing schema, a permission) backs off the same way without
+ * reconnecting. It consumes only while PostgreSQL and both broker handles are up and no
+ * such backoff runs, so prefetched messages are never stranded behind a dead service:
+ * closing the consuming handle hands them back to the queue.
  */
 #ifndef TMDBQ_CONSUMER_WORKER_H
 #define TMDBQ_CONSUMER_WORKER_H
@@ -27,7 +29,8 @@ struct worker_shared {
     struct backoff_policy policy; /* from cfg */
     int prefetch;                 /* basic.qos per worker */
     bool once;                    /* handle at most one delivery, or none within 2 s */
-    char id_prefix[300];          /* consumer ids are "<id_prefix>:<worker#>" */
+    char id_prefix[300];          /* consumer ids are "<id_prefix>:<worker#>"; the prefix
+                                     holds the pid, so ids are unique per process */
     char host[256];               /* for the consumer registry */
     int pid;
     atomic_bool stopping; /* take no more deliveries; finish the one in flight */
@@ -37,6 +40,8 @@ struct worker_shared {
      * reconnects. */
     atomic_bool db_down;
     atomic_bool mq_down;
+    atomic_bool db_failing;     /* statements fail on a good connection */
+    atomic_bool schema_missing; /* the consumer's schema is missing: run tmdbq migrate */
     atomic_bool paused; /* the pause was logged */
 };
 

@@ -2,29 +2,52 @@
 -- one call (one round trip, one transaction). Both take the list's advisory lock, the key
 -- tmdbq_enqueue_batch uses, before any row lock, so a claim, a finish and an enqueue on one
 -- list serialise and cannot deadlock. That lock is also what makes per-list ordering
--- airtight: a claim that finds an earlier active operation marks itself unpublished, and the
--- earlier one's finish, which cannot run in between, sees that mark and hands it on.
+-- airtight: a claim that finds an earlier active operation marks itself for hand-on
+-- (handoff), and the earlier one's finish, which cannot run in between, sees that mark
+-- and hands it on.
 -- Times come from clock_timestamp() taken after the locks: now() would be the moment the
 -- call started, before any wait for a lock, and leases are measured in milliseconds.
 
+-- A blocked claim dropped this row's message: the list's earlier operation, when it ends,
+-- names it to be published again. A flag of its own rather than published_at = NULL:
+-- the producer marks a row published only after the broker's confirm, and that mark may
+-- land after the blocked claim (which then saw the very message it confirms); it must not
+-- hide the row from its hand-on. Cleared by a successful claim.
+ALTER TABLE queued_list_operations
+  ADD COLUMN handoff BOOLEAN NOT NULL DEFAULT FALSE;
+
 -- The operation to publish after an operation on list p_list ended: the lowest-seq active
--- one, when it is pending and unpublished (a blocked delivery dropped it); else NULL.
+-- one, when it is pending and either waits for a hand-on (a blocked delivery dropped it)
+-- or is unpublished; else NULL. The row named gets published_at = NULL: no message of it
+-- is live until the caller publishes and marks it, and should the caller die first the
+-- reaper's relay finds it (handoff stays set until a claim succeeds).
 CREATE FUNCTION tmdbq_next_unpublished(p_list INTEGER) RETURNS UUID
-LANGUAGE sql AS $$
-  SELECT CASE WHEN q.status = 'pending' AND q.published_at IS NULL THEN q.id END
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_id UUID;
+BEGIN
+  SELECT CASE WHEN q.status = 'pending' AND (q.handoff OR q.published_at IS NULL)
+              THEN q.id END INTO v_id
     FROM queued_list_operations q
    WHERE q.tmdb_list_id = p_list AND q.status IN ('pending', 'processing')
    ORDER BY q.seq
-   LIMIT 1
+   LIMIT 1;
+  IF v_id IS NOT NULL THEN
+    UPDATE queued_list_operations q SET published_at = NULL WHERE q.id = v_id;
+  END IF;
+  RETURN v_id;
+END
 $$;
 
--- Try to claim p_id for p_consumer with a lease of p_lease_ms. One row: result is 'gone',
--- 'paused', 'leased' (lease_left_ms set), 'abandoned' (next_id maybe set), 'early',
+-- Try to claim p_id for p_consumer with a lease of p_lease_ms. One row: result is
+-- 'unknown' (no such row: the message names nothing this database holds), 'gone'
+-- (completed, failed or cancelled; next_id maybe set), 'paused', 'leased' (wait_ms: the lease left),
+-- 'early' (wait_ms: the time until it is due), 'abandoned' (next_id maybe set),
 -- 'blocked' or 'claimed' (op is the row after the claim, with the user's credentials and
 -- rescued). Only 'claimed', 'abandoned' and 'blocked' change the row.
 CREATE FUNCTION tmdbq_claim(p_id UUID, p_consumer TEXT, p_lease_ms BIGINT,
                             p_max_retries INTEGER)
-RETURNS TABLE (result TEXT, lease_left_ms BIGINT, next_id UUID, rescued BOOLEAN,
+RETURNS TABLE (result TEXT, wait_ms BIGINT, next_id UUID, rescued BOOLEAN,
                session_id TEXT, access_token TEXT, op queued_list_operations)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -35,22 +58,30 @@ BEGIN
   IF p_lease_ms IS NULL OR p_lease_ms < 1 OR p_max_retries IS NULL OR p_max_retries < 0 THEN
     RAISE EXCEPTION 'tmdbq_claim: lease must be positive and max retries not negative';
   END IF;
-  lease_left_ms := 0;
+  wait_ms := 0;
   rescued := FALSE;
 
   -- A row's list never changes, so it may be read before the locks; taking the list lock
   -- before the row lock is the order enqueue and finish use.
   SELECT q.tmdb_list_id INTO v_list FROM queued_list_operations q WHERE q.id = p_id;
   IF NOT FOUND THEN
-    result := 'gone';
+    result := 'unknown';
     RETURN NEXT;
     RETURN;
   END IF;
   IF v_list IS NOT NULL THEN
     PERFORM pg_advisory_xact_lock(1952542578, hashtext('l:' || v_list));
   END IF;
+  -- Not found now: deleted in between, which only the cleanup of finished rows does.
   SELECT * INTO v_row FROM queued_list_operations q WHERE q.id = p_id FOR UPDATE;
   IF NOT FOUND OR v_row.status IN ('completed', 'failed', 'cancelled') THEN
+    -- A finished row whose message comes again: most often the redelivery of a consumer
+    -- that died after recording the outcome and before acking, so perhaps also before
+    -- publishing the hand-on. Name the list's waiting operation again (a duplicate
+    -- message is harmless: only one claim succeeds).
+    IF FOUND AND v_list IS NOT NULL THEN
+      next_id := tmdbq_next_unpublished(v_list);
+    END IF;
     result := 'gone';
     RETURN NEXT;
     RETURN;
@@ -62,19 +93,27 @@ BEGIN
   END IF;
   v_now := clock_timestamp();
 
-  IF v_row.status = 'processing' THEN
+  IF v_row.status = 'processing' AND v_row.claimed_by = p_consumer THEN
+    -- Our own claim, whose reply was lost with the connection: consumer ids are unique
+    -- per process and worker, and a worker runs one operation at a time, so nothing of
+    -- ours is executing it. Claimed again with a fresh lease; no attempt was made, so
+    -- nothing is counted, and like a rescue it skips the checks below.
+    NULL;
+  ELSIF v_row.status = 'processing' THEN
     IF v_row.lease_expires_at > v_now THEN
       result := 'leased';
-      lease_left_ms := greatest(1, ceil(extract(epoch FROM v_row.lease_expires_at - v_now)
-                                        * 1000))::BIGINT;
+      wait_ms := greatest(1, ceil(extract(epoch FROM v_row.lease_expires_at - v_now)
+                                  * 1000))::BIGINT;
       RETURN NEXT;
       RETURN;
     END IF;
     -- The holder died (or a row was left processing without a lease): that attempt counts.
     IF v_row.retry_count + 1 > p_max_retries THEN
+      -- claimed_by names who failed it, so the dead holder's late finish is not taken
+      -- for its own (see tmdbq_finish).
       UPDATE queued_list_operations q
          SET status = 'failed', error_kind = 'transient', lease_expires_at = NULL,
-             updated_at = v_now,
+             claimed_by = p_consumer, updated_at = v_now,
              error_message = format('abandoned: the consumer holding it stopped before '
                                     'finishing and no retries are left (%s of %s spent)',
                                     v_row.retry_count, p_max_retries)
@@ -91,8 +130,14 @@ BEGIN
     -- checks below do not apply.
     rescued := TRUE;
   ELSE
-    IF v_row.scheduled_for > v_now + INTERVAL '1 second' THEN
+    -- A delayed message comes back when its queue's TTL ends, which starts after the
+    -- row's scheduled_for was set: only clock skew makes it early. 50 ms absorbs
+    -- rounding; a message earlier than that is published again for the time left
+    -- (wait_ms).
+    IF v_row.scheduled_for > v_now + INTERVAL '50 milliseconds' THEN
       result := 'early';
+      wait_ms := greatest(1, ceil(extract(epoch FROM v_row.scheduled_for - v_now)
+                                  * 1000))::BIGINT;
       RETURN NEXT;
       RETURN;
     END IF;
@@ -100,9 +145,9 @@ BEGIN
          SELECT 1 FROM queued_list_operations q
           WHERE q.tmdb_list_id = v_list AND q.seq < v_row.seq
             AND q.status IN ('pending', 'processing')) THEN
-      -- No live message any more (the caller drops it): the earlier one's finish
-      -- publishes this row, and until then the reaper's relay may too.
-      UPDATE queued_list_operations q SET published_at = NULL WHERE q.id = p_id;
+      -- No live message any more (the caller drops it): the earlier one's finish hands
+      -- this row on.
+      UPDATE queued_list_operations q SET handoff = TRUE WHERE q.id = p_id;
       result := 'blocked';
       RETURN NEXT;
       RETURN;
@@ -110,7 +155,7 @@ BEGIN
   END IF;
 
   UPDATE queued_list_operations q
-     SET status = 'processing', claimed_by = p_consumer,
+     SET status = 'processing', claimed_by = p_consumer, handoff = FALSE,
          lease_expires_at = v_now + p_lease_ms * INTERVAL '1 millisecond',
          retry_count = q.retry_count + CASE WHEN rescued THEN 1 ELSE 0 END,
          updated_at = v_now
@@ -126,8 +171,12 @@ $$;
 
 -- Record the outcome p_kind ('completed', 'failed' or 'retry') of p_id, only while it is
 -- processing under p_consumer (a row rescued and reclaimed by another consumer is not
--- overwritten: recorded false). next_id: see tmdbq_next_unpublished; only for a final
--- outcome, which is what unblocks the list's next operation.
+-- overwritten: recorded false). Idempotent: when the row already shows this outcome under
+-- p_consumer with its lease cleared, the call is a repeat of one that committed but whose
+-- reply was lost (PostgreSQL restarted), and it answers as that one did, recorded true
+-- and next_id computed again, so the caller still publishes the retry or the hand-on.
+-- next_id: see tmdbq_next_unpublished; only for a final outcome, which is what unblocks
+-- the list's next operation.
 CREATE FUNCTION tmdbq_finish(p_id UUID, p_consumer TEXT, p_kind TEXT, p_result JSONB,
                              p_error TEXT, p_error_kind TEXT, p_delay_ms BIGINT,
                              p_count_retry BOOLEAN)
@@ -137,6 +186,7 @@ DECLARE
   v_list INTEGER;
   v_final BOOLEAN := p_kind IN ('completed', 'failed');
   v_now TIMESTAMP WITH TIME ZONE;
+  v_row queued_list_operations%ROWTYPE;
 BEGIN
   IF p_kind IS NULL OR p_kind NOT IN ('completed', 'failed', 'retry') THEN
     RAISE EXCEPTION 'tmdbq_finish: unknown outcome "%"', p_kind;
@@ -168,6 +218,17 @@ BEGIN
          updated_at = v_now
    WHERE q.id = p_id AND q.status = 'processing' AND q.claimed_by = p_consumer;
   recorded := FOUND;
+  IF NOT recorded THEN
+    -- What the first call left: this outcome's status under p_consumer, lease cleared. A
+    -- rescue or an abandonment names its new consumer in claimed_by, so a late finish
+    -- of a holder presumed dead never matches.
+    SELECT * INTO v_row FROM queued_list_operations q WHERE q.id = p_id;
+    recorded := coalesce(FOUND AND v_row.claimed_by = p_consumer
+                         AND v_row.lease_expires_at IS NULL
+                         AND v_row.status
+                             = CASE WHEN v_final THEN p_kind ELSE 'pending' END,
+                         FALSE);
+  END IF;
   IF recorded AND v_final AND v_list IS NOT NULL THEN
     next_id := tmdbq_next_unpublished(v_list);
   END IF;

@@ -1,7 +1,9 @@
 /*
  * test_claim: the consumer's side of the database (migration 003 through db.h): claim,
- * finish, the per-list ordering hand-on, rescue and abandonment of dead consumers' rows,
- * the consumer registry, the pause switch and the retry of credential failures.
+ * finish (and its repeat after a lost reply), the per-list ordering hand-on (also when a
+ * producer's mark lands late), rescue and abandonment of dead consumers' rows, early
+ * messages, the consumer registry, the pause switch, the retry of credential failures,
+ * and telling an SQL error from a lost connection.
  *
  * Two db handles stand for two consumers. Rows are made with the real `tmdbq enqueue` and
  * moved with SQL where a test needs a state a consumer would leave. Races are driven by
@@ -113,9 +115,9 @@ static int claim(struct db *db, const char *id, const char *consumer, int64_t le
         snprintf(next, 37, "%s", next_id);
     if (res != DB_CLAIMED)
         CHECK(c.op.data_json == NULL && c.session_id == NULL && c.access_token == NULL);
-    if (res != DB_CLAIM_LEASED)
+    if (res != DB_CLAIM_LEASED && res != DB_CLAIM_EARLY)
         CHECK_EQ_INT(left_ms, 0);
-    if (res != DB_CLAIM_ABANDONED)
+    if (res != DB_CLAIM_ABANDONED && res != DB_CLAIM_GONE)
         CHECK_STR_EQ(next_id, "");
     if (keep)
         *keep = c;
@@ -181,11 +183,21 @@ static void test_claim_lease_finish(void)
                         "AND now() + interval '61 s'"),
                  "true");
 
-    /* Another consumer, and the holder itself, find it leased. */
+    /* Another consumer finds it leased. */
     CHECK_EQ_INT(claim(c2, a, "c2", LEASE_LONG, 5, NULL, &left, NULL), DB_CLAIM_LEASED);
     CHECK(left > 50000 && left <= LEASE_LONG);
-    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, &left, NULL), DB_CLAIM_LEASED);
-    CHECK(left > 0 && left <= LEASE_LONG);
+
+    /* The holder itself claims it again (its first reply was lost): a fresh lease, no
+     * rescue, no retry spent. */
+    set_cols(a, "lease_expires_at = clock_timestamp() + interval '1 s'");
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, &c, NULL, NULL), DB_CLAIMED);
+    CHECK(!c.rescued);
+    CHECK_EQ_INT(c.op.retry_count, 0);
+    CHECK_STR_EQ(c.session_id, "sess-1");
+    db_claim_cleanup(&c);
+    CHECK_STR_EQ(
+        col(a, "claimed_by || ' ' || (lease_expires_at > now() + interval '50 s')"),
+        "c1 true");
 
     /* Only the holder records the outcome. */
     CHECK(!finish(c2, a, "c2", &done, next));
@@ -198,12 +210,23 @@ static void test_claim_lease_finish(void)
     CHECK_STR_EQ(col(a, "lease_expires_at IS NULL AND error_message IS NULL "
                         "AND error_kind IS NULL"),
                  "true");
-    CHECK(!finish(c1, a, "c1", &done, next));
+    /* The same finish again (its reply was lost) counts as recorded; another outcome or
+     * another consumer does not. */
+    CHECK(finish(c1, a, "c1", &done, next));
+    CHECK_STR_EQ(next, "");
+    {
+        struct db_outcome failed = {
+            .kind = DB_OUT_FAILED, .error_message = "x", .error_kind = "permanent"};
+        CHECK(!finish(c1, a, "c1", &failed, next));
+    }
+    CHECK(!finish(c2, a, "c2", &done, next));
+    CHECK_STR_EQ(col(a, "status || ' ' || result::text"), "completed {\"ok\": 1}");
 
+    /* A finished row is gone; an id no row has is unknown. */
     CHECK_EQ_INT(claim(c2, a, "c2", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIM_GONE);
     CHECK_EQ_INT(claim(c2, "00000000-0000-4000-8000-000000000000", "c2", LEASE_LONG, 5,
                        NULL, NULL, NULL),
-                 DB_CLAIM_GONE);
+                 DB_CLAIM_UNKNOWN);
 
     /* A user without credentials: claimed, with NULLs. */
     enqueue(2, 11, 1, a);
@@ -240,12 +263,12 @@ static void test_ordering(void)
     enqueue(1, 20, 2, b2);
     enqueue(1, 20, 3, b3);
     mark_published(b2);
-    CHECK_STR_EQ(col(b2, "published_at IS NOT NULL"), "true");
+    CHECK_STR_EQ(col(b2, "published_at IS NOT NULL AND NOT handoff"), "true");
 
-    /* The second is delivered first: blocked, and no longer counted as published. */
+    /* The second is delivered first: blocked, and marked for hand-on. */
     CHECK_EQ_INT(claim(c1, b2, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIM_BLOCKED);
     CHECK_STR_EQ(col(b2, "status"), "pending");
-    CHECK_STR_EQ(col(b2, "published_at IS NULL"), "true");
+    CHECK_STR_EQ(col(b2, "handoff AND published_at IS NOT NULL"), "true");
 
     /* create_list rows have no list and no order to wait for. */
     ts_run(&env, NULL, NULL, &r, "enqueue", "create_list", "--user", "1", "--name",
@@ -259,18 +282,23 @@ static void test_ordering(void)
     CHECK(finish(c2, cl, "c2", &done, next));
     CHECK_STR_EQ(next, "");
 
-    /* The first finishes and hands on the dropped second. */
+    /* The first finishes and hands on the dropped second, which has no live message
+     * until the caller publishes it (so the relay would find it). */
     CHECK_EQ_INT(claim(c1, b1, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
     CHECK(finish(c1, b1, "c1", &done, next));
     CHECK_STR_EQ(next, b2);
+    CHECK_STR_EQ(col(b2, "handoff AND published_at IS NULL"), "true");
+    mark_published(b2);
     CHECK_EQ_INT(claim(c2, b2, "c2", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
+    CHECK_STR_EQ(col(b2, "handoff"), "false");
 
-    /* The third, blocked by a processing second, then published again by someone (the
-     * relay): a final outcome of the second names nobody, since a message is live. */
+    /* The third, blocked by a processing second, then marked published (the producer's
+     * mark of the very message the blocked claim dropped, landing late): the second's
+     * final outcome still hands it on. */
     CHECK_EQ_INT(claim(c1, b3, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIM_BLOCKED);
     mark_published(b3);
     CHECK(finish(c2, b2, "c2", &failed, next));
-    CHECK_STR_EQ(next, "");
+    CHECK_STR_EQ(next, b3);
     CHECK_STR_EQ(col(b2, "status"), "failed");
     CHECK_STR_EQ(col(b2, "error_message"), "HTTP 404: gone");
     CHECK_STR_EQ(col(b2, "error_kind"), "permanent");
@@ -280,18 +308,116 @@ static void test_ordering(void)
     CHECK_STR_EQ(next, "");
 }
 
+/* Finding of a review: a producer publishes a batch, waits for the confirms, then marks
+ * the rows published; a consumer may get B blocked in between. B must still be handed on
+ * when A ends. Also: a successor with a live message (published, never blocked) is not
+ * named. */
+static void test_late_mark(void)
+{
+    char a[37], b[37], c[37], next[37];
+
+    enqueue(1, 25, 1, a);
+    enqueue(1, 25, 2, b);
+    enqueue(1, 25, 3, c);
+    mark_published(c);
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
+    CHECK_EQ_INT(claim(c2, b, "c2", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIM_BLOCKED);
+    mark_published(b);
+    CHECK_STR_EQ(col(b, "published_at IS NOT NULL AND handoff"), "true");
+    CHECK(finish(c1, a, "c1", &done, next));
+    CHECK_STR_EQ(next, b);
+
+    CHECK_EQ_INT(claim(c2, b, "c2", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
+    CHECK(finish(c2, b, "c2", &done, next));
+    CHECK_STR_EQ(next, ""); /* c's own message is live */
+    CHECK_EQ_INT(claim(c1, c, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
+    CHECK(finish(c1, c, "c1", &done, NULL));
+}
+
+/* The holder of A records its outcome and dies before publishing the hand-on of B: the
+ * redelivery of A's message (it was never acked) finds A gone and names B again. */
+static void test_gone_hands_on(void)
+{
+    char a[37], b[37], next[37];
+
+    enqueue(1, 27, 1, a);
+    enqueue(1, 27, 2, b);
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
+    CHECK_EQ_INT(claim(c2, b, "c2", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIM_BLOCKED);
+    CHECK(finish(c1, a, "c1", &done, next));
+    CHECK_STR_EQ(next, b);
+    /* ...and c1 dies here. */
+    CHECK_EQ_INT(claim(c2, a, "c2", LEASE_LONG, 5, NULL, NULL, next), DB_CLAIM_GONE);
+    CHECK_STR_EQ(next, b);
+    CHECK_EQ_INT(claim(c2, b, "c2", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
+    /* Once B runs, a further copy of A's message names nothing. */
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, NULL, next), DB_CLAIM_GONE);
+    CHECK_STR_EQ(next, "");
+    CHECK(finish(c2, b, "c2", &done, NULL));
+}
+
+/* A finish whose reply was lost is repeated: it answers as the first did, so the caller
+ * still publishes the hand-on (or the retry). */
+static void test_finish_repeat(void)
+{
+    char a[37], b[37], next[37];
+    struct db_outcome failed = {
+        .kind = DB_OUT_FAILED, .error_message = "HTTP 404", .error_kind = "permanent"};
+    struct db_outcome retry = {.kind = DB_OUT_RETRY,
+                               .error_message = "HTTP 503",
+                               .error_kind = "transient",
+                               .delay_ms = 60000,
+                               .count_retry = true};
+
+    enqueue(1, 26, 1, a);
+    enqueue(1, 26, 2, b);
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
+    CHECK_EQ_INT(claim(c2, b, "c2", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIM_BLOCKED);
+    CHECK(finish(c1, a, "c1", &failed, next));
+    CHECK_STR_EQ(next, b);
+    CHECK(finish(c1, a, "c1", &failed, next));
+    CHECK_STR_EQ(next, b);
+    CHECK(!finish(c1, a, "c1", &done, next));
+    CHECK_STR_EQ(next, "");
+    CHECK(!finish(c2, a, "c2", &failed, next));
+    CHECK_STR_EQ(col(a, "status || ' ' || error_message"), "failed HTTP 404");
+
+    /* A retry repeated: recorded, nothing counted twice, the schedule unchanged. */
+    CHECK_EQ_INT(claim(c2, b, "c2", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
+    CHECK(finish(c2, b, "c2", &retry, next));
+    CHECK_STR_EQ(next, "");
+    {
+        char before[128];
+
+        snprintf(before, sizeof before, "%s", col(b, "scheduled_for::text"));
+        CHECK(finish(c2, b, "c2", &retry, next));
+        CHECK_STR_EQ(next, "");
+        CHECK_STR_EQ(col(b, "scheduled_for::text"), before);
+    }
+    CHECK_EQ_INT(col_long(b, "retry_count"), 1);
+    CHECK_STR_EQ(col(b, "status"), "pending");
+    CHECK(!finish(c1, b, "c1", &retry, NULL));
+    CHECK(!finish(c2, b, "c2", &done, NULL));
+}
+
 static void test_early_and_paused(void)
 {
     char a[37];
     struct err e = {0};
     bool paused = true;
+    int64_t left = -1;
 
     enqueue(1, 30, 1, a);
     set_cols(a, "scheduled_for = now() + interval '1 hour'");
-    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIM_EARLY);
-    CHECK_STR_EQ(col(a, "status"), "pending");
-    /* A delayed message may arrive a little early: within a second is due. */
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, &left, NULL), DB_CLAIM_EARLY);
+    CHECK(left > 3590000 && left <= 3600000);
+    CHECK_STR_EQ(col(a, "status || ' ' || (claimed_by IS NULL)::text"), "pending true");
+    /* Half a second early is early, with the time left to wait. */
     set_cols(a, "scheduled_for = clock_timestamp() + interval '0.5 s'");
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, &left, NULL), DB_CLAIM_EARLY);
+    CHECK(left > 0 && left <= 500);
+    /* Within 50 ms is due (the time only runs on between the update and the claim). */
+    set_cols(a, "scheduled_for = clock_timestamp() + interval '40 ms'");
     CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
     CHECK(finish(c1, a, "c1", &done, NULL));
 
@@ -328,6 +454,17 @@ static void test_rescue_and_abandon(void)
     CHECK(finish(c2, a, "c2", &done, NULL));
     CHECK_STR_EQ(col(a, "status"), "completed");
 
+    /* Our own claim whose lease ran out (the reply was lost and the reconnect was slow):
+     * claimed again, not a rescue, no retry spent. */
+    enqueue(1, 51, 1, a);
+    CHECK_EQ_INT(claim(c1, a, "c1", 50, 5, NULL, NULL, NULL), DB_CLAIMED);
+    wait_lease_expired(a);
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, &c, NULL, NULL), DB_CLAIMED);
+    CHECK(!c.rescued);
+    CHECK_EQ_INT(c.op.retry_count, 0);
+    db_claim_cleanup(&c);
+    CHECK(finish(c1, a, "c1", &done, NULL));
+
     /* No retries left: the row fails, and the list's blocked next one is handed on. */
     enqueue(1, 60, 1, f1);
     enqueue(1, 60, 2, f2);
@@ -337,7 +474,14 @@ static void test_rescue_and_abandon(void)
     CHECK_EQ_INT(claim(c2, f1, "c2", LEASE_LONG, 0, NULL, NULL, next),
                  DB_CLAIM_ABANDONED);
     CHECK_STR_EQ(next, f2);
-    CHECK_STR_EQ(col(f1, "status"), "failed");
+    CHECK_STR_EQ(col(f1, "status || ' ' || claimed_by"), "failed c2");
+    /* The holder presumed dead comes back: its failure is not taken for a repeat. */
+    {
+        struct db_outcome failed = {.kind = DB_OUT_FAILED,
+                                    .error_message = "HTTP 503",
+                                    .error_kind = "transient"};
+        CHECK(!finish(c1, f1, "c1", &failed, NULL));
+    }
     CHECK_STR_EQ(col(f1, "error_kind"), "transient");
     CHECK_STR_EQ(col(f1, "error_message LIKE 'abandoned: %'"), "true");
     CHECK_STR_EQ(col(f1, "lease_expires_at IS NULL"), "true");
@@ -350,6 +494,7 @@ static void test_rescue_and_abandon(void)
 static void test_retry(void)
 {
     char a[37], next[37];
+    int64_t left = -1;
     struct db_outcome retry = {.kind = DB_OUT_RETRY,
                                .error_message = "HTTP 503",
                                .error_kind = "transient",
@@ -376,8 +521,8 @@ static void test_retry(void)
                         "AND last_retry_at + interval '5.1 s'"),
                  "true");
     /* The retry message must wait for its time. */
-    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIM_EARLY);
-    CHECK(!finish(c1, a, "c1", &retry, NULL));
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, &left, NULL), DB_CLAIM_EARLY);
+    CHECK(left > 4000 && left <= 5000);
 
     /* A deployment fault spends no retry. */
     set_cols(a, "scheduled_for = now()");
@@ -605,7 +750,9 @@ static void test_lost_connection(void)
                       "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                       "WHERE datname = current_database() "
                       "AND application_name = 'tmdbq' AND pid <> pg_backend_pid()") >= 2);
+    CHECK(db_connected(c1));
     CHECK_EQ_INT(db_claim(c1, a, "c1", LEASE_LONG, 5, &res, &c, &left, next, &e), ST_DB);
+    CHECK(!db_connected(c1));
     db_claim_cleanup(&c);
     CHECK_EQ_INT(db_finish(c2, a, "c2", &done, &recorded, next, &e), ST_DB);
     CHECK(!recorded);
@@ -613,6 +760,48 @@ static void test_lost_connection(void)
     CHECK_EQ_INT(db_consumer_heartbeat(c2, "c2", 0, 0, 0, &e), ST_DB);
     CHECK_EQ_INT(db_retry_credential_failures(c1, 1, &ids, &e), ST_DB);
     CHECK(ids.ids == NULL && ids.n == 0);
+    CHECK(!db_connected(c2));
+    CHECK(!db_connected(NULL));
+}
+
+/* An SQL error (here: the schema lacks tmdbq_claim, as before `tmdbq migrate`) is ST_DB
+ * too, but the connection stays good, and the message says what to do. */
+static void test_sql_error(void)
+{
+    char a[37], next[37];
+    enum db_claim_result res;
+    struct db_claim c;
+    struct err e = {0};
+    int64_t left;
+    bool recorded = true;
+
+    enqueue(1, 210, 1, a);
+    CHECK_EQ_INT(db_consumer_schema_check(c1, &e), ST_OK);
+    CHECK_EQ_INT(ts_sql_exec(&env, "ALTER FUNCTION tmdbq_claim(uuid, text, bigint,"
+                                   " integer) RENAME TO tmdbq_claim_away"),
+                 0);
+    CHECK_EQ_INT(db_claim(c1, a, "c1", LEASE_LONG, 5, &res, &c, &left, next, &e), ST_DB);
+    db_claim_cleanup(&c);
+    CHECK_CONTAINS(e.msg, "tmdbq_claim");
+    CHECK_CONTAINS(e.msg, "run tmdbq migrate");
+    CHECK(db_connected(c1));
+    memset(&e, 0, sizeof e);
+    CHECK_EQ_INT(db_consumer_schema_check(c1, &e), ST_NOT_FOUND);
+    CHECK_CONTAINS(e.msg, "run tmdbq migrate");
+    /* A finish with a malformed result is an SQL error as well (the check is SQL's). */
+    {
+        struct db_outcome bad = {.kind = DB_OUT_COMPLETED, .result_json = "{not json"};
+        memset(&e, 0, sizeof e);
+        CHECK_EQ_INT(db_finish(c2, a, "c2", &bad, &recorded, next, &e), ST_DB);
+        CHECK(!recorded);
+        CHECK(db_connected(c2));
+    }
+    CHECK_EQ_INT(ts_sql_exec(&env, "ALTER FUNCTION tmdbq_claim_away(uuid, text, bigint,"
+                                   " integer) RENAME TO tmdbq_claim"),
+                 0);
+    CHECK_EQ_INT(db_consumer_schema_check(c1, &e), ST_OK);
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
+    CHECK(finish(c1, a, "c1", &done, NULL));
 }
 
 int main(void)
@@ -633,12 +822,16 @@ int main(void)
     }
     test_claim_lease_finish();
     test_ordering();
+    test_late_mark();
+    test_gone_hands_on();
+    test_finish_repeat();
     test_early_and_paused();
     test_rescue_and_abandon();
     test_retry();
     test_credentials();
     test_registry();
     test_races();
+    test_sql_error();
     test_lost_connection();
     db_close(c1);
     db_close(c2);

@@ -182,10 +182,11 @@ static void test_transient(void)
     struct tmdb_result r = make_result(TMDB_TRANSIENT, 503, 9, "TMDB answered 503");
     struct outcome o;
 
-    /* First failure: retry 1 after base. */
+    /* First failure: retry 1 after base, by the queue of that delay. */
     outcome_decide(&r, &op, &DEFAULTS, 0, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 30000);
+    CHECK_EQ_INT(o.queue_ms, 30000);
     CHECK(o.rec.count_retry);
     CHECK_STR_EQ(o.rec.error_kind, "transient");
     CHECK_STR_EQ(o.rec.error_message, "TMDB answered 503");
@@ -198,6 +199,7 @@ static void test_transient(void)
     outcome_decide(&r, &op, &DEFAULTS, 0, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 120000);
+    CHECK_EQ_INT(o.queue_ms, 120000);
 
     /* The last retry still allowed. */
     op.retry_count = 4;
@@ -209,6 +211,7 @@ static void test_transient(void)
     op.retry_count = 5;
     outcome_decide(&r, &op, &DEFAULTS, 0, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
+    CHECK_EQ_INT(o.queue_ms, 0);
     CHECK_STR_EQ(o.rec.error_kind, "transient");
     CHECK_STR_EQ(o.message, "gave up after 5 retries: TMDB answered 503");
     CHECK_STR_EQ(o.name, "failed");
@@ -226,27 +229,48 @@ static void test_retry_after(void)
     struct tmdb_result r = make_result(TMDB_TRANSIENT, 429, 25, "rate limited");
     struct outcome o;
 
-    /* Retry-After 45 s beats the 30 s backoff; the queue that carries it is 60 s. */
+    /* Retry-After 45 s beats the 30 s backoff; the queue that carries it is 60 s, and the
+     * row waits as long (its message must not find it early). */
     r.retry_after_ms = 45000;
     outcome_decide(&r, &op, &DEFAULTS, 0, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 60000);
+    CHECK_EQ_INT(o.queue_ms, 60000);
     CHECK(o.rec.count_retry);
 
     /* A Retry-After below the backoff changes nothing. */
     r.retry_after_ms = 1000;
     outcome_decide(&r, &op, &DEFAULTS, 0, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 30000);
+    CHECK_EQ_INT(o.queue_ms, 30000);
 
-    /* Beyond every queue: the longest queue. */
+    /* Beyond every queue: still honoured. The row waits the whole 2 h; its message goes
+     * to the longest queue, comes back early and is published again for the rest. */
     r.retry_after_ms = 2 * 3600000;
     outcome_decide(&r, &op, &DEFAULTS, 0, &o);
-    CHECK_EQ_INT(o.rec.delay_ms, 480000);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK_EQ_INT(o.rec.delay_ms, 2 * 3600000);
+    CHECK_EQ_INT(o.queue_ms, 480000);
+
+    /* Just beyond the longest queue. */
+    r.retry_after_ms = 480001;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.delay_ms, 480001);
+    CHECK_EQ_INT(o.queue_ms, 480000);
 
     /* Exactly a queue's delay. */
     r.retry_after_ms = 240000;
     outcome_decide(&r, &op, &DEFAULTS, 0, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 240000);
+    CHECK_EQ_INT(o.queue_ms, 240000);
+
+    /* The last retry allowed, with a long Retry-After: still a retry, honoured. */
+    op.retry_count = 4;
+    r.retry_after_ms = 3 * 3600000;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK_EQ_INT(o.rec.delay_ms, 3 * 3600000);
+    CHECK_EQ_INT(o.queue_ms, 480000);
 }
 
 static void test_small_base(void)
@@ -259,10 +283,17 @@ static void test_small_base(void)
     outcome_decide(&r, &op, &p, 0, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 200);
+    CHECK_EQ_INT(o.queue_ms, 200);
     /* Retry-After 1 s (TMDB's 0 becomes 1 s) lands in the 1.6 s queue. */
     r.retry_after_ms = 1000;
     outcome_decide(&r, &op, &p, 0, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 1600);
+    CHECK_EQ_INT(o.queue_ms, 1600);
+    /* Retry-After 2 s is past the longest queue (1.6 s): the row waits 2 s. */
+    r.retry_after_ms = 2000;
+    outcome_decide(&r, &op, &p, 0, &o);
+    CHECK_EQ_INT(o.rec.delay_ms, 2000);
+    CHECK_EQ_INT(o.queue_ms, 1600);
 }
 
 static void test_no_retries(void)
@@ -283,7 +314,12 @@ static void test_no_retries(void)
     outcome_decide(&r, &op, &p, 1, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 30000);
+    CHECK_EQ_INT(o.queue_ms, 0);
     CHECK(!o.rec.count_retry);
+    /* ... and its streak is not held to a queue that does not exist. */
+    outcome_decide(&r, &op, &p, 3, &o);
+    CHECK_EQ_INT(o.rec.delay_ms, 120000);
+    CHECK_EQ_INT(o.queue_ms, 0);
 }
 
 static void test_deployment(void)
@@ -308,9 +344,11 @@ static void test_deployment(void)
     /* A streak below 1 counts as the first. */
     outcome_decide(&r, &op, &DEFAULTS, 0, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 30000);
-    /* A long streak stays at the longest queue. */
+    /* A long streak stays at the longest queue (not the 1 h cap): once the deployment is
+     * fixed, operations resume within minutes. */
     outcome_decide(&r, &op, &DEFAULTS, 1000, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 480000);
+    CHECK_EQ_INT(o.queue_ms, 480000);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
 }
 
