@@ -8,15 +8,19 @@
  */
 #include "support.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -24,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <libpq-fe.h>
 
 #include "backoff.h"
@@ -172,9 +177,18 @@ static void child_environment(const struct ts_env *env, const char *const *extra
     char key[256];
     const char *eq;
     size_t i, klen;
+    char dur[32];
 
     setenv("TMDBQ_DATABASE_URL", env->db_url, 1);
     setenv("TMDBQ_AMQP_PREFIX", env->prefix, 1);
+    if (env->has_policy) {
+        snprintf(dur, sizeof dur, "%d", env->max_retries);
+        setenv("TMDBQ_MAX_RETRIES", dur, 1);
+        snprintf(dur, sizeof dur, "%lldms", env->backoff_base_ms);
+        setenv("TMDBQ_BACKOFF_BASE", dur, 1);
+        snprintf(dur, sizeof dur, "%lldms", env->backoff_cap_ms);
+        setenv("TMDBQ_BACKOFF_CAP", dur, 1);
+    }
     for (i = 0; extra_env != NULL && extra_env[i] != NULL; i++) {
         eq = strchr(extra_env[i], '=');
         klen = eq != NULL ? (size_t)(eq - extra_env[i]) : strlen(extra_env[i]);
@@ -622,6 +636,10 @@ out:
     return rc;
 }
 
+static void bg_kill_all(void);
+static void work_dir_remove(struct ts_env *env);
+static void delete_policy_topology(struct ts_env *env);
+
 void ts_teardown(struct ts_env *env)
 {
     char sql[256];
@@ -630,9 +648,13 @@ void ts_teardown(struct ts_env *env)
 
     if (env->name[0] == '\0')
         return;
+    /* A consumer left running would reconnect to a dropped database and hold queues. */
+    bg_kill_all();
     if (getenv("TMDBQ_TEST_KEEP") != NULL) {
         fprintf(stderr, "support: kept database \"%s\" and AMQP prefix \"%s\"\n",
                 env->db_name, env->prefix);
+        if (env->work_dir[0] != '\0')
+            fprintf(stderr, "support: kept work directory %s\n", env->work_dir);
         goto out;
     }
     /* Only a test that got as far as its database can have made queues. */
@@ -642,6 +664,7 @@ void ts_teardown(struct ts_env *env)
             fprintf(stderr, "support: teardown: %s\n", e.msg);
         if (env->mq != NULL && mq_delete_topology(env->mq, &e) != ST_OK)
             fprintf(stderr, "support: teardown: %s\n", e.msg);
+        delete_policy_topology(env);
         admin = pg_connect(env->admin_url);
         snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)",
                  env->db_name);
@@ -651,6 +674,7 @@ void ts_teardown(struct ts_env *env)
             admin_exec(admin, sql);
         env->created = false;
     }
+    work_dir_remove(env);
 out:
     mq_close(env->mq);
     env->mq = NULL;
@@ -861,4 +885,1601 @@ int ts_write_temp(const char *text, char *path, size_t n)
     if (rc != 0)
         unlink(path);
     return rc;
+}
+
+/* ==== consumer tests: background processes, the fake TMDB, private services ==========
+ */
+
+#ifndef TMDBQ_CONSUMER_BIN
+#error "compile with -DTMDBQ_CONSUMER_BIN=\"path of the tmdbq-consumer binary\""
+#endif
+#ifndef FAKE_TMDB_BIN
+#error "compile with -DFAKE_TMDB_BIN=\"path of the fake-tmdb binary\""
+#endif
+
+#define TS_BG_MAX 64
+#define TS_FAKE_START_MS 10000
+#define TS_FAKE_CALL_MS 15000
+#define TS_CMD_LOG_MAX 320
+#define TS_PG_BINDIR "/usr/lib/postgresql/15/bin"
+#define TS_PG_CMD_MS 60000
+#define TS_RABBIT_CMD_MS 90000
+#define TS_RABBIT_STOP_MS 60000
+
+/*
+ * What this process started and must stop even when a check fails or main returns early:
+ * the PIDs of background children, and the private servers. The harness is
+ * single-threaded and these live for the whole process, so file-level state is the
+ * simplest correct owner; an atexit handler walks it.
+ */
+static pid_t bg_pids[TS_BG_MAX];
+static struct ts_pg *live_pg;
+static struct ts_rabbit *live_rabbit;
+static bool atexit_set;
+
+static void cleanup_at_exit(void)
+{
+    bg_kill_all();
+    if (live_pg != NULL)
+        ts_pg_destroy(live_pg);
+    if (live_rabbit != NULL)
+        ts_rabbit_destroy(live_rabbit);
+}
+
+static void ensure_atexit(void)
+{
+    if (!atexit_set && atexit(cleanup_at_exit) == 0)
+        atexit_set = true;
+}
+
+static void bg_add(pid_t pid)
+{
+    size_t i;
+
+    ensure_atexit();
+    for (i = 0; i < TS_BG_MAX; i++) {
+        if (bg_pids[i] == 0) {
+            bg_pids[i] = pid;
+            return;
+        }
+    }
+    fprintf(stderr, "support: more than %d background processes\n", TS_BG_MAX);
+}
+
+static void bg_forget(pid_t pid)
+{
+    size_t i;
+
+    for (i = 0; i < TS_BG_MAX; i++) {
+        if (bg_pids[i] == pid)
+            bg_pids[i] = 0;
+    }
+}
+
+static void bg_kill_all(void)
+{
+    size_t i;
+
+    for (i = 0; i < TS_BG_MAX; i++) {
+        if (bg_pids[i] > 0) {
+            kill(bg_pids[i], SIGKILL);
+            while (waitpid(bg_pids[i], NULL, 0) < 0 && errno == EINTR)
+                ;
+            bg_pids[i] = 0;
+        }
+    }
+}
+
+long long ts_now_ms(void) { return now_ms(); }
+
+void ts_sleep_ms(long ms) { sleep_ms(ms); }
+
+int ts_free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd, port = -1;
+
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+void ts_set_policy(struct ts_env *env, int max_retries, long long base_ms,
+                   long long cap_ms)
+{
+    env->has_policy = true;
+    env->max_retries = max_retries;
+    env->backoff_base_ms = base_ms;
+    env->backoff_cap_ms = cap_ms;
+}
+
+/* The retry queues of the test's own policy are not those of ts_policy: delete them too.
+ */
+static void delete_policy_topology(struct ts_env *env)
+{
+    struct backoff_policy p;
+    struct mq *mq = NULL;
+    struct err e = {0};
+
+    if (!env->has_policy)
+        return;
+    p.max_retries = env->max_retries;
+    p.base_ms = env->backoff_base_ms;
+    p.cap_ms = env->backoff_cap_ms;
+    if (mq_open(env->amqp_url, env->prefix, &p, TS_MQ_TIMEOUT_MS, &mq, &e) != ST_OK ||
+        mq_delete_topology(mq, &e) != ST_OK)
+        fprintf(stderr, "support: teardown: %s\n", e.msg);
+    mq_close(mq);
+}
+
+/* Apply "K=V" / "K" entries to our environment (in a child, before exec). */
+static void apply_env(const char *const *set_env)
+{
+    char key[256];
+    const char *eq;
+    size_t i, klen;
+
+    for (i = 0; set_env != NULL && set_env[i] != NULL; i++) {
+        eq = strchr(set_env[i], '=');
+        klen = eq != NULL ? (size_t)(eq - set_env[i]) : strlen(set_env[i]);
+        if (klen == 0 || klen >= sizeof key)
+            continue;
+        memcpy(key, set_env[i], klen);
+        key[klen] = '\0';
+        if (eq != NULL)
+            setenv(key, eq + 1, 1);
+        else
+            unsetenv(key);
+    }
+}
+
+/*
+ * Run a short command (initdb, pg_ctl, rabbitmqctl, rm) and wait at most timeout_ms; its
+ * output is appended to log_path (or discarded when NULL). It runs in a process group of
+ * its own from cwd (or "/"), so a command past its time is killed with everything it
+ * forked. Returns its exit status, or -1 when it could not run or was killed.
+ */
+static int run_cmd(const char *const *argv, const char *const *set_env, const char *cwd,
+                   long timeout_ms, const char *log_path)
+{
+    long long deadline = now_ms() + timeout_ms;
+    int wstatus = 0, fd;
+    pid_t pid, p;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "support: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        fd = log_path != NULL ? open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644)
+                              : open("/dev/null", O_WRONLY);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+            _exit(127);
+        close(fd);
+        fd = open("/dev/null", O_RDONLY);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            close(fd);
+        }
+        if (chdir(cwd != NULL ? cwd : "/") != 0)
+            _exit(127);
+        apply_env(set_env);
+        execvp(argv[0], (char *const *)argv);
+        dprintf(2, "support: could not execute %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    for (;;) {
+        p = waitpid(pid, &wstatus, WNOHANG);
+        if (p == pid)
+            break;
+        if (p < 0 && errno != EINTR)
+            return -1;
+        if (now_ms() >= deadline) {
+            fprintf(stderr, "support: %s still running after %ld ms, killing it\n",
+                    argv[0], timeout_ms);
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+                ;
+            return -1;
+        }
+        sleep_ms(10);
+    }
+    return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+}
+
+static void remove_tree(const char *dir)
+{
+    const char *argv[] = {"rm", "-rf", "--", dir, NULL};
+
+    if (dir[0] != '\0' && run_cmd(argv, NULL, NULL, 60000, NULL) != 0)
+        fprintf(stderr, "support: could not remove %s\n", dir);
+}
+
+const char *ts_work_dir(struct ts_env *env)
+{
+    if (env->work_dir[0] != '\0')
+        return env->work_dir;
+    snprintf(env->work_dir, sizeof env->work_dir, "%s/tmdbq_t_%s_%ld_XXXXXX",
+             env_or("TMPDIR", "/tmp"), env->name[0] != '\0' ? env->name : "x",
+             (long)getpid());
+    if (mkdtemp(env->work_dir) == NULL) {
+        fprintf(stderr, "support: mkdtemp %s: %s\n", env->work_dir, strerror(errno));
+        env->work_dir[0] = '\0';
+        return NULL;
+    }
+    chmod(env->work_dir, 0755);
+    return env->work_dir;
+}
+
+static void work_dir_remove(struct ts_env *env)
+{
+    if (env->work_dir[0] == '\0')
+        return;
+    remove_tree(env->work_dir);
+    env->work_dir[0] = '\0';
+}
+
+int ts_proc_start(struct ts_env *env, const char *bin, const char *const *argv,
+                  const char *const *set_env, const char *label, struct ts_proc *p)
+{
+    const char *dir = ts_work_dir(env);
+    int out_fd = -1, err_fd = -1, in_fd = -1, rc = -1;
+    pid_t parent = getpid(), pid;
+
+    memset(p, 0, sizeof *p);
+    p->pid = -1;
+    p->status = -1;
+    snprintf(p->label, sizeof p->label, "%s", label);
+    if (dir == NULL)
+        return -1;
+    snprintf(p->out_path, sizeof p->out_path, "%s/%s.out", dir, label);
+    snprintf(p->err_path, sizeof p->err_path, "%s/%s.err", dir, label);
+    out_fd = open(p->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    err_fd = open(p->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    in_fd = open("/dev/null", O_RDONLY);
+    if (out_fd < 0 || err_fd < 0 || in_fd < 0) {
+        fprintf(stderr, "support: could not open the log files of %s: %s\n", label,
+                strerror(errno));
+        goto out;
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "support: fork: %s\n", strerror(errno));
+        goto out;
+    }
+    if (pid == 0) {
+        /* Die with the test, even when the test itself is killed (ctest's timeout). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+            _exit(127);
+        close(in_fd);
+        close(out_fd);
+        close(err_fd);
+        apply_env(set_env);
+        execv(bin, (char *const *)argv);
+        dprintf(2, "support: could not execute %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    p->pid = pid;
+    bg_add(pid);
+    rc = 0;
+out:
+    if (in_fd >= 0)
+        close(in_fd);
+    if (out_fd >= 0)
+        close(out_fd);
+    if (err_fd >= 0)
+        close(err_fd);
+    return rc;
+}
+
+int ts_proc_signal(const struct ts_proc *p, int sig)
+{
+    if (p->pid <= 0)
+        return -1;
+    return kill((pid_t)p->pid, sig) == 0 ? 0 : -1;
+}
+
+/* Reap without blocking; true when it has exited (p->status set). */
+static bool proc_reap(struct ts_proc *p)
+{
+    int wstatus = 0;
+    pid_t r;
+
+    if (p->pid <= 0)
+        return true;
+    do {
+        r = waitpid((pid_t)p->pid, &wstatus, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return false;
+    if (r == (pid_t)p->pid) {
+        if (WIFEXITED(wstatus))
+            p->status = WEXITSTATUS(wstatus);
+        else if (WIFSIGNALED(wstatus))
+            p->status = 128 + WTERMSIG(wstatus);
+    }
+    bg_forget((pid_t)p->pid);
+    p->pid = -1;
+    return true;
+}
+
+bool ts_proc_running(struct ts_proc *p) { return !proc_reap(p); }
+
+int ts_proc_wait(struct ts_proc *p, long within_ms)
+{
+    long long deadline = now_ms() + within_ms;
+
+    for (;;) {
+        if (proc_reap(p))
+            return p->status;
+        if (now_ms() >= deadline)
+            return -1;
+        sleep_ms(10);
+    }
+}
+
+int ts_proc_stop(struct ts_proc *p, long within_ms)
+{
+    if (p->pid <= 0)
+        return p->status;
+    ts_proc_signal(p, SIGTERM);
+    if (ts_proc_wait(p, within_ms) == -1 && p->pid > 0) {
+        fprintf(stderr, "support: %s did not exit within %ld ms of SIGTERM, killing it\n",
+                p->label, within_ms);
+        ts_proc_signal(p, SIGKILL);
+        ts_proc_wait(p, 10000);
+    }
+    return p->status;
+}
+
+static char *file_text(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    char *text;
+
+    if (fd < 0)
+        return strdup("");
+    text = read_all(fd);
+    close(fd);
+    return text;
+}
+
+char *ts_proc_stderr(const struct ts_proc *p) { return file_text(p->err_path); }
+
+void ts_proc_dump(const struct ts_proc *p, size_t tail_bytes)
+{
+    char *text = ts_proc_stderr(p);
+    size_t len = strlen(text);
+    const char *from = len > tail_bytes ? text + len - tail_bytes : text;
+
+    fprintf(
+        stderr, "---- %s (pid %ld, status %d), stderr%s ----\n%s\n---- end of %s ----\n",
+        p->label, p->pid, p->status, len > tail_bytes ? " (tail)" : "", from, p->label);
+    free(text);
+}
+
+/* ---- the fake TMDB ---- */
+
+struct body_buf {
+    char *p;
+    size_t n;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct body_buf *b = ud;
+    size_t add = size * nmemb;
+    char *np = realloc(b->p, b->n + add + 1);
+
+    if (np == NULL)
+        return 0;
+    memcpy(np + b->n, data, add);
+    b->n += add;
+    np[b->n] = '\0';
+    b->p = np;
+    return add;
+}
+
+int ts_fake_call(const struct ts_fake *f, const char *method, const char *path,
+                 const char *json_body, char **body)
+{
+    static bool curl_ready;
+    struct body_buf b = {NULL, 0};
+    struct curl_slist *hdr = NULL;
+    char url[512];
+    long code = -1;
+    CURLcode cc;
+    CURL *h;
+
+    if (body != NULL)
+        *body = NULL;
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return -1;
+        curl_ready = true;
+    }
+    h = curl_easy_init();
+    if (h == NULL)
+        return -1;
+    snprintf(url, sizeof url, "%s%s", f->url, path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)TS_FAKE_CALL_MS);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    if (json_body != NULL || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+        hdr = curl_slist_append(hdr, "Content-Type: application/json;charset=utf-8");
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json_body != NULL ? json_body : "");
+    }
+    cc = curl_easy_perform(h);
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    else
+        fprintf(stderr, "support: fake TMDB %s %s: %s\n", method, path,
+                curl_easy_strerror(cc));
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdr);
+    if (body != NULL && cc == CURLE_OK)
+        *body = b.p != NULL ? b.p : strdup("");
+    else
+        free(b.p);
+    return cc == CURLE_OK ? (int)code : -1;
+}
+
+/* A control call that must answer want_status; -1 (printed with the answer) otherwise. */
+static int fake_expect(const struct ts_fake *f, const char *method, const char *path,
+                       const char *json_body, int want_status)
+{
+    char *body = NULL;
+    int st = ts_fake_call(f, method, path, json_body, &body);
+
+    if (st != want_status) {
+        fprintf(stderr, "support: fake TMDB %s %s %s: HTTP %d, expected %d: %s\n", method,
+                path, json_body != NULL ? json_body : "", st, want_status,
+                body != NULL ? body : "");
+        free(body);
+        return -1;
+    }
+    free(body);
+    return 0;
+}
+
+/* The positive number (at most max) that the file holds, or -1 (missing, partial). */
+static long read_number_file(const char *path, long max)
+{
+    char *text = file_text(path), *end = NULL;
+    long v = -1;
+
+    errno = 0;
+    if (text[0] != '\0') {
+        v = strtol(text, &end, 10);
+        if (errno != 0 || end == text || (*end != '\0' && *end != '\n') || v <= 0 ||
+            v > max)
+            v = -1;
+    }
+    free(text);
+    return v;
+}
+
+int ts_fake_start(struct ts_env *env, struct ts_fake *f, const char *api_key,
+                  const char *read_token)
+{
+    char port_file[320], label[48];
+    const char *dir = ts_work_dir(env);
+    const char *argv[12];
+    long long deadline = now_ms() + TS_FAKE_START_MS;
+    long port = -1;
+    int argc = 0;
+
+    memset(f, 0, sizeof *f);
+    f->proc.pid = -1;
+    if (dir == NULL)
+        return -1;
+    if (access(FAKE_TMDB_BIN, X_OK) != 0) {
+        fprintf(stderr, "support: %s is not executable: %s\n", FAKE_TMDB_BIN,
+                strerror(errno));
+        return -1;
+    }
+    snprintf(f->api_key, sizeof f->api_key, "%s",
+             api_key != NULL ? api_key : "test-api-key");
+    snprintf(f->read_token, sizeof f->read_token, "%s",
+             read_token != NULL ? read_token : "test-read-token");
+    snprintf(label, sizeof label, "fake%d", ++env->nprocs);
+    snprintf(port_file, sizeof port_file, "%s/%s.port", dir, label);
+    argv[argc++] = "fake-tmdb";
+    argv[argc++] = "--port";
+    argv[argc++] = "0";
+    argv[argc++] = "--port-file";
+    argv[argc++] = port_file;
+    argv[argc++] = "--api-key";
+    argv[argc++] = f->api_key;
+    argv[argc++] = "--read-token";
+    argv[argc++] = f->read_token;
+    argv[argc++] = "--verbose";
+    argv[argc] = NULL;
+    if (ts_proc_start(env, FAKE_TMDB_BIN, argv, NULL, label, &f->proc) != 0)
+        return -1;
+    while (port < 0) {
+        if (!ts_proc_running(&f->proc) || now_ms() >= deadline) {
+            fprintf(stderr, "support: the fake TMDB did not start\n");
+            ts_proc_dump(&f->proc, 2000);
+            ts_fake_stop(f);
+            return -1;
+        }
+        port = read_number_file(port_file, 65535);
+        if (port < 0)
+            sleep_ms(10);
+    }
+    f->port = (int)port;
+    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d", f->port);
+    if (fake_expect(f, "GET", "/__control/health", NULL, 200) != 0) {
+        ts_fake_stop(f);
+        return -1;
+    }
+    return 0;
+}
+
+void ts_fake_stop(struct ts_fake *f) { ts_proc_stop(&f->proc, 5000); }
+
+int ts_fake_user(const struct ts_fake *f, long user_id, const char *session_id,
+                 const char *access_token)
+{
+    json_t *o = json_pack("{s:I, s:s, s:s?}", "user_id", (json_int_t)user_id,
+                          "session_id", session_id, "access_token", access_token);
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    int rc = text != NULL ? fake_expect(f, "POST", "/__control/users", text, 200) : -1;
+
+    free(text);
+    json_decref(o);
+    return rc;
+}
+
+int ts_fake_list(const struct ts_fake *f, long id, long owner, const long *items,
+                 size_t nitems)
+{
+    json_t *arr = json_array(), *o;
+    char name[64], *text;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < nitems; i++)
+        json_array_append_new(arr, json_integer(items[i]));
+    snprintf(name, sizeof name, "list %ld", id);
+    o = json_pack("{s:I, s:I, s:s, s:s, s:b, s:o}", "id", (json_int_t)id, "owner",
+                  (json_int_t)owner, "name", name, "description", "", "public", 1,
+                  "items", arr);
+    text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    rc = text != NULL ? fake_expect(f, "POST", "/__control/lists", text, 201) : -1;
+    free(text);
+    json_decref(o);
+    return rc;
+}
+
+int ts_fake_faults(const struct ts_fake *f, const char *json)
+{
+    return fake_expect(f, "POST", "/__control/faults", json, 200);
+}
+
+long ts_fake_list_items(const struct ts_fake *f, long id, long *items, size_t max)
+{
+    char path[64], *body = NULL;
+    json_t *o = NULL, *arr, *v;
+    long n = -1;
+    size_t i;
+    int st;
+
+    snprintf(path, sizeof path, "/__control/lists/%ld", id);
+    st = ts_fake_call(f, "GET", path, NULL, &body);
+    if (st == 404) {
+        n = -2;
+        goto out;
+    }
+    if (st != 200) {
+        fprintf(stderr, "support: fake TMDB GET %s: HTTP %d\n", path, st);
+        goto out;
+    }
+    o = ts_json_parse(body);
+    arr = json_object_get(o, "items");
+    if (!json_is_array(arr)) {
+        fprintf(stderr, "support: fake TMDB GET %s: no items: %s\n", path, body);
+        goto out;
+    }
+    json_array_foreach(arr, i, v)
+    {
+        if (i < max)
+            items[i] = (long)json_integer_value(v);
+    }
+    n = (long)json_array_size(arr);
+out:
+    json_decref(o);
+    free(body);
+    return n;
+}
+
+json_t *ts_fake_requests(const struct ts_fake *f)
+{
+    char *body = NULL;
+    json_t *v = NULL;
+    int st = ts_fake_call(f, "GET", "/__control/requests", NULL, &body);
+
+    if (st != 200)
+        fprintf(stderr, "support: fake TMDB GET /__control/requests: HTTP %d\n", st);
+    else
+        v = ts_json_parse(body);
+    if (v != NULL && !json_is_array(v)) {
+        fprintf(stderr, "support: fake TMDB requests: not an array\n");
+        json_decref(v);
+        v = NULL;
+    }
+    free(body);
+    return v;
+}
+
+static bool rec_is(const json_t *rec, const char *method, const char *path)
+{
+    const char *m = ts_json_str(rec, "method"), *p = ts_json_str(rec, "path");
+
+    return m != NULL && p != NULL && strcmp(m, method) == 0 && strcmp(p, path) == 0;
+}
+
+long ts_fake_count(const json_t *reqs, const char *method, const char *path)
+{
+    const json_t *rec;
+    size_t i;
+    long n = 0;
+
+    json_array_foreach(reqs, i, rec)
+    {
+        if (rec_is(rec, method, path))
+            n++;
+    }
+    return n;
+}
+
+size_t ts_fake_times(const json_t *reqs, const char *method, const char *path,
+                     long long *t, size_t max)
+{
+    const json_t *rec;
+    size_t i, n = 0;
+
+    json_array_foreach(reqs, i, rec)
+    {
+        if (!rec_is(rec, method, path))
+            continue;
+        if (n < max)
+            t[n] = ts_json_int(rec, "t_ms", -1);
+        n++;
+    }
+    return n;
+}
+
+void ts_fake_request_key(const json_t *rec, char *key, size_t n)
+{
+    const char *m = ts_json_str(rec, "method"), *p = ts_json_str(rec, "path");
+    const json_t *body = json_object_get(rec, "body");
+    const json_t *media = json_is_object(body) ? json_object_get(body, "media_id") : NULL;
+    const char *name = ts_json_str(body, "name");
+
+    key[0] = '\0';
+    if (m == NULL || p == NULL || strcmp(m, "GET") == 0)
+        return;
+    if (json_is_integer(media))
+        snprintf(key, n, "%s %s %" JSON_INTEGER_FORMAT, m, p, json_integer_value(media));
+    else if (strcmp(m, "POST") == 0 && strcmp(p, "/3/list") == 0)
+        snprintf(key, n, "%s %s name=%s", m, p, name != NULL ? name : "");
+    else
+        snprintf(key, n, "%s %s", m, p);
+}
+
+void ts_op_key(const json_t *op, char *key, size_t n)
+{
+    const char *type = ts_json_str(op, "operation_type");
+    const json_t *data = json_object_get(op, "operation_data");
+    long long list = ts_json_int(op, "tmdb_list_id", 0);
+    long long movie = ts_json_int(data, "movie_id", 0);
+    const char *name = ts_json_str(data, "name");
+
+    key[0] = '\0';
+    if (type == NULL)
+        return;
+    if (strcmp(type, "add_movie") == 0)
+        snprintf(key, n, "POST /3/list/%lld/add_item %lld", list, movie);
+    else if (strcmp(type, "remove_movie") == 0)
+        snprintf(key, n, "POST /3/list/%lld/remove_item %lld", list, movie);
+    else if (strcmp(type, "clear_list") == 0)
+        snprintf(key, n, "POST /3/list/%lld/clear", list);
+    else if (strcmp(type, "delete_list") == 0)
+        snprintf(key, n, "DELETE /3/list/%lld", list);
+    else if (strcmp(type, "update_list") == 0)
+        snprintf(key, n, "PUT /4/list/%lld", list);
+    else if (strcmp(type, "create_list") == 0)
+        snprintf(key, n, "POST /3/list name=%s", name != NULL ? name : "");
+}
+
+#define TS_KEY_LEN 160
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+int ts_fake_compare_writes(const json_t *reqs, const json_t *ops, long *missing,
+                           long *extra)
+{
+    size_t nreq = json_array_size(reqs), nops = json_array_size(ops), i, j, ne = 0,
+           na = 0, ei, ai;
+    char(*exp)[TS_KEY_LEN] = calloc(nops + 1, TS_KEY_LEN);
+    char(*act)[TS_KEY_LEN] = calloc(nreq + 1, TS_KEY_LEN);
+    int printed = 0, rc = -1;
+    long ce, ca;
+
+    *missing = *extra = 0;
+    if (exp == NULL || act == NULL || !json_is_array(reqs) || !json_is_array(ops))
+        goto out;
+    for (i = 0; i < nops; i++) {
+        ts_op_key(json_array_get(ops, i), exp[ne], TS_KEY_LEN);
+        if (exp[ne][0] != '\0')
+            ne++;
+    }
+    for (i = 0; i < nreq; i++) {
+        ts_fake_request_key(json_array_get(reqs, i), act[na], TS_KEY_LEN);
+        if (act[na][0] != '\0')
+            na++;
+    }
+    qsort(exp, ne, TS_KEY_LEN, key_cmp);
+    qsort(act, na, TS_KEY_LEN, key_cmp);
+    ei = ai = 0;
+    while (ei < ne || ai < na) {
+        const char *k;
+        int c;
+
+        if (ei < ne && ai < na)
+            c = strcmp(exp[ei], act[ai]);
+        else
+            c = ei < ne ? -1 : 1;
+        k = c <= 0 ? exp[ei] : act[ai];
+        for (ce = 0, j = ei; j < ne && strcmp(exp[j], k) == 0; j++)
+            ce++;
+        ei = j;
+        for (ca = 0, j = ai; j < na && strcmp(act[j], k) == 0; j++)
+            ca++;
+        ai = j;
+        if (ce != ca && printed++ < 20)
+            fprintf(stderr, "support: write \"%s\": %ld operation(s), %ld request(s)\n",
+                    k, ce, ca);
+        if (ca < ce)
+            *missing += ce - ca;
+        else
+            *extra += ca - ce;
+    }
+    rc = 0;
+out:
+    free(exp);
+    free(act);
+    return rc;
+}
+
+/* ---- operations and consumers ---- */
+
+void ts_appendf(char **buf, const char *fmt, ...)
+{
+    size_t old = *buf != NULL ? strlen(*buf) : 0;
+    va_list ap;
+    char *nb;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    nb = n >= 0 ? realloc(*buf, old + (size_t)n + 1) : NULL;
+    if (nb == NULL) {
+        fprintf(stderr, "support: out of memory\n");
+        abort();
+    }
+    va_start(ap, fmt);
+    vsnprintf(nb + old, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    *buf = nb;
+}
+
+int ts_user(struct ts_env *env, const struct ts_fake *f, long user_id,
+            const char *session_id, const char *access_token)
+{
+    struct ts_result r = {0, NULL, NULL};
+    char user[32];
+    int rc = -1;
+
+    if (ts_fake_user(f, user_id, session_id, access_token) != 0)
+        return -1;
+    snprintf(user, sizeof user, "%ld", user_id);
+    if (access_token != NULL)
+        ts_run(env, NULL, NULL, &r, "session", "set", "--user", user, "--session-id",
+               session_id, "--access-token", access_token, "--json", (const char *)NULL);
+    else
+        ts_run(env, NULL, NULL, &r, "session", "set", "--user", user, "--session-id",
+               session_id, "--json", (const char *)NULL);
+    if (r.status == 0)
+        rc = 0;
+    else
+        ts_result_dump("tmdbq session set", &r);
+    ts_result_free(&r);
+    return rc;
+}
+
+long ts_enqueue_lines(struct ts_env *env, const char *lines, json_t **ops)
+{
+    struct ts_result r = {0, NULL, NULL};
+    json_t *out = NULL, *all = json_array(), *line;
+    long n = -1;
+    size_t i;
+
+    if (ops != NULL)
+        *ops = NULL;
+    ts_run(env, NULL, lines, &r, "enqueue", "--file", "-", "--json", (const char *)NULL);
+    if (r.status != 0) {
+        ts_result_dump("tmdbq enqueue --file -", &r);
+        goto out;
+    }
+    out = ts_json_lines(r.out);
+    if (out == NULL)
+        goto out;
+    json_array_foreach(out, i, line)
+    {
+        json_t *op = json_object_get(line, "operation");
+
+        if (ts_json_bool(line, "ok") != 1 || !json_is_object(op)) {
+            fprintf(stderr, "support: enqueue refused a line: %s\n",
+                    ts_json_str(line, "error") ? ts_json_str(line, "error") : "?");
+            goto out;
+        }
+        if (ts_json_bool(op, "duplicate") == 1) {
+            fprintf(stderr, "support: enqueue line %lld was a duplicate\n",
+                    ts_json_int(line, "line", -1));
+            goto out;
+        }
+        json_array_append(all, op);
+    }
+    n = (long)json_array_size(all);
+    if (ops != NULL) {
+        *ops = all;
+        all = NULL;
+    }
+out:
+    json_decref(all);
+    json_decref(out);
+    ts_result_free(&r);
+    return n;
+}
+
+int ts_publish_ids(struct ts_env *env, const char *const *ids, size_t n)
+{
+    bool confirmed[16];
+    struct err e = {0};
+
+    if (n > sizeof confirmed / sizeof confirmed[0])
+        return -1;
+    if (env->mq == NULL && mq_open(env->amqp_url, env->prefix, &ts_policy,
+                                   TS_MQ_TIMEOUT_MS, &env->mq, &e) != ST_OK) {
+        fprintf(stderr, "support: publish: %s\n", e.msg);
+        return -1;
+    }
+    if (mq_publish_work(env->mq, ids, n, confirmed, &e) != ST_OK) {
+        fprintf(stderr, "support: publish: %s\n", e.msg);
+        mq_close(env->mq);
+        env->mq = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int ts_consumer_start(struct ts_env *env, const struct ts_fake *f,
+                      const char *const *extra_env, const char *const *args,
+                      struct ts_proc *p)
+{
+    char e_db[320], e_prefix[128], e_amqp[300], e_url[128], e_key[128], e_max[48],
+        e_base[48], e_cap[48], label[48], id[128];
+    const char *envv[TS_ARGS_MAX], *argv[TS_ARGS_MAX];
+    size_t ne = 0, na = 0, i;
+
+    if (access(TMDBQ_CONSUMER_BIN, X_OK) != 0) {
+        fprintf(stderr, "support: %s is not executable: %s\n", TMDBQ_CONSUMER_BIN,
+                strerror(errno));
+        memset(p, 0, sizeof *p);
+        p->pid = -1;
+        p->status = -1;
+        return -1;
+    }
+    snprintf(e_db, sizeof e_db, "TMDBQ_DATABASE_URL=%s", env->db_url);
+    snprintf(e_prefix, sizeof e_prefix, "TMDBQ_AMQP_PREFIX=%s", env->prefix);
+    snprintf(e_amqp, sizeof e_amqp, "TMDBQ_AMQP_URL=%s", env->amqp_url);
+    snprintf(e_url, sizeof e_url, "TMDB_API_URL=%s", f->url);
+    snprintf(e_key, sizeof e_key, "TMDB_API_KEY=%s", f->api_key);
+    envv[ne++] = e_db;
+    envv[ne++] = e_prefix;
+    envv[ne++] = e_amqp;
+    envv[ne++] = e_url;
+    envv[ne++] = e_key;
+    envv[ne++] = "TMDB_ACCESS_TOKEN";
+    if (env->has_policy) {
+        snprintf(e_max, sizeof e_max, "TMDBQ_MAX_RETRIES=%d", env->max_retries);
+        snprintf(e_base, sizeof e_base, "TMDBQ_BACKOFF_BASE=%lldms",
+                 env->backoff_base_ms);
+        snprintf(e_cap, sizeof e_cap, "TMDBQ_BACKOFF_CAP=%lldms", env->backoff_cap_ms);
+        envv[ne++] = e_max;
+        envv[ne++] = e_base;
+        envv[ne++] = e_cap;
+    }
+    envv[ne++] = "TMDBQ_LEASE=3s";
+    envv[ne++] = "TMDBQ_LOG_LEVEL=debug";
+    envv[ne++] = "TMDBQ_CONNECT_TIMEOUT=2s";
+    /* The consumer refuses a lease shorter than two TMDB calls (a delete makes two). */
+    envv[ne++] = "TMDBQ_TMDB_TIMEOUT=1s";
+    for (i = 0; extra_env != NULL && extra_env[i] != NULL && ne < TS_ARGS_MAX - 1; i++)
+        envv[ne++] = extra_env[i];
+    envv[ne] = NULL;
+
+    snprintf(label, sizeof label, "c%d", ++env->nprocs);
+    snprintf(id, sizeof id, "%s-%s", env->name, label);
+    argv[na++] = "tmdbq-consumer";
+    argv[na++] = "--id";
+    argv[na++] = id;
+    for (i = 0; args != NULL && args[i] != NULL && na < TS_ARGS_MAX - 1; i++)
+        argv[na++] = args[i];
+    argv[na] = NULL;
+    return ts_proc_start(env, TMDBQ_CONSUMER_BIN, argv, envv, label, p);
+}
+
+/* One number from the test database, without printing anything: the server may be
+ * restarting. -1 on any error. */
+static long quiet_long(const struct ts_env *env, const char *sql)
+{
+    const char *keys[] = {"dbname", "connect_timeout", NULL};
+    const char *values[] = {env->db_url, "2", NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    PGresult *res = NULL;
+    char *end = NULL;
+    long n = -1;
+
+    if (PQstatus(conn) != CONNECTION_OK)
+        goto out;
+    PQsetNoticeProcessor(conn, pg_quiet, NULL);
+    res = PQexec(conn, sql);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+        !PQgetisnull(res, 0, 0)) {
+        errno = 0;
+        n = strtol(PQgetvalue(res, 0, 0), &end, 10);
+        if (errno != 0 || *end != '\0')
+            n = -1;
+    }
+out:
+    PQclear(res);
+    PQfinish(conn);
+    return n;
+}
+
+long ts_count_status(const struct ts_env *env, const char *status)
+{
+    char sql[160];
+
+    if (!name_valid(status))
+        return -1;
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM queued_list_operations WHERE status = '%s'", status);
+    return quiet_long(env, sql);
+}
+
+long ts_wait_final(const struct ts_env *env, long within_ms)
+{
+    long long deadline = now_ms() + within_ms;
+    long n, last = -1;
+
+    for (;;) {
+        n = quiet_long(env, "SELECT count(*) FROM queued_list_operations "
+                            "WHERE status IN ('pending', 'processing')");
+        if (n >= 0)
+            last = n;
+        if (n == 0 || now_ms() >= deadline)
+            return last;
+        sleep_ms(100);
+    }
+}
+
+long ts_wait_final_while(const struct ts_env *env, struct ts_proc *procs, size_t n,
+                         long within_ms)
+{
+    long long deadline = now_ms() + within_ms;
+    long c, last = -1;
+    size_t i, alive;
+
+    for (;;) {
+        c = quiet_long(env, "SELECT count(*) FROM queued_list_operations "
+                            "WHERE status IN ('pending', 'processing')");
+        if (c >= 0)
+            last = c;
+        if (c == 0 || now_ms() >= deadline)
+            return last;
+        for (i = 0, alive = 0; i < n; i++)
+            alive += ts_proc_running(&procs[i]) ? 1 : 0;
+        if (alive == 0) {
+            fprintf(stderr,
+                    "support: no consumer is running any more (%ld rows not final)\n",
+                    last);
+            return last;
+        }
+        sleep_ms(100);
+    }
+}
+
+long ts_wait_completed(const struct ts_env *env, long n, long within_ms)
+{
+    long long deadline = now_ms() + within_ms;
+    long c, last = -1;
+
+    for (;;) {
+        c = ts_count_status(env, "completed");
+        if (c >= 0)
+            last = c;
+        if (c >= n || now_ms() >= deadline)
+            return last;
+        sleep_ms(20);
+    }
+}
+
+void ts_dump_rows(const struct ts_env *env, int limit)
+{
+    char sql[1024];
+    PGconn *conn = NULL;
+    PGresult *res;
+    int i;
+
+    res = sql_run(env,
+                  "SELECT status, count(*) FROM queued_list_operations GROUP BY status "
+                  "ORDER BY status",
+                  &conn);
+    for (i = 0; res != NULL && i < PQntuples(res); i++)
+        fprintf(stderr, "rows: %s %s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+    PQclear(res);
+    PQfinish(conn);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT id, operation_type, tmdb_list_id, operation_data, status, retry_count, "
+        "coalesce(error_kind, '-'), coalesce(error_message, '-'), "
+        "coalesce(scheduled_for::text, '-'), published_at IS NOT NULL, "
+        "coalesce(claimed_by, '-'), seq FROM queued_list_operations "
+        "WHERE status <> 'completed' ORDER BY seq LIMIT %d",
+        limit);
+    res = sql_run(env, sql, &conn);
+    for (i = 0; res != NULL && i < PQntuples(res); i++)
+        fprintf(stderr,
+                "row: seq=%s %s %s list=%s %s %s retries=%s kind=%s error=\"%s\" "
+                "scheduled_for=%s published=%s claimed_by=%s\n",
+                PQgetvalue(res, i, 11), PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4),
+                PQgetvalue(res, i, 5), PQgetvalue(res, i, 6), PQgetvalue(res, i, 7),
+                PQgetvalue(res, i, 8), PQgetvalue(res, i, 9), PQgetvalue(res, i, 10));
+    PQclear(res);
+    PQfinish(conn);
+}
+
+/* ---- private services ---- */
+
+/* The prefix that runs a command as user when we are root ("runuser -u USER --"), or
+ * nothing; returns how many argv slots it took. */
+static size_t as_user(const char *user, const char **argv)
+{
+    if (geteuid() != 0)
+        return 0;
+    argv[0] = "runuser";
+    argv[1] = "-u";
+    argv[2] = user;
+    argv[3] = "--";
+    return 4;
+}
+
+/* Give dir (and what is in it) to user when we are root, so the server can write. */
+static int give_to(const char *user, const char *dir)
+{
+    const char *argv[] = {"chown", "-R", user, "--", dir, NULL};
+    struct passwd *pw;
+
+    if (geteuid() != 0)
+        return 0;
+    pw = getpwnam(user);
+    if (pw == NULL) {
+        fprintf(stderr, "support: no user \"%s\" on this machine\n", user);
+        return -1;
+    }
+    return run_cmd(argv, NULL, NULL, 30000, NULL) == 0 ? 0 : -1;
+}
+
+static int make_service_dir(const char *kind, char *dir, size_t n)
+{
+    snprintf(dir, n, "%s/tmdbq_%s_%ld_XXXXXX", env_or("TMPDIR", "/tmp"), kind,
+             (long)getpid());
+    if (mkdtemp(dir) == NULL) {
+        fprintf(stderr, "support: mkdtemp %s: %s\n", dir, strerror(errno));
+        dir[0] = '\0';
+        return -1;
+    }
+    chmod(dir, 0755);
+    return 0;
+}
+
+static void print_file_tail(const char *what, const char *path, size_t tail)
+{
+    char *text = file_text(path);
+    size_t len = strlen(text);
+
+    fprintf(stderr, "---- %s (%s) ----\n%s\n----\n", what, path,
+            len > tail ? text + len - tail : text);
+    free(text);
+}
+
+/*
+ * A watchdog for a private server: a detached grandchild (its own session, so it outlives
+ * us and whatever kills our process tree) that blocks reading a pipe only we can write.
+ * End of file means we died without cleaning up: it runs stop(arg) and exits. A normal
+ * teardown writes one byte first, which tells it to exit without doing anything. Returns
+ * the pipe's write end (close-on-exec, so no other child holds it open), or -1.
+ */
+static int watchdog_start(void (*stop)(void *), void *arg)
+{
+    int fds[2], fd;
+    pid_t pid, p;
+    char b;
+    ssize_t n;
+
+    if (pipe(fds) != 0)
+        return -1;
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        setsid();
+        p = fork();
+        if (p != 0)
+            _exit(p < 0 ? 1 : 0);
+        /* Hold nothing of the test's: sockets kept open here would outlive their close.
+         */
+        for (fd = 3; fd < 1024; fd++) {
+            if (fd != fds[0])
+                close(fd);
+        }
+        fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            if (fd > 2)
+                close(fd);
+        }
+        do {
+            n = read(fds[0], &b, 1);
+        } while (n < 0 && errno == EINTR);
+        if (n == 0)
+            stop(arg);
+        _exit(0);
+    }
+    close(fds[0]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return fds[1];
+}
+
+/* Tell the watchdog that teardown was done here: it exits without acting. */
+static void watchdog_release(int *fd)
+{
+    if (*fd < 0)
+        return;
+    if (write(*fd, "x", 1) != 1)
+        fprintf(stderr, "support: could not release a watchdog: %s\n", strerror(errno));
+    close(*fd);
+    *fd = -1;
+}
+
+static void pg_watchdog_stop(void *arg)
+{
+    struct ts_pg *pg = arg;
+
+    pg->running = true;
+    ts_pg_stop(pg, "immediate");
+    remove_tree(pg->dir);
+}
+
+static void rabbit_watchdog_stop(void *arg)
+{
+    struct ts_rabbit *rb = arg;
+
+    rb->running = true;
+    ts_rabbit_stop(rb);
+    remove_tree(rb->dir);
+}
+
+static const char *pg_bin(const char *tool, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s", env_or("TMDBQ_PG_BINDIR", TS_PG_BINDIR), tool);
+    return buf;
+}
+
+int ts_pg_start(struct ts_pg *pg)
+{
+    char initdb[320], pg_ctl[320], data[300], log[300], opts[400], why[512];
+    const char *argv[24];
+    size_t k;
+    long long deadline;
+    PGconn *c;
+
+    pg_bin("initdb", initdb, sizeof initdb);
+    pg_bin("pg_ctl", pg_ctl, sizeof pg_ctl);
+    if (access(initdb, X_OK) != 0 || access(pg_ctl, X_OK) != 0) {
+        snprintf(why, sizeof why, "%s: %s (set TMDBQ_PG_BINDIR)", initdb,
+                 strerror(errno));
+        return unavailable("a private PostgreSQL", why);
+    }
+    ensure_atexit();
+    if (pg->dir[0] == '\0') {
+        memset(pg, 0, sizeof *pg);
+        pg->watchdog_fd = -1;
+        if (make_service_dir("pg", pg->dir, sizeof pg->dir) != 0 ||
+            give_to("postgres", pg->dir) != 0)
+            return 1;
+        pg->port = ts_free_port();
+        snprintf(pg->admin_url, sizeof pg->admin_url,
+                 "postgresql://tmdbq@127.0.0.1:%d/postgres", pg->port);
+        snprintf(data, sizeof data, "%s/data", pg->dir);
+        snprintf(log, sizeof log, "%s/initdb.log", pg->dir);
+        k = as_user("postgres", argv);
+        argv[k++] = initdb;
+        argv[k++] = "-D";
+        argv[k++] = data;
+        argv[k++] = "-U";
+        argv[k++] = "tmdbq";
+        argv[k++] = "--auth=trust";
+        argv[k++] = "-E";
+        argv[k++] = "UTF8";
+        argv[k++] = "--no-sync";
+        argv[k] = NULL;
+        live_pg = pg;
+        pg->watchdog_fd = watchdog_start(pg_watchdog_stop, pg);
+        if (run_cmd(argv, NULL, pg->dir, TS_PG_CMD_MS, log) != 0) {
+            fprintf(stderr, "support: initdb failed\n");
+            print_file_tail("initdb", log, 3000);
+            return 1;
+        }
+    }
+    snprintf(data, sizeof data, "%s/data", pg->dir);
+    snprintf(log, sizeof log, "%s/server.log", pg->dir);
+    /* fsync off: the machine does not crash in these tests, only the server restarts. */
+    snprintf(
+        opts, sizeof opts,
+        "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
+        pg->port, pg->dir);
+    k = as_user("postgres", argv);
+    argv[k++] = pg_ctl;
+    argv[k++] = "-D";
+    argv[k++] = data;
+    argv[k++] = "-o";
+    argv[k++] = opts;
+    argv[k++] = "-l";
+    argv[k++] = log;
+    argv[k++] = "-w";
+    argv[k++] = "-t";
+    argv[k++] = "50";
+    argv[k++] = "start";
+    argv[k] = NULL;
+    live_pg = pg;
+    if (run_cmd(argv, NULL, pg->dir, TS_PG_CMD_MS, NULL) != 0) {
+        fprintf(stderr, "support: pg_ctl start failed\n");
+        print_file_tail("private PostgreSQL", log, 3000);
+        return 1;
+    }
+    pg->running = true;
+    /* pg_ctl -w has seen it accept connections; check the URL the tests will use. */
+    deadline = now_ms() + 10000;
+    for (;;) {
+        c = pg_connect(pg->admin_url);
+        if (PQstatus(c) == CONNECTION_OK) {
+            PQfinish(c);
+            return 0;
+        }
+        if (now_ms() >= deadline) {
+            fprintf(stderr, "support: private PostgreSQL: %s", PQerrorMessage(c));
+            PQfinish(c);
+            return 1;
+        }
+        PQfinish(c);
+        sleep_ms(50);
+    }
+}
+
+int ts_pg_stop(struct ts_pg *pg, const char *mode)
+{
+    char pg_ctl[320], data[300], log[300];
+    const char *argv[16];
+    size_t k;
+
+    if (!pg->running)
+        return 0;
+    pg_bin("pg_ctl", pg_ctl, sizeof pg_ctl);
+    snprintf(data, sizeof data, "%s/data", pg->dir);
+    snprintf(log, sizeof log, "%s/pg_ctl.log", pg->dir);
+    k = as_user("postgres", argv);
+    argv[k++] = pg_ctl;
+    argv[k++] = "-D";
+    argv[k++] = data;
+    argv[k++] = "-m";
+    argv[k++] = mode;
+    argv[k++] = "-w";
+    argv[k++] = "-t";
+    argv[k++] = "50";
+    argv[k++] = "stop";
+    argv[k] = NULL;
+    if (run_cmd(argv, NULL, pg->dir, TS_PG_CMD_MS, log) != 0) {
+        fprintf(stderr, "support: pg_ctl stop -m %s failed\n", mode);
+        print_file_tail("pg_ctl", log, 2000);
+        return -1;
+    }
+    pg->running = false;
+    return 0;
+}
+
+void ts_pg_destroy(struct ts_pg *pg)
+{
+    if (pg->dir[0] == '\0')
+        return;
+    if (pg->running)
+        ts_pg_stop(pg, "immediate");
+    if (getenv("TMDBQ_TEST_KEEP") != NULL)
+        fprintf(stderr, "support: kept private PostgreSQL directory %s\n", pg->dir);
+    else
+        remove_tree(pg->dir);
+    watchdog_release(&pg->watchdog_fd);
+    pg->dir[0] = '\0';
+    if (live_pg == pg)
+        live_pg = NULL;
+}
+
+/* The RabbitMQ scripts: Debian's real ones (the /usr/sbin wrappers refuse to run as
+ * anyone but root or rabbitmq and drop our environment), else whatever PATH has. */
+static const char *rabbit_tool(const char *tool, char *buf, size_t n)
+{
+    snprintf(buf, n, "/usr/lib/rabbitmq/bin/%s", tool);
+    if (access(buf, X_OK) != 0)
+        snprintf(buf, n, "%s", tool);
+    return buf;
+}
+
+/* The environment every rabbitmq-server / rabbitmqctl call of this node gets, as argv
+ * entries for env(1) into argv from slot k; returns the new k. bufs holds the strings. */
+static size_t rabbit_env(const struct ts_rabbit *rb, const char **argv, size_t k,
+                         char bufs[][320])
+{
+    const struct passwd *pw = geteuid() == 0 ? getpwnam("rabbitmq") : NULL;
+    int b = 0;
+
+    argv[k++] = "env";
+    if (pw != NULL) {
+        snprintf(bufs[b], 320, "HOME=%s", pw->pw_dir);
+        argv[k++] = bufs[b++];
+    }
+    snprintf(bufs[b], 320, "RABBITMQ_NODENAME=%s", rb->node);
+    argv[k++] = bufs[b++];
+    argv[k++] = "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1";
+    snprintf(bufs[b], 320, "RABBITMQ_NODE_PORT=%d", rb->port);
+    argv[k++] = bufs[b++];
+    snprintf(bufs[b], 320, "RABBITMQ_DIST_PORT=%d", rb->dist_port);
+    argv[k++] = bufs[b++];
+    snprintf(bufs[b], 320, "RABBITMQ_MNESIA_BASE=%s/mnesia", rb->dir);
+    argv[k++] = bufs[b++];
+    snprintf(bufs[b], 320, "RABBITMQ_LOG_BASE=%s/log", rb->dir);
+    argv[k++] = bufs[b++];
+    snprintf(bufs[b], 320, "RABBITMQ_ENABLED_PLUGINS_FILE=%s/enabled_plugins", rb->dir);
+    argv[k++] = bufs[b++];
+    snprintf(bufs[b], 320, "RABBITMQ_CONFIG_FILE=%s/rabbitmq.conf", rb->dir);
+    argv[k++] = bufs[b++];
+    snprintf(bufs[b], 320, "RABBITMQ_ADVANCED_CONFIG_FILE=%s/advanced.config", rb->dir);
+    argv[k++] = bufs[b++];
+    snprintf(bufs[b], 320, "RABBITMQ_CONF_ENV_FILE=%s/rabbitmq-env.conf", rb->dir);
+    argv[k++] = bufs[b++];
+    snprintf(bufs[b], 320, "RABBITMQ_PID_FILE=%s/pid", rb->dir);
+    argv[k++] = bufs[b++];
+    /* Erlang distribution on loopback only, like everything else here. */
+    argv[k++] = "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface "
+                "{127,0,0,1}";
+    return k;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644), rc;
+
+    if (fd < 0)
+        return -1;
+    rc = write_all(fd, text, strlen(text));
+    if (close(fd) != 0)
+        rc = -1;
+    return rc;
+}
+
+int ts_rabbit_start(struct ts_rabbit *rb)
+{
+    char server[320], ctl[320], bufs[16][320], path[320], log[320], why[512], host[32],
+        port[16], nodelog[400];
+    const char *argv[48];
+    long long deadline;
+    size_t k;
+
+    rabbit_tool("rabbitmq-server", server, sizeof server);
+    rabbit_tool("rabbitmqctl", ctl, sizeof ctl);
+    if (server[0] != '/' || ctl[0] != '/') {
+        /* Not the Debian layout: the tools must be on PATH; a failed start says so. */
+        if (run_cmd((const char *[]){"sh", "-c", "command -v rabbitmq-server", NULL},
+                    NULL, NULL, 10000, NULL) != 0) {
+            snprintf(why, sizeof why, "rabbitmq-server is not installed");
+            return unavailable("a private RabbitMQ", why);
+        }
+    }
+    ensure_atexit();
+    if (rb->dir[0] == '\0') {
+        memset(rb, 0, sizeof *rb);
+        rb->watchdog_fd = -1;
+        if (make_service_dir("rmq", rb->dir, sizeof rb->dir) != 0)
+            return 1;
+        snprintf(path, sizeof path, "%s/enabled_plugins", rb->dir);
+        if (write_file(path, "[].\n") != 0)
+            return 1;
+        snprintf(path, sizeof path, "%s/rabbitmq.conf", rb->dir);
+        if (write_file(path, "") != 0)
+            return 1;
+        snprintf(path, sizeof path, "%s/rabbitmq-env.conf", rb->dir);
+        if (write_file(path, "") != 0)
+            return 1;
+        if (give_to("rabbitmq", rb->dir) != 0)
+            return 1;
+        snprintf(rb->node, sizeof rb->node, "tmdbqt%ld@localhost", (long)getpid());
+        rb->port = ts_free_port();
+        do {
+            rb->dist_port = ts_free_port();
+        } while (rb->dist_port == rb->port);
+        snprintf(rb->url, sizeof rb->url, "amqp://guest:guest@127.0.0.1:%d/%%2f",
+                 rb->port);
+        rb->watchdog_fd = watchdog_start(rabbit_watchdog_stop, rb);
+    }
+    snprintf(log, sizeof log, "%s/start.log", rb->dir);
+    snprintf(path, sizeof path, "%s/pid", rb->dir);
+    unlink(path);
+    live_rabbit = rb;
+
+    k = as_user("rabbitmq", argv);
+    k = rabbit_env(rb, argv, k, bufs);
+    argv[k++] = server;
+    argv[k++] = "-detached";
+    argv[k] = NULL;
+    rb->running = true; /* from here on, stop it at the end whatever happens */
+    if (run_cmd(argv, NULL, rb->dir, 30000, log) != 0) {
+        fprintf(stderr, "support: rabbitmq-server -detached failed\n");
+        print_file_tail("rabbitmq-server", log, 3000);
+        return 1;
+    }
+    k = as_user("rabbitmq", argv);
+    k = rabbit_env(rb, argv, k, bufs);
+    argv[k++] = ctl;
+    argv[k++] = "-n";
+    argv[k++] = rb->node;
+    argv[k++] = "wait";
+    argv[k++] = path;
+    argv[k++] = "--timeout";
+    argv[k++] = "80";
+    argv[k] = NULL;
+    if (run_cmd(argv, NULL, rb->dir, TS_RABBIT_CMD_MS, log) != 0) {
+        fprintf(stderr, "support: private RabbitMQ %s did not start\n", rb->node);
+        print_file_tail("rabbitmqctl wait", log, 3000);
+        snprintf(nodelog, sizeof nodelog, "%s/log/%s.log", rb->dir, rb->node);
+        print_file_tail("node log", nodelog, 4000);
+        return 1;
+    }
+    snprintf(host, sizeof host, "127.0.0.1");
+    snprintf(port, sizeof port, "%d", rb->port);
+    deadline = now_ms() + 15000;
+    while (!tcp_reachable(host, port, why, sizeof why)) {
+        if (now_ms() >= deadline) {
+            fprintf(stderr, "support: private RabbitMQ: %s\n", why);
+            return 1;
+        }
+        sleep_ms(50);
+    }
+    return 0;
+}
+
+/* The node's OS pid from its pid file, or -1. */
+static long rabbit_pid(const struct ts_rabbit *rb)
+{
+    char path[320];
+
+    snprintf(path, sizeof path, "%s/pid", rb->dir);
+    return read_number_file(path, 0x7fffffffL);
+}
+
+int ts_rabbit_stop(struct ts_rabbit *rb)
+{
+    char ctl[320], bufs[16][320], path[320], log[320];
+    const char *argv[48];
+    long pid;
+    size_t k;
+    int rc;
+
+    if (!rb->running)
+        return 0;
+    rabbit_tool("rabbitmqctl", ctl, sizeof ctl);
+    snprintf(path, sizeof path, "%s/pid", rb->dir);
+    snprintf(log, sizeof log, "%s/stop.log", rb->dir);
+    pid = rabbit_pid(rb);
+    k = as_user("rabbitmq", argv);
+    k = rabbit_env(rb, argv, k, bufs);
+    argv[k++] = ctl;
+    argv[k++] = "-n";
+    argv[k++] = rb->node;
+    argv[k++] = "stop";
+    argv[k++] = path; /* wait until the OS process is gone */
+    argv[k] = NULL;
+    rc = run_cmd(argv, NULL, rb->dir, TS_RABBIT_STOP_MS, log);
+    if (pid <= 0) /* it was still booting: the pid file may be there now */
+        pid = rabbit_pid(rb);
+    if (pid > 0 && kill((pid_t)pid, 0) == 0) {
+        if (rc != 0)
+            fprintf(stderr, "support: rabbitmqctl stop failed; killing node pid %ld\n",
+                    pid);
+        else
+            sleep_ms(500);
+        if (kill((pid_t)pid, 0) == 0)
+            kill((pid_t)pid, SIGKILL);
+        rc = rc == 0 ? 0 : -1;
+    }
+    if (rc != 0)
+        print_file_tail("rabbitmqctl stop", log, 2000);
+    rb->running = false;
+    return rc == 0 ? 0 : -1;
+}
+
+void ts_rabbit_destroy(struct ts_rabbit *rb)
+{
+    if (rb->dir[0] == '\0')
+        return;
+    if (rb->running)
+        ts_rabbit_stop(rb);
+    if (getenv("TMDBQ_TEST_KEEP") != NULL)
+        fprintf(stderr, "support: kept private RabbitMQ directory %s\n", rb->dir);
+    else
+        remove_tree(rb->dir);
+    watchdog_release(&rb->watchdog_fd);
+    rb->dir[0] = '\0';
+    if (live_rabbit == rb)
+        live_rabbit = NULL;
 }

@@ -29,6 +29,14 @@ struct ts_env {
     char amqp_url[256];
     bool created;  /* the database exists and teardown must drop it */
     struct mq *mq; /* opened on first use by ts_queue_depth; closed by teardown */
+    /* Retry policy passed to every child (TMDBQ_MAX_RETRIES, TMDBQ_BACKOFF_BASE,
+     * TMDBQ_BACKOFF_CAP) once ts_set_policy set it; teardown deletes its retry queues. */
+    bool has_policy;
+    int max_retries;
+    long long backoff_base_ms;
+    long long backoff_cap_ms;
+    char work_dir[256]; /* logs of background processes; "" until ts_work_dir made it */
+    int nprocs;         /* background processes started, for their labels */
 };
 
 /* ts_setup_ex flags. */
@@ -44,8 +52,10 @@ int ts_setup(struct ts_env *env, const char *test_name);
 /* ts_setup with flags: TS_NO_MIGRATE leaves the database empty. */
 int ts_setup_ex(struct ts_env *env, const char *test_name, int flags);
 
-/* Drop the database (WITH (FORCE)) and delete the prefix's queues and exchanges. With
- * TMDBQ_TEST_KEEP set, keeps both and prints their names instead (for a post-mortem). */
+/* Stop (SIGKILL) every background process still running (ts_proc_start and what uses
+ * it), drop the database (WITH (FORCE)) and delete the prefix's queues and exchanges, and
+ * remove the work directory. With TMDBQ_TEST_KEEP set, keeps the database, queues and
+ * work directory and prints their names instead (for a post-mortem). */
 void ts_teardown(struct ts_env *env);
 
 struct ts_result {
@@ -123,5 +133,226 @@ bool ts_json_member_equals(const json_t *obj, const char *key, const char *expec
 /* Write text to a new temporary file; its path goes to path (size n). 0 ok, -1 on error.
  * The caller unlinks it. */
 int ts_write_temp(const char *text, char *path, size_t n);
+
+/* ==== consumer tests: background processes, the fake TMDB, private services ==========
+ *
+ * Everything here is bounded in time and stopped by its PID or node name at the end: a
+ * process still running at exit (or at ts_teardown) is killed by an atexit handler, and a
+ * private PostgreSQL or RabbitMQ is stopped the same way, so a failed check never leaves
+ * anything behind. Long-running children also die with the test (PR_SET_PDEATHSIG). */
+
+/* Pass this retry policy to every child from now on (ts_run, consumers): max_retries,
+ * base and cap in ms. Teardown then also deletes the retry queues of this policy. */
+void ts_set_policy(struct ts_env *env, int max_retries, long long base_ms,
+                   long long cap_ms);
+
+/* The test's work directory (made on first call, mode 0755, under TMPDIR): logs of
+ * background processes live there. NULL when it cannot be made (printed). */
+const char *ts_work_dir(struct ts_env *env);
+
+/* Milliseconds on the monotonic clock, and a sleep; for polling loops. */
+long long ts_now_ms(void);
+void ts_sleep_ms(long ms);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and released);
+ * -1 on error. */
+int ts_free_port(void);
+
+struct ts_proc {
+    long pid;           /* -1 when not started or already reaped */
+    int status;         /* once reaped: exit status, 128+signal when killed; else -1 */
+    char label[48];     /* e.g. "c1", used in file names and messages */
+    char out_path[320]; /* its stdout and stderr, kept until teardown */
+    char err_path[320];
+};
+
+/* Start bin with argv (argv[0] included, NULL-terminated) in the background; stdout and
+ * stderr go to <work_dir>/<label>.out and .err. Its environment is the test's, then
+ * set_env on top ("K=V" sets, a bare "K" unsets; NULL-terminated; may be NULL). The child
+ * dies when the test does. 0 when started, -1 after printing why. */
+int ts_proc_start(struct ts_env *env, const char *bin, const char *const *argv,
+                  const char *const *set_env, const char *label, struct ts_proc *p);
+
+/* Send sig to the process; 0 ok, -1 when it is not running. */
+int ts_proc_signal(const struct ts_proc *p, int sig);
+
+/* Whether it is still running (reaps it and sets p->status when it has exited). */
+bool ts_proc_running(struct ts_proc *p);
+
+/* Wait up to within_ms for it to exit; returns p->status, or -1 when it is still running
+ * (it is left running). */
+int ts_proc_wait(struct ts_proc *p, long within_ms);
+
+/* SIGTERM, wait up to within_ms, then SIGKILL; returns p->status (-1 if never started).
+ */
+int ts_proc_stop(struct ts_proc *p, long within_ms);
+
+/* Its stderr so far, malloc'd, NUL-terminated, never NULL; the caller frees. */
+char *ts_proc_stderr(const struct ts_proc *p);
+
+/* Print its label, status and the last tail_bytes of its stderr to our stderr. */
+void ts_proc_dump(const struct ts_proc *p, size_t tail_bytes);
+
+/* ---- the fake TMDB (tests/fake_tmdb, FAKE_TMDB_BIN) ---- */
+
+struct ts_fake {
+    struct ts_proc proc;
+    int port;
+    char url[64];        /* http://127.0.0.1:PORT, for TMDB_API_URL */
+    char api_key[64];    /* what it accepts as ?api_key= */
+    char read_token[64]; /* what it accepts as application Bearer */
+};
+
+/* Start a fake on a free port with this api key and read token (NULL: the fake's
+ * defaults), wait until it answers /__control/health (bounded: 10 s). 0 ok, -1 after
+ * printing why. Stopped by ts_fake_stop, or by teardown / exit. */
+int ts_fake_start(struct ts_env *env, struct ts_fake *f, const char *api_key,
+                  const char *read_token);
+void ts_fake_stop(struct ts_fake *f);
+
+/* One request to the fake (control API or TMDB): returns the HTTP status, -1 when there
+ * was no answer (printed). *body (may be NULL) gets the answer, malloc'd; the caller
+ * frees. json_body may be NULL (no body). */
+int ts_fake_call(const struct ts_fake *f, const char *method, const char *path,
+                 const char *json_body, char **body);
+
+/* Set a user's credentials on the fake (access_token may be NULL). 0 ok, -1 printed. */
+int ts_fake_user(const struct ts_fake *f, long user_id, const char *session_id,
+                 const char *access_token);
+
+/* Create (or replace) list id (> 0) owned by owner with these items (may be 0 of them).
+ * 0 ok, -1 printed. */
+int ts_fake_list(const struct ts_fake *f, long id, long owner, const long *items,
+                 size_t nitems);
+
+/* Merge this JSON object into the fake's faults ("{}" clears them). 0 ok, -1 printed. */
+int ts_fake_faults(const struct ts_fake *f, const char *json);
+
+/* The items of list id into items[0..max), in the fake's order; returns their number
+ * (which may exceed max), -2 when the list does not exist, -1 on error (printed). */
+long ts_fake_list_items(const struct ts_fake *f, long id, long *items, size_t max);
+
+/* Every TMDB request the fake recorded (a new JSON array, oldest first); NULL printed. */
+json_t *ts_fake_requests(const struct ts_fake *f);
+
+/* Number of records in reqs with this method and exact path. */
+long ts_fake_count(const json_t *reqs, const char *method, const char *path);
+
+/* The t_ms of the records with this method and exact path, oldest first, into
+ * t[0..max); returns how many there are (which may exceed max). */
+size_t ts_fake_times(const json_t *reqs, const char *method, const char *path,
+                     long long *t, size_t max);
+
+/* The write key of a recorded request ("POST /3/list/7/add_item 550",
+ * "POST /3/list name=N", "PUT /4/list/7", "DELETE /3/list/7"); "" for a GET. */
+void ts_fake_request_key(const json_t *rec, char *key, size_t n);
+
+/* The write key an operation (a row as `tmdbq show --json` prints it) should produce. */
+void ts_op_key(const json_t *op, char *key, size_t n);
+
+/* Compare the writes the fake saw with the operations (one write each): *missing gets
+ * the operations without their write, *extra the writes beyond one per operation (those
+ * that match no operation included). Prints each missing or extra key, up to a few.
+ * 0 ok, -1 on bad input. */
+int ts_fake_compare_writes(const json_t *reqs, const json_t *ops, long *missing,
+                           long *extra);
+
+/* ---- operations and consumers ---- */
+
+/* Append printf-formatted text to the malloc'd string *buf (NULL to start one); aborts
+ * when out of memory. The caller frees *buf. */
+void ts_appendf(char **buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Give user_id these credentials both on the fake and in the test database (`tmdbq
+ * session set`); access_token may be NULL. 0 ok, -1 printed. */
+int ts_user(struct ts_env *env, const struct ts_fake *f, long user_id,
+            const char *session_id, const char *access_token);
+
+/* `tmdbq enqueue --file - --json` with these JSON lines; the operations go to *ops (a
+ * new array, in line order) when ops is not NULL. Returns how many were enqueued as new
+ * operations, -1 when the command failed or a line was refused or a duplicate (printed).
+ */
+long ts_enqueue_lines(struct ts_env *env, const char *lines, json_t **ops);
+
+/* Publish these strings to the work exchange of the test's prefix as operation ids
+ * (mq_publish_work; garbage is allowed, to test the dead-letter path), through env->mq.
+ * 0 when the broker confirmed all, -1 printed. */
+int ts_publish_ids(struct ts_env *env, const char *const *ids, size_t n);
+
+/* Start one tmdbq-consumer (TMDBQ_CONSUMER_BIN) for the test's database, prefix, broker
+ * (env->amqp_url) and policy, pointed at fake f (TMDB_API_URL, TMDB_API_KEY), with
+ * TMDBQ_LEASE=3s, TMDBQ_TMDB_TIMEOUT=1s, TMDBQ_CONNECT_TIMEOUT=2s and
+ * TMDBQ_LOG_LEVEL=debug, then extra_env on top (may be NULL); args
+ * (NULL-terminated, may be NULL) follow "--id <label>". 0 ok, -1 printed. */
+int ts_consumer_start(struct ts_env *env, const struct ts_fake *f,
+                      const char *const *extra_env, const char *const *args,
+                      struct ts_proc *p);
+
+/* Rows of the test database with this status; -1 on error (quietly: the server may be
+ * restarting). */
+long ts_count_status(const struct ts_env *env, const char *status);
+
+/* Poll (every 100 ms, at most within_ms) until no row is pending or processing. Returns
+ * the number of such rows left: 0 when every row is final; -1 when the database could
+ * not be read at the end. Connection failures while polling are tolerated (a server may
+ * be restarting). */
+long ts_wait_final(const struct ts_env *env, long within_ms);
+
+/* ts_wait_final, but give up early (printed) once none of procs[0..n) runs: the
+ * consumers that should do the work have exited. */
+long ts_wait_final_while(const struct ts_env *env, struct ts_proc *procs, size_t n,
+                         long within_ms);
+
+/* Poll until at least n rows are completed (or within_ms passed); returns the count. */
+long ts_wait_completed(const struct ts_env *env, long n, long within_ms);
+
+/* Print a summary of the rows by status, and the rows that are not completed (at most
+ * limit), to stderr. */
+void ts_dump_rows(const struct ts_env *env, int limit);
+
+/* ---- private services, for the restart tests ---- */
+
+/* A PostgreSQL cluster of the test's own (initdb with trust auth and superuser tmdbq,
+ * listening on 127.0.0.1:port only, socket in its directory). Run as the postgres user
+ * when we are root. */
+struct ts_pg {
+    char dir[256]; /* temporary directory: data/, log, socket */
+    int port;
+    char admin_url[256]; /* postgresql://tmdbq@127.0.0.1:PORT/postgres */
+    bool running;
+    int watchdog_fd; /* see ts_pg_start */
+};
+
+/* initdb (first call only) and start; 0 ok, 77 initdb/pg_ctl missing and CI not set
+ * ("skipped" printed), 1 failure (printed). Bounded: 60 s. The first call also starts a
+ * detached watchdog process that stops the cluster and removes its directory if this
+ * process dies without ts_pg_destroy (killed by ctest's timeout, a crash). */
+int ts_pg_start(struct ts_pg *pg);
+/* pg_ctl stop with mode "fast" or "immediate"; 0 ok, -1 printed. */
+int ts_pg_stop(struct ts_pg *pg, const char *mode);
+/* Stop it if running and remove its directory (kept with TMDBQ_TEST_KEEP). */
+void ts_pg_destroy(struct ts_pg *pg);
+
+/* A RabbitMQ node of the test's own: node tmdbqt<pid>@localhost on 127.0.0.1:port, its
+ * own mnesia, logs, plugins (none) and config. Run as the rabbitmq user when root. */
+struct ts_rabbit {
+    char dir[256];
+    char node[64];
+    int port;
+    int dist_port;
+    char url[128]; /* amqp://guest:guest@127.0.0.1:PORT/%2f */
+    bool running;
+    int watchdog_fd; /* see ts_rabbit_start */
+};
+
+/* Start (fresh on the first call, the same data and ports after) and wait until it runs
+ * and accepts AMQP connections; 0 ok, 77 missing rabbitmq-server outside CI, 1 failure
+ * (printed). Bounded: 90 s. Like ts_pg_start, the first call starts a watchdog that stops
+ * the node if this process dies without ts_rabbit_destroy. */
+int ts_rabbit_start(struct ts_rabbit *rb);
+/* rabbitmqctl stop (bounded: 60 s, then the node's OS process is killed). 0 ok. */
+int ts_rabbit_stop(struct ts_rabbit *rb);
+/* Stop it if running and remove its directory (kept with TMDBQ_TEST_KEEP). */
+void ts_rabbit_destroy(struct ts_rabbit *rb);
 
 #endif
