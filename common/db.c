@@ -1,10 +1,10 @@
 /*
  * db: PostgreSQL through libpq.
  *
- * Every statement is parameterised (PQexecParams) except the migrations, which are trusted
- * SQL embedded at build time. Rows are read through one column list (OP_COLUMNS) and one
- * parser (row_to_op), so every command shows an operation the same way. Times are formatted
- * by PostgreSQL as ISO 8601 UTC, so C never converts time zones.
+ * Every statement is parameterised (PQexecParams) except the migrations, which are
+ * trusted SQL embedded at build time. Rows are read through one column list (OP_COLUMNS)
+ * and one parser (db_row_to_op), so every command shows an operation the same way. Times
+ * are formatted by PostgreSQL as ISO 8601 UTC, so C never converts time zones.
  */
 #include "db.h"
 
@@ -18,40 +18,11 @@
 #include "log.h"
 #include "migrations.h"
 
-struct db {
-    PGconn *conn;
-};
+#include "db_internal.h"
 
-/* Session advisory lock key of `tmdbq migrate` (one bigint; the enqueue locks use the
- * two-int form, a separate key space). */
-#define DB_MIGRATE_LOCK "7451283304722001"
-
-#define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-#define OP_COLUMNS                                                                       \
-    "q.id::text, q.operation_type, q.status, q.tmdb_user_id, coalesce(q.tmdb_list_id, 0), " \
-    "q.retry_count, q.operation_data::text, q.error_message, q.result::text, "           \
-    ISO("q.last_retry_at") ", " ISO("q.scheduled_for") ", " ISO("q.inserted_at") ", "    \
-    ISO("q.updated_at") ", q.published_at IS NOT NULL"
-enum {
-    COL_ID,
-    COL_TYPE,
-    COL_STATUS,
-    COL_USER,
-    COL_LIST,
-    COL_RETRY,
-    COL_DATA,
-    COL_ERROR,
-    COL_RESULT,
-    COL_LAST_RETRY,
-    COL_SCHEDULED,
-    COL_INSERTED,
-    COL_UPDATED,
-    COL_PUBLISHED,
-    COL_COUNT
-};
-
-/* libpq's messages end with a newline; ours do not. Borrowed until the next call on conn. */
-static const char *conn_error(PGconn *conn)
+/* libpq's messages end with a newline; ours do not. Borrowed until the next call on conn.
+ */
+const char *db_conn_error(PGconn *conn)
 {
     static _Thread_local char buf[512];
     const char *m = conn ? PQerrorMessage(conn) : "out of memory";
@@ -75,13 +46,13 @@ static bool schema_missing(PGresult *res)
                             strcmp(code, "42703") == 0);
 }
 
-static enum status result_error(PGconn *conn, PGresult *res, const char *what, struct err *e)
+enum status db_result_error(PGconn *conn, PGresult *res, const char *what, struct err *e)
 {
     const char *m = res ? PQresultErrorMessage(res) : NULL;
     char msg[400];
     size_t len;
 
-    snprintf(msg, sizeof msg, "%s", m && *m ? m : conn_error(conn));
+    snprintf(msg, sizeof msg, "%s", m && *m ? m : db_conn_error(conn));
     len = strlen(msg);
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
         msg[--len] = '\0';
@@ -98,14 +69,14 @@ static enum status result_error(PGconn *conn, PGresult *res, const char *what, s
     return err_set(e, ST_DB, "could not %s: %s", what, msg);
 }
 
-static enum status exec_params(struct db *db, const char *sql, int n, const char *const *p,
-                               ExecStatusType want, PGresult **out, const char *what,
-                               struct err *e)
+enum status db_exec_params(struct db *db, const char *sql, int n, const char *const *p,
+                           ExecStatusType want, PGresult **out, const char *what,
+                           struct err *e)
 {
     PGresult *res = PQexecParams(db->conn, sql, n, NULL, p, NULL, NULL, 0);
 
     if (res == NULL || PQresultStatus(res) != want) {
-        enum status st = result_error(db->conn, res, what, e);
+        enum status st = db_result_error(db->conn, res, what, e);
         PQclear(res);
         return st;
     }
@@ -166,7 +137,7 @@ enum status db_open(const char *url, int64_t timeout_ms, struct db **out, struct
         const char *port = db->conn ? PQport(db->conn) : NULL;
         st = err_set(e, ST_DB, "could not connect to PostgreSQL at %s:%s: %s",
                      host && *host ? host : "?", port && *port ? port : "?",
-                     conn_error(db->conn));
+                     db_conn_error(db->conn));
         goto out;
     }
     PQsetNoticeProcessor(db->conn, notice_to_log, NULL);
@@ -174,7 +145,7 @@ enum status db_open(const char *url, int64_t timeout_ms, struct db **out, struct
         /* Times are formatted in SQL; the session zone must not leak into them. */
         PGresult *res = PQexec(db->conn, "SET TIME ZONE 'UTC'");
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            st = result_error(db->conn, res, "set the session time zone", e);
+            st = db_result_error(db->conn, res, "set the session time zone", e);
         PQclear(res);
     }
 out:
@@ -201,17 +172,18 @@ bool db_connected(const struct db *db)
     return db != NULL && db->conn != NULL && PQstatus(db->conn) != CONNECTION_BAD;
 }
 
-/* ---- migrations ---------------------------------------------------------------------- */
+/* ---- migrations ----------------------------------------------------------------------
+ */
 
-static enum status exec_simple(struct db *db, const char *sql, const char *what,
-                               struct err *e)
+enum status db_exec_simple(struct db *db, const char *sql, const char *what,
+                           struct err *e)
 {
     PGresult *res = PQexec(db->conn, sql);
     enum status st = ST_OK;
 
     if (res == NULL || (PQresultStatus(res) != PGRES_COMMAND_OK &&
                         PQresultStatus(res) != PGRES_TUPLES_OK))
-        st = result_error(db->conn, res, what, e);
+        st = db_result_error(db->conn, res, what, e);
     PQclear(res);
     return st;
 }
@@ -221,8 +193,9 @@ static enum status migration_checksum(struct db *db, const struct migration *m, 
 {
     const char *p[1] = {m->sql};
     PGresult *res = NULL;
-    enum status st = exec_params(db, "SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')",
-                                 1, p, PGRES_TUPLES_OK, &res, "checksum a migration", e);
+    enum status st =
+        db_exec_params(db, "SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')", 1, p,
+                       PGRES_TUPLES_OK, &res, "checksum a migration", e);
     if (st != ST_OK)
         return st;
     snprintf(out, n, "%s", PQgetvalue(res, 0, 0));
@@ -239,17 +212,18 @@ static enum status migration_apply(struct db *db, const struct migration *m,
     enum status st;
 
     snprintf(version, sizeof version, "%d", m->version);
-    st = exec_simple(db, "BEGIN", "begin a migration", e);
+    st = db_exec_simple(db, "BEGIN", "begin a migration", e);
     if (st != ST_OK)
         return st;
-    st = exec_simple(db, m->sql, "apply a migration", e);
+    st = db_exec_simple(db, m->sql, "apply a migration", e);
     if (st == ST_OK)
-        st = exec_params(db,
-                         "INSERT INTO tmdbq_schema_migrations (version, name, checksum)"
-                         " VALUES ($1, $2, $3)",
-                         3, p, PGRES_COMMAND_OK, NULL, "record a migration", e);
+        st =
+            db_exec_params(db,
+                           "INSERT INTO tmdbq_schema_migrations (version, name, checksum)"
+                           " VALUES ($1, $2, $3)",
+                           3, p, PGRES_COMMAND_OK, NULL, "record a migration", e);
     if (st == ST_OK)
-        st = exec_simple(db, "COMMIT", "commit a migration", e);
+        st = db_exec_simple(db, "COMMIT", "commit a migration", e);
     if (st != ST_OK) {
         err_prefix(e, "migration %s", m->name);
         PQclear(PQexec(db->conn, "ROLLBACK"));
@@ -268,21 +242,21 @@ enum status db_migrate(struct db *db, int *applied, int *version, struct err *e)
     *version = 0;
     /* Several `tmdbq migrate` may start at once (one per container): the first takes the
      * lock and applies, the others wait here and then find nothing to do. */
-    st = exec_simple(db, "SELECT pg_advisory_lock(" DB_MIGRATE_LOCK ")",
-                     "take the migration lock", e);
+    st = db_exec_simple(db, "SELECT pg_advisory_lock(" DB_MIGRATE_LOCK ")",
+                        "take the migration lock", e);
     if (st != ST_OK)
         goto out;
     locked = true;
-    st = exec_simple(db,
-                     "CREATE TABLE IF NOT EXISTS tmdbq_schema_migrations ("
-                     " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                     " checksum TEXT NOT NULL,"
-                     " applied_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW())",
-                     "create the migrations table", e);
+    st = db_exec_simple(db,
+                        "CREATE TABLE IF NOT EXISTS tmdbq_schema_migrations ("
+                        " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                        " checksum TEXT NOT NULL,"
+                        " applied_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW())",
+                        "create the migrations table", e);
     if (st != ST_OK)
         goto out;
-    st = exec_params(db, "SELECT version, name, checksum FROM tmdbq_schema_migrations",
-                     0, NULL, PGRES_TUPLES_OK, &res, "read applied migrations", e);
+    st = db_exec_params(db, "SELECT version, name, checksum FROM tmdbq_schema_migrations",
+                        0, NULL, PGRES_TUPLES_OK, &res, "read applied migrations", e);
     if (st != ST_OK)
         goto out;
 
@@ -300,11 +274,12 @@ enum status db_migrate(struct db *db, int *applied, int *version, struct err *e)
         }
         if (row >= 0) {
             if (strcmp(PQgetvalue(res, row, 2), sum) != 0) {
-                st = err_set(e, ST_DB,
-                             "migration \"%s\" was changed after it was applied (its checksum "
-                             "differs from the one recorded): applied migrations are never "
-                             "edited; add a new numbered file instead",
-                             m->name);
+                st = err_set(
+                    e, ST_DB,
+                    "migration \"%s\" was changed after it was applied (its checksum "
+                    "differs from the one recorded): applied migrations are never "
+                    "edited; add a new numbered file instead",
+                    m->name);
                 goto out;
             }
             continue;
@@ -335,22 +310,24 @@ out:
     return st;
 }
 
-/* ---- rows ---------------------------------------------------------------------------- */
+/* ---- rows ----------------------------------------------------------------------------
+ */
 
-static char *dup_or_null(PGresult *res, int row, int col)
+char *db_dup_or_null(PGresult *res, int row, int col)
 {
     if (PQgetisnull(res, row, col))
         return NULL;
     return strdup(PQgetvalue(res, row, col));
 }
 
-static void copy_time(char *dst, PGresult *res, int row, int col)
+void db_copy_time(char *dst, PGresult *res, int row, int col)
 {
-    snprintf(dst, OP_TIME_LEN, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
+    snprintf(dst, OP_TIME_LEN, "%s",
+             PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
 
 /* Parse row `row` of an OP_COLUMNS result starting at column `base` into o. */
-static enum status row_to_op(PGresult *res, int row, int base, struct op *o, struct err *e)
+enum status db_row_to_op(PGresult *res, int row, int base, struct op *o, struct err *e)
 {
     memset(o, 0, sizeof *o);
     snprintf(o->id, sizeof o->id, "%s", PQgetvalue(res, row, base + COL_ID));
@@ -360,13 +337,13 @@ static enum status row_to_op(PGresult *res, int row, int base, struct op *o, str
     o->user_id = (int32_t)strtol(PQgetvalue(res, row, base + COL_USER), NULL, 10);
     o->list_id = (int32_t)strtol(PQgetvalue(res, row, base + COL_LIST), NULL, 10);
     o->retry_count = (int)strtol(PQgetvalue(res, row, base + COL_RETRY), NULL, 10);
-    o->data_json = dup_or_null(res, row, base + COL_DATA);
-    o->error_message = dup_or_null(res, row, base + COL_ERROR);
-    o->result_json = dup_or_null(res, row, base + COL_RESULT);
-    copy_time(o->last_retry_at, res, row, base + COL_LAST_RETRY);
-    copy_time(o->scheduled_for, res, row, base + COL_SCHEDULED);
-    copy_time(o->inserted_at, res, row, base + COL_INSERTED);
-    copy_time(o->updated_at, res, row, base + COL_UPDATED);
+    o->data_json = db_dup_or_null(res, row, base + COL_DATA);
+    o->error_message = db_dup_or_null(res, row, base + COL_ERROR);
+    o->result_json = db_dup_or_null(res, row, base + COL_RESULT);
+    db_copy_time(o->last_retry_at, res, row, base + COL_LAST_RETRY);
+    db_copy_time(o->scheduled_for, res, row, base + COL_SCHEDULED);
+    db_copy_time(o->inserted_at, res, row, base + COL_INSERTED);
+    db_copy_time(o->updated_at, res, row, base + COL_UPDATED);
     o->published = strcmp(PQgetvalue(res, row, base + COL_PUBLISHED), "t") == 0;
     if (o->data_json == NULL) {
         op_cleanup(o);
@@ -375,7 +352,7 @@ static enum status row_to_op(PGresult *res, int row, int base, struct op *o, str
     return ST_OK;
 }
 
-static enum status rows_to_ops(PGresult *res, struct db_ops *out, struct err *e)
+enum status db_rows_to_ops(PGresult *res, struct db_ops *out, struct err *e)
 {
     int n = PQntuples(res);
 
@@ -387,7 +364,7 @@ static enum status rows_to_ops(PGresult *res, struct db_ops *out, struct err *e)
     if (out->items == NULL)
         return err_set(e, ST_NOMEM, "out of memory");
     for (int r = 0; r < n; r++) {
-        enum status st = row_to_op(res, r, 0, &out->items[r], e);
+        enum status st = db_row_to_op(res, r, 0, &out->items[r], e);
         if (st != ST_OK) {
             db_ops_free(out);
             return st;
@@ -408,7 +385,8 @@ void db_ops_free(struct db_ops *l)
     l->n = 0;
 }
 
-/* ---- enqueue ------------------------------------------------------------------------- */
+/* ---- enqueue -------------------------------------------------------------------------
+ */
 
 /* A growable string for the batch's JSON array and the id array. */
 struct buf {
@@ -439,13 +417,10 @@ static void buf_add(struct buf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void buf_str(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
+static void buf_str(struct buf *b, const char *s) { buf_add(b, s, strlen(s)); }
 
-enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n, struct op *ops,
-                       bool *dup, struct err *e)
+enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n,
+                       struct op *ops, bool *dup, struct err *e)
 {
     struct buf batch = {0}, ids = {0};
     PGresult *res = NULL;
@@ -460,7 +435,8 @@ enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n, s
      * and data_json is canonical JSON, so plain concatenation builds valid JSON. */
     buf_str(&batch, "[");
     for (size_t i = 0; i < n; i++) {
-        snprintf(num, sizeof num, "%s{\"type\":\"%s\",\"user\":%" PRId32 ",\"list\":", i ? "," : "",
+        snprintf(num, sizeof num,
+                 "%s{\"type\":\"%s\",\"user\":%" PRId32 ",\"list\":", i ? "," : "",
                  op_type_name(reqs[i].type), reqs[i].user_id);
         buf_str(&batch, num);
         if (reqs[i].list_id > 0) {
@@ -480,13 +456,16 @@ enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n, s
     }
 
     p[0] = batch.p;
-    st = exec_params(db, "SELECT ord, op_id::text, duplicate FROM tmdbq_enqueue_batch($1::jsonb)"
-                         " ORDER BY ord",
-                     1, p, PGRES_TUPLES_OK, &res, "enqueue operations", e);
+    st = db_exec_params(
+        db,
+        "SELECT ord, op_id::text, duplicate FROM tmdbq_enqueue_batch($1::jsonb)"
+        " ORDER BY ord",
+        1, p, PGRES_TUPLES_OK, &res, "enqueue operations", e);
     if (st != ST_OK)
         goto out;
     if ((size_t)PQntuples(res) != n) {
-        st = err_set(e, ST_DB, "could not enqueue operations: %d results for %zu operations",
+        st = err_set(e, ST_DB,
+                     "could not enqueue operations: %d results for %zu operations",
                      PQntuples(res), n);
         goto out;
     }
@@ -506,12 +485,14 @@ enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n, s
     }
 
     /* A second statement: the function's own statement could not see its inserts. The
-     * ordinality keeps the input order, and a duplicate inside the batch appears twice. */
+     * ordinality keeps the input order, and a duplicate inside the batch appears twice.
+     */
     p[0] = ids.p;
-    st = exec_params(db,
-                     "SELECT " OP_COLUMNS " FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n)"
-                     " JOIN queued_list_operations q ON q.id = u.id ORDER BY u.n",
-                     1, p, PGRES_TUPLES_OK, &res, "read enqueued operations", e);
+    st = db_exec_params(db,
+                        "SELECT " OP_COLUMNS
+                        " FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n)"
+                        " JOIN queued_list_operations q ON q.id = u.id ORDER BY u.n",
+                        1, p, PGRES_TUPLES_OK, &res, "read enqueued operations", e);
     if (st != ST_OK)
         goto out;
     if ((size_t)PQntuples(res) != n) {
@@ -520,7 +501,7 @@ enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n, s
         goto out;
     }
     for (; filled < n; filled++) {
-        st = row_to_op(res, (int)filled, 0, &ops[filled], e);
+        st = db_row_to_op(res, (int)filled, 0, &ops[filled], e);
         if (st != ST_OK)
             goto out;
     }
@@ -535,7 +516,8 @@ out:
     return st;
 }
 
-enum status db_mark_published(struct db *db, const char *const *ids, size_t n, struct err *e)
+enum status db_mark_published(struct db *db, const char *const *ids, size_t n,
+                              struct err *e)
 {
     struct buf arr = {0};
     const char *p[1];
@@ -556,15 +538,16 @@ enum status db_mark_published(struct db *db, const char *const *ids, size_t n, s
     }
     p[0] = arr.p;
     /* updated_at stays: publishing is transport, not a change of the operation. */
-    st = exec_params(db,
-                     "UPDATE queued_list_operations SET published_at = now()"
-                     " WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
-                     1, p, PGRES_COMMAND_OK, NULL, "mark operations published", e);
+    st = db_exec_params(db,
+                        "UPDATE queued_list_operations SET published_at = now()"
+                        " WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
+                        1, p, PGRES_COMMAND_OK, NULL, "mark operations published", e);
     free(arr.p);
     return st;
 }
 
-/* ---- inspection ---------------------------------------------------------------------- */
+/* ---- inspection ----------------------------------------------------------------------
+ */
 
 enum status db_get_op(struct db *db, const char *id, struct op *out, struct err *e)
 {
@@ -572,14 +555,15 @@ enum status db_get_op(struct db *db, const char *id, struct op *out, struct err 
     PGresult *res = NULL;
     enum status st;
 
-    st = exec_params(db, "SELECT " OP_COLUMNS " FROM queued_list_operations q WHERE q.id = $1",
-                     1, p, PGRES_TUPLES_OK, &res, "read the operation", e);
+    st = db_exec_params(
+        db, "SELECT " OP_COLUMNS " FROM queued_list_operations q WHERE q.id = $1", 1, p,
+        PGRES_TUPLES_OK, &res, "read the operation", e);
     if (st != ST_OK)
         return st;
     if (PQntuples(res) == 0)
         st = err_set(e, ST_NOT_FOUND, "no operation with id \"%s\"", id);
     else
-        st = row_to_op(res, 0, 0, out, e);
+        st = db_row_to_op(res, 0, 0, out, e);
     PQclear(res);
     return st;
 }
@@ -590,8 +574,9 @@ enum status db_stats(struct db *db, struct db_stats *out, struct err *e)
     enum status st;
 
     memset(out, 0, sizeof *out);
-    st = exec_params(db, "SELECT status, count(*) FROM queued_list_operations GROUP BY status",
-                     0, NULL, PGRES_TUPLES_OK, &res, "count operations", e);
+    st = db_exec_params(
+        db, "SELECT status, count(*) FROM queued_list_operations GROUP BY status", 0,
+        NULL, PGRES_TUPLES_OK, &res, "count operations", e);
     if (st != ST_OK)
         return st;
     for (int r = 0; r < PQntuples(res); r++) {
@@ -605,21 +590,22 @@ enum status db_stats(struct db *db, struct db_stats *out, struct err *e)
     return ST_OK;
 }
 
-static enum status list_ops(struct db *db, const char *sql, const char *arg, const char *what,
-                            struct db_ops *out, struct err *e)
+static enum status list_ops(struct db *db, const char *sql, const char *arg,
+                            const char *what, struct db_ops *out, struct err *e)
 {
     const char *p[1] = {arg};
     PGresult *res = NULL;
-    enum status st = exec_params(db, sql, 1, p, PGRES_TUPLES_OK, &res, what, e);
+    enum status st = db_exec_params(db, sql, 1, p, PGRES_TUPLES_OK, &res, what, e);
 
     if (st != ST_OK)
         return st;
-    st = rows_to_ops(res, out, e);
+    st = db_rows_to_ops(res, out, e);
     PQclear(res);
     return st;
 }
 
-enum status db_list_pending(struct db *db, int32_t user_id, struct db_ops *out, struct err *e)
+enum status db_list_pending(struct db *db, int32_t user_id, struct db_ops *out,
+                            struct err *e)
 {
     char user[16];
 
@@ -636,13 +622,15 @@ enum status db_list_failed(struct db *db, int limit, struct db_ops *out, struct 
     char lim[16];
 
     snprintf(lim, sizeof lim, "%d", limit);
-    return list_ops(db,
-                    "SELECT " OP_COLUMNS " FROM queued_list_operations q"
-                    " WHERE q.status = 'failed' ORDER BY q.updated_at DESC, q.seq DESC LIMIT $1",
-                    lim, "list failed operations", out, e);
+    return list_ops(
+        db,
+        "SELECT " OP_COLUMNS " FROM queued_list_operations q"
+        " WHERE q.status = 'failed' ORDER BY q.updated_at DESC, q.seq DESC LIMIT $1",
+        lim, "list failed operations", out, e);
 }
 
-/* ---- credentials --------------------------------------------------------------------- */
+/* ---- credentials ---------------------------------------------------------------------
+ */
 
 enum status db_session_set(struct db *db, int32_t user_id, const char *session_id,
                            const char *access_token, struct err *e)
@@ -651,12 +639,13 @@ enum status db_session_set(struct db *db, int32_t user_id, const char *session_i
     const char *p[3] = {user, session_id, access_token};
 
     snprintf(user, sizeof user, "%" PRId32, user_id);
-    return exec_params(db,
-                       "INSERT INTO tmdb_user_credentials (tmdb_user_id, session_id, access_token)"
-                       " VALUES ($1, $2, $3) ON CONFLICT (tmdb_user_id) DO UPDATE"
-                       " SET session_id = EXCLUDED.session_id,"
-                       " access_token = EXCLUDED.access_token, updated_at = now()",
-                       3, p, PGRES_COMMAND_OK, NULL, "store TMDB credentials", e);
+    return db_exec_params(
+        db,
+        "INSERT INTO tmdb_user_credentials (tmdb_user_id, session_id, access_token)"
+        " VALUES ($1, $2, $3) ON CONFLICT (tmdb_user_id) DO UPDATE"
+        " SET session_id = EXCLUDED.session_id,"
+        " access_token = EXCLUDED.access_token, updated_at = now()",
+        3, p, PGRES_COMMAND_OK, NULL, "store TMDB credentials", e);
 }
 
 enum status db_session_rm(struct db *db, int32_t user_id, struct err *e)
@@ -667,8 +656,8 @@ enum status db_session_rm(struct db *db, int32_t user_id, struct err *e)
     enum status st;
 
     snprintf(user, sizeof user, "%" PRId32, user_id);
-    st = exec_params(db, "DELETE FROM tmdb_user_credentials WHERE tmdb_user_id = $1", 1, p,
-                     PGRES_COMMAND_OK, &res, "remove TMDB credentials", e);
+    st = db_exec_params(db, "DELETE FROM tmdb_user_credentials WHERE tmdb_user_id = $1",
+                        1, p, PGRES_COMMAND_OK, &res, "remove TMDB credentials", e);
     if (st != ST_OK)
         return st;
     if (strcmp(PQcmdTuples(res), "0") == 0)
@@ -677,10 +666,11 @@ enum status db_session_rm(struct db *db, int32_t user_id, struct err *e)
     return st;
 }
 
-/* ---- consumer side ------------------------------------------------------------------- */
+/* ---- consumer side -------------------------------------------------------------------
+ */
 
 /* Copy a uuid column (or "" for NULL) into a caller's 37-byte buffer. */
-static void copy_id(char *dst, PGresult *res, int row, int col)
+void db_copy_id(char *dst, PGresult *res, int row, int col)
 {
     snprintf(dst, 37, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
@@ -700,11 +690,12 @@ enum status db_consumer_schema_check(struct db *db, struct err *e)
     PGresult *res = NULL;
     enum status st;
 
-    st = exec_params(db,
-                     "SELECT to_regprocedure('tmdbq_claim(uuid, text, bigint, integer)')"
-                     " IS NOT NULL AND to_regprocedure('tmdbq_finish(uuid, text, text,"
-                     " jsonb, text, text, bigint, boolean)') IS NOT NULL",
-                     0, NULL, PGRES_TUPLES_OK, &res, "look for the consumer's schema", e);
+    st = db_exec_params(
+        db,
+        "SELECT to_regprocedure('tmdbq_claim(uuid, text, bigint, integer)')"
+        " IS NOT NULL AND to_regprocedure('tmdbq_finish(uuid, text, text,"
+        " jsonb, text, text, bigint, boolean)') IS NOT NULL",
+        0, NULL, PGRES_TUPLES_OK, &res, "look for the consumer's schema", e);
     if (st != ST_OK)
         return st;
     if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
@@ -752,15 +743,15 @@ enum status db_claim(struct db *db, const char *id, const char *consumer_id,
     snprintf(lease, sizeof lease, "%" PRId64, lease_ms);
     snprintf(retries, sizeof retries, "%d", max_retries);
     /* The function returns the claimed row as one composite column; expanding it under
-     * the alias q lets OP_COLUMNS and row_to_op read it like any other row. A join back
-     * to the table would not do: this statement's snapshot predates the function's
+     * the alias q lets OP_COLUMNS and db_row_to_op read it like any other row. A join
+     * back to the table would not do: this statement's snapshot predates the function's
      * update. */
-    st = exec_params(db,
-                     "SELECT c.result, c.wait_ms, c.next_id::text, c.rescued,"
-                     " c.session_id, c.access_token, " OP_COLUMNS
-                     " FROM tmdbq_claim($1::uuid, $2, $3::bigint, $4::integer) c,"
-                     " LATERAL (SELECT (c.op).*) q",
-                     4, p, PGRES_TUPLES_OK, &res, "claim the operation", e);
+    st = db_exec_params(db,
+                        "SELECT c.result, c.wait_ms, c.next_id::text, c.rescued,"
+                        " c.session_id, c.access_token, " OP_COLUMNS
+                        " FROM tmdbq_claim($1::uuid, $2, $3::bigint, $4::integer) c,"
+                        " LATERAL (SELECT (c.op).*) q",
+                        4, p, PGRES_TUPLES_OK, &res, "claim the operation", e);
     if (st != ST_OK)
         return st;
     if (PQntuples(res) != 1) {
@@ -781,11 +772,11 @@ enum status db_claim(struct db *db, const char *id, const char *consumer_id,
     case DB_CLAIMED:
         /* Should a copy fail, the row stays claimed but unheld: its lease runs out and it
          * is rescued, as if this consumer had died. */
-        st = row_to_op(res, 0, CL_OP, &out->op, e);
+        st = db_row_to_op(res, 0, CL_OP, &out->op, e);
         if (st != ST_OK)
             goto out;
-        out->session_id = dup_or_null(res, 0, CL_SESSION);
-        out->access_token = dup_or_null(res, 0, CL_TOKEN);
+        out->session_id = db_dup_or_null(res, 0, CL_SESSION);
+        out->access_token = db_dup_or_null(res, 0, CL_TOKEN);
         out->rescued = strcmp(PQgetvalue(res, 0, CL_RESCUED), "t") == 0;
         if ((out->session_id == NULL && !PQgetisnull(res, 0, CL_SESSION)) ||
             (out->access_token == NULL && !PQgetisnull(res, 0, CL_TOKEN))) {
@@ -802,7 +793,7 @@ enum status db_claim(struct db *db, const char *id, const char *consumer_id,
         break;
     case DB_CLAIM_ABANDONED:
     case DB_CLAIM_GONE:
-        copy_id(next_id, res, 0, CL_NEXT);
+        db_copy_id(next_id, res, 0, CL_NEXT);
         break;
     default:
         break;
@@ -866,23 +857,25 @@ enum status db_finish(struct db *db, const char *id, const char *consumer_id,
     p[5] = o->kind == DB_OUT_COMPLETED ? NULL : o->error_kind;
     p[6] = delay;
     p[7] = o->kind == DB_OUT_RETRY && !o->count_retry ? "f" : "t";
-    st = exec_params(db,
-                     "SELECT recorded, next_id::text FROM tmdbq_finish($1::uuid, $2, $3,"
-                     " $4::jsonb, $5, $6, $7::bigint, $8::boolean)",
-                     8, p, PGRES_TUPLES_OK, &res, "record the outcome", e);
+    st = db_exec_params(
+        db,
+        "SELECT recorded, next_id::text FROM tmdbq_finish($1::uuid, $2, $3,"
+        " $4::jsonb, $5, $6, $7::bigint, $8::boolean)",
+        8, p, PGRES_TUPLES_OK, &res, "record the outcome", e);
     if (st != ST_OK)
         return st;
     if (PQntuples(res) != 1) {
         st = err_set(e, ST_DB, "could not record the outcome: %d rows", PQntuples(res));
     } else {
         *recorded = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-        copy_id(next_id, res, 0, 1);
+        db_copy_id(next_id, res, 0, 1);
     }
     PQclear(res);
     return st;
 }
 
-/* ---- consumer registry and control --------------------------------------------------- */
+/* ---- consumer registry and control ---------------------------------------------------
+ */
 
 enum status db_consumer_register(struct db *db, const char *consumer_id, const char *host,
                                  int pid, struct err *e)
@@ -892,7 +885,7 @@ enum status db_consumer_register(struct db *db, const char *consumer_id, const c
 
     snprintf(pidtext, sizeof pidtext, "%d", pid);
     /* A restarted consumer may reuse its id: the row then describes the new process. */
-    return exec_params(
+    return db_exec_params(
         db,
         "INSERT INTO tmdbq_consumers (consumer_id, host, pid) VALUES ($1, $2, $3)"
         " ON CONFLICT (consumer_id) DO UPDATE SET host = EXCLUDED.host,"
@@ -913,10 +906,11 @@ enum status db_consumer_heartbeat(struct db *db, const char *consumer_id,
     snprintf(proc, sizeof proc, "%" PRId64, processed);
     snprintf(fail, sizeof fail, "%" PRId64, failed);
     snprintf(infl, sizeof infl, "%d", in_flight);
-    st = exec_params(db,
-                     "UPDATE tmdbq_consumers SET last_seen_at = now(), processed = $2,"
-                     " failed = $3, in_flight = $4 WHERE consumer_id = $1",
-                     4, p, PGRES_COMMAND_OK, &res, "record the consumer's heartbeat", e);
+    st = db_exec_params(db,
+                        "UPDATE tmdbq_consumers SET last_seen_at = now(), processed = $2,"
+                        " failed = $3, in_flight = $4 WHERE consumer_id = $1",
+                        4, p, PGRES_COMMAND_OK, &res, "record the consumer's heartbeat",
+                        e);
     if (st != ST_OK)
         return st;
     if (strcmp(PQcmdTuples(res), "0") == 0)
@@ -929,8 +923,8 @@ enum status db_consumer_unregister(struct db *db, const char *consumer_id, struc
 {
     const char *p[1] = {consumer_id};
 
-    return exec_params(db, "DELETE FROM tmdbq_consumers WHERE consumer_id = $1", 1, p,
-                       PGRES_COMMAND_OK, NULL, "unregister the consumer", e);
+    return db_exec_params(db, "DELETE FROM tmdbq_consumers WHERE consumer_id = $1", 1, p,
+                          PGRES_COMMAND_OK, NULL, "unregister the consumer", e);
 }
 
 enum status db_is_paused(struct db *db, bool *paused, struct err *e)
@@ -939,8 +933,8 @@ enum status db_is_paused(struct db *db, bool *paused, struct err *e)
     enum status st;
 
     *paused = false;
-    st = exec_params(db, "SELECT coalesce((SELECT paused FROM tmdbq_control), false)", 0,
-                     NULL, PGRES_TUPLES_OK, &res, "read the pause switch", e);
+    st = db_exec_params(db, "SELECT coalesce((SELECT paused FROM tmdbq_control), false)",
+                        0, NULL, PGRES_TUPLES_OK, &res, "read the pause switch", e);
     if (st != ST_OK)
         return st;
     if (PQntuples(res) == 1)
@@ -970,16 +964,16 @@ enum status db_retry_credential_failures(struct db *db, int32_t user_id,
     out->ids = NULL;
     out->n = 0;
     snprintf(user, sizeof user, "%" PRId32, user_id);
-    st = exec_params(db,
-                     "WITH u AS (UPDATE queued_list_operations q SET status = 'pending',"
-                     " retry_count = 0, error_message = NULL, error_kind = NULL,"
-                     " scheduled_for = NULL, last_retry_at = NULL, published_at = NULL,"
-                     " lease_expires_at = NULL, updated_at = now()"
-                     " WHERE q.tmdb_user_id = $1 AND q.status = 'failed'"
-                     " AND q.error_kind = 'credentials' RETURNING q.id, q.seq)"
-                     " SELECT id::text FROM u ORDER BY seq",
-                     1, p, PGRES_TUPLES_OK, &res, "retry the user's credential failures",
-                     e);
+    st = db_exec_params(
+        db,
+        "WITH u AS (UPDATE queued_list_operations q SET status = 'pending',"
+        " retry_count = 0, error_message = NULL, error_kind = NULL,"
+        " scheduled_for = NULL, last_retry_at = NULL, published_at = NULL,"
+        " lease_expires_at = NULL, updated_at = now()"
+        " WHERE q.tmdb_user_id = $1 AND q.status = 'failed'"
+        " AND q.error_kind = 'credentials' RETURNING q.id, q.seq)"
+        " SELECT id::text FROM u ORDER BY seq",
+        1, p, PGRES_TUPLES_OK, &res, "retry the user's credential failures", e);
     if (st != ST_OK)
         return st;
     n = PQntuples(res);
@@ -991,7 +985,7 @@ enum status db_retry_credential_failures(struct db *db, int32_t user_id,
             goto out;
         }
         for (int r = 0; r < n; r++)
-            copy_id(out->ids[r], res, r, 0);
+            db_copy_id(out->ids[r], res, r, 0);
         out->n = (size_t)n;
     }
 out:

@@ -1,0 +1,81 @@
+/*
+ * db_internal: what the db module's source files share (db.c, and the files that hold
+ * the SQL of one program each). Not for use outside common/db*.c: the libpq types stay in
+ * the db module.
+ */
+#ifndef TMDBQ_DB_INTERNAL_H
+#define TMDBQ_DB_INTERNAL_H
+
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "err.h"
+
+struct db {
+    PGconn *conn;
+};
+
+/* Session advisory lock key of `tmdbq migrate` (one bigint; the enqueue locks use the
+ * two-int form, a separate key space). */
+#define DB_MIGRATE_LOCK "7451283304722001"
+
+#define ISO(col)                                                                         \
+    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define OP_COLUMNS                                                                                 \
+    "q.id::text, q.operation_type, q.status, q.tmdb_user_id, coalesce(q.tmdb_list_id, "            \
+    "0), "                                                                                         \
+    "q.retry_count, q.operation_data::text, q.error_message, q.result::text, " ISO("q."            \
+                                                                                   "las"           \
+                                                                                   "t_"            \
+                                                                                   "ret"           \
+                                                                                   "ry_"           \
+                                                                                   "at") ", " ISO( \
+        "q.scheduled_for") ", " ISO("q.inserted_at") ", " ISO("q.updated_at") ", "                 \
+                                                                              "q."                 \
+                                                                              "publishe"           \
+                                                                              "d_at IS "           \
+                                                                              "NOT NULL"
+enum {
+    COL_ID,
+    COL_TYPE,
+    COL_STATUS,
+    COL_USER,
+    COL_LIST,
+    COL_RETRY,
+    COL_DATA,
+    COL_ERROR,
+    COL_RESULT,
+    COL_LAST_RETRY,
+    COL_SCHEDULED,
+    COL_INSERTED,
+    COL_UPDATED,
+    COL_PUBLISHED,
+    COL_COUNT
+};
+
+/* libpq's last error on conn without its trailing newline; thread-local, borrowed until
+ * the next call. */
+const char *db_conn_error(PGconn *conn);
+/* Turn a failed result into ST_DB with "could not <what>: <why>" (a missing relation or
+ * function adds "run tmdbq migrate"). Does not clear res. */
+enum status db_result_error(PGconn *conn, PGresult *res, const char *what, struct err *e);
+/* PQexecParams with n text parameters; ST_OK when the result status is want. *out (may be
+ * NULL) receives the result, which the caller PQclears. */
+enum status db_exec_params(struct db *db, const char *sql, int n, const char *const *p,
+                           ExecStatusType want, PGresult **out, const char *what,
+                           struct err *e);
+/* A statement without parameters or rows. */
+enum status db_exec_simple(struct db *db, const char *sql, const char *what,
+                           struct err *e);
+/* The value at (row, col) as a new string, NULL for SQL NULL. */
+char *db_dup_or_null(PGresult *res, int row, int col);
+/* Copy a time column (OP_TIME_LEN buffer); "" for NULL. */
+void db_copy_time(char *dst, PGresult *res, int row, int col);
+/* Copy a uuid column into a 37-byte buffer; "" for NULL. */
+void db_copy_id(char *dst, PGresult *res, int row, int col);
+/* Fill o from the OP_COLUMNS of row, starting at column base. */
+enum status db_row_to_op(PGresult *res, int row, int base, struct op *o, struct err *e);
+/* Every row of res (OP_COLUMNS from column 0) into out. */
+enum status db_rows_to_ops(PGresult *res, struct db_ops *out, struct err *e);
+
+#endif
