@@ -32,6 +32,13 @@
     "  failed [--limit N]                   failed operations, newest first (default 50)\n" \
     "  session set --user N --session-id S [--access-token T]\n"                              \
     "  session rm --user N\n"                                                                 \
+    "  retry ID                             a failed operation: pending again, published\n"   \
+    "  cancel ID                            a pending operation: cancelled\n"                 \
+    "  process ID | --user N | --all [--wait [--timeout D]]\n"                                \
+    "                                       publish now (a scheduled retry too); --wait:\n"   \
+    "                                       until done (default timeout 60s; exit 1 then)\n" \
+    "  pause | resume                       stop / restart every consumer taking work\n"     \
+    "  status                               paused?, consumers, reapers, counts, queues\n"   \
     "\n"                                                                                     \
     "TYPE: create_list update_list delete_list clear_list add_movie remove_movie\n"          \
     "Exit status: 0 done, 1 service failed, 2 bad usage or input, 3 no such operation,\n"    \
@@ -50,6 +57,9 @@ struct cli_args {
     const char *access_token;
     int64_t limit;
     bool has_limit;
+    bool all;
+    bool wait;
+    const char *timeout; /* --timeout D, a duration */
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -78,7 +88,8 @@ static int parse_int(const char *flag, const char *s, int64_t *out)
 /* Which flags take a value; the value is the next word or follows "=". */
 static const char *const value_flags[] = {
     "--database-url", "--amqp-url", "--user", "--list", "--movie", "--name", "--description",
-    "--public", "--data", "--file", "--limit", "--session-id", "--access-token", NULL,
+    "--public", "--data", "--file", "--limit", "--session-id", "--access-token", "--timeout",
+    NULL,
 };
 
 static bool takes_value(const char *flag)
@@ -122,6 +133,8 @@ static int set_flag(struct cli_args *a, const char *flag, const char *v)
         a->session_id = v;
     else if (strcmp(flag, "--access-token") == 0)
         a->access_token = v;
+    else if (strcmp(flag, "--timeout") == 0)
+        a->timeout = v;
     else if (strcmp(flag, "--public") == 0) {
         if (strcmp(v, "true") == 0)
             r->public_flag = 1;
@@ -145,6 +158,14 @@ static int parse_args(int argc, char **argv, struct cli_args *a)
 
         if (strcmp(arg, "--json") == 0) {
             a->json = true;
+            continue;
+        }
+        if (strcmp(arg, "--all") == 0) {
+            a->all = true;
+            continue;
+        }
+        if (strcmp(arg, "--wait") == 0) {
+            a->wait = true;
             continue;
         }
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
@@ -403,6 +424,186 @@ static int cmd_session(const struct cli_args *a, struct tmdbq *h)
     return usage_error("session: unknown subcommand \"%s\" (expected set or rm)", sub);
 }
 
+/* ---- control ----------------------------------------------------------------------- */
+
+/* retry ID / cancel ID: one operation changed, printed afterwards. */
+static int cmd_change(const struct cli_args *a, struct tmdbq *h,
+                      int (*change)(struct tmdbq *, const char *, struct tmdbq_op **))
+{
+    struct tmdbq_op *op = NULL;
+    int rc;
+
+    if (a->n_words != 2)
+        return usage_error("%s needs one operation ID", a->words[0]);
+    rc = change(h, a->words[1], &op);
+    if (op != NULL) {
+        int prc = print_op(a, op);
+        if (rc == TMDBQ_OK)
+            rc = prc;
+    }
+    tmdbq_op_free(op);
+    return rc;
+}
+
+static int cmd_retry(const struct cli_args *a, struct tmdbq *h)
+{
+    return cmd_change(a, h, tmdbq_retry);
+}
+
+static int cmd_cancel(const struct cli_args *a, struct tmdbq *h)
+{
+    return cmd_change(a, h, tmdbq_cancel);
+}
+
+/* Ids of a list, borrowed from it, for tmdbq_wait. */
+static const char **list_ids(const struct tmdbq_op_list *l)
+{
+    size_t n = tmdbq_op_list_count(l);
+    const char **ids = calloc(n > 0 ? n : 1, sizeof *ids);
+
+    for (size_t i = 0; ids != NULL && i < n; i++)
+        ids[i] = tmdbq_op_id(tmdbq_op_list_get(l, i));
+    return ids;
+}
+
+/* process ID | --user N | --all [--wait [--timeout D]] */
+static int cmd_process(const struct cli_args *a, struct tmdbq *h)
+{
+    struct tmdbq_op *op = NULL;
+    struct tmdbq_op_list *l = NULL, *done = NULL;
+    const char **ids = NULL;
+    const char *one_id[1];
+    int64_t timeout_ms = 60000;
+    struct err e = {0};
+    int targets = (a->n_words == 2) + a->req.has_user + a->all;
+    int rc, prc;
+
+    if (a->n_words > 2 || targets != 1)
+        return usage_error("%s", "process needs exactly one of ID, --user N, --all");
+    if (a->timeout != NULL && !a->wait)
+        return usage_error("%s", "--timeout goes with --wait");
+    if (a->timeout != NULL && cfg_parse_duration(a->timeout, &timeout_ms, &e) != ST_OK)
+        return usage_error("--timeout: %s", e.msg);
+
+    if (a->n_words == 2)
+        rc = tmdbq_process(h, a->words[1], &op);
+    else if (a->req.has_user)
+        rc = tmdbq_process_user(h, a->req.user, &l);
+    else
+        rc = tmdbq_process_all(h, &l);
+    if (rc != TMDBQ_OK || !a->wait)
+        goto print;
+
+    if (op != NULL) {
+        one_id[0] = tmdbq_op_id(op);
+        rc = tmdbq_wait(h, one_id, 1, timeout_ms, &done, NULL);
+    } else {
+        ids = list_ids(l);
+        if (ids == NULL) {
+            fputs("tmdbq: out of memory\n", stderr);
+            rc = TMDBQ_ESERVICE;
+            goto out;
+        }
+        rc = tmdbq_wait(h, ids, tmdbq_op_list_count(l), timeout_ms, &done, NULL);
+    }
+    /* Printed even after a timeout: the rows say where each one stands. */
+    if (done == NULL)
+        goto out;
+    if (op != NULL && tmdbq_op_list_count(done) == 1) {
+        prc = print_op(a, tmdbq_op_list_get(done, 0));
+        goto printed;
+    }
+    tmdbq_op_list_free(l);
+    l = done;
+    done = NULL;
+print:
+    if (op != NULL)
+        prc = print_op(a, op);
+    else if (l != NULL)
+        prc = print_list(a, l);
+    else
+        goto out;
+printed:
+    if (rc == TMDBQ_OK)
+        rc = prc;
+out:
+    free(ids);
+    tmdbq_op_free(op);
+    tmdbq_op_list_free(l);
+    tmdbq_op_list_free(done);
+    return rc;
+}
+
+static int print_pause(const struct cli_args *a, const struct tmdbq_pause_state *s)
+{
+    if (a->json) {
+        printf("{\"paused\":%s,\"since\":\"%s\",\"changed\":%s}\n",
+               s->paused ? "true" : "false", s->since, s->changed ? "true" : "false");
+        return TMDBQ_OK;
+    }
+    if (s->paused)
+        printf("%s since %s: consumers take no new operations until tmdbq resume\n",
+               s->changed ? "paused" : "already paused", s->since);
+    else
+        printf("%s since %s: consumers take operations\n",
+               s->changed ? "resumed; running" : "already running", s->since);
+    return TMDBQ_OK;
+}
+
+static int cmd_pause(const struct cli_args *a, struct tmdbq *h)
+{
+    struct tmdbq_pause_state s;
+    int rc;
+
+    if (a->n_words != 1)
+        return usage_error("unexpected argument \"%s\"", a->words[1]);
+    rc = tmdbq_pause(h, &s);
+    return rc != TMDBQ_OK ? rc : print_pause(a, &s);
+}
+
+static int cmd_resume(const struct cli_args *a, struct tmdbq *h)
+{
+    struct tmdbq_pause_state s;
+    int rc;
+
+    if (a->n_words != 1)
+        return usage_error("unexpected argument \"%s\"", a->words[1]);
+    rc = tmdbq_resume(h, &s);
+    return rc != TMDBQ_OK ? rc : print_pause(a, &s);
+}
+
+static int cmd_status(const struct cli_args *a, struct tmdbq *h)
+{
+    struct tmdbq_status *s = NULL;
+    char *text;
+    int rc;
+
+    if (a->n_words != 1)
+        return usage_error("unexpected argument \"%s\"", a->words[1]);
+    rc = tmdbq_status(h, &s);
+    if (rc != TMDBQ_OK)
+        return rc;
+    text = a->json ? tmdbq_status_to_json(s) : tmdbq_status_to_text(s);
+    if (text == NULL) {
+        fputs("tmdbq: out of memory\n", stderr);
+        rc = TMDBQ_ESERVICE;
+    } else {
+        fputs(text, stdout);
+        if (a->json)
+            fputc('\n', stdout);
+        free(text);
+    }
+    /* The database part is printed; a broker that cannot be reached is still a failed
+     * service, which scripts see in the exit status. */
+    if (rc == TMDBQ_OK && !s->broker_reachable) {
+        fprintf(stderr, "tmdbq: the broker is unreachable: %s\n",
+                s->broker_error ? s->broker_error : "");
+        rc = TMDBQ_ESERVICE;
+    }
+    tmdbq_status_free(s);
+    return rc;
+}
+
 struct command {
     const char *name;
     int (*run)(const struct cli_args *a, struct tmdbq *h);
@@ -411,7 +612,9 @@ struct command {
 static const struct command commands[] = {
     {"migrate", cmd_migrate}, {"enqueue", cmd_enqueue}, {"show", cmd_show},
     {"stats", cmd_stats},     {"pending", cmd_pending}, {"failed", cmd_failed},
-    {"session", cmd_session}, {NULL, NULL},
+    {"session", cmd_session}, {"retry", cmd_retry},     {"cancel", cmd_cancel},
+    {"process", cmd_process}, {"pause", cmd_pause},     {"resume", cmd_resume},
+    {"status", cmd_status},   {NULL, NULL},
 };
 
 int cli_main(int argc, char **argv)

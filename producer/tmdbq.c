@@ -5,21 +5,25 @@
  * is published with a publisher confirm, then the row is marked published. A broker that
  * is down costs nothing but a warning: the row stays unpublished and the reaper's relay
  * publishes it. Bulk enqueue does the same per batch, with one insert statement and one
- * pipelined round of confirms per batch.
+ * pipelined round of confirms per batch. The control calls (retry, cancel, process) follow
+ * the same pattern: change the row in one transaction, then publish what needs a message.
  */
 #include "tmdbq.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backoff.h"
 #include "cfg.h"
 #include "codec.h"
 #include "db.h"
+#include "db_control.h"
 #include "err.h"
 #include "log.h"
 #include "mq.h"
+#include "mqadmin.h"
 #include "op.h"
 
 /* Operations per insert statement and per round of publisher confirms in a bulk enqueue:
@@ -541,7 +545,795 @@ int tmdbq_session_rm(struct tmdbq *h, int64_t user)
     return public_code(st);
 }
 
-/* ---- operations ---------------------------------------------------------------------- */
+/* ---- control ----------------------------------------------------------------------- */
+
+/* How often tmdbq_wait looks at the rows. */
+#define WAIT_POLL_MS 200
+/* Consumers and reapers report every 5 s (a reaper with a shorter sweep interval more
+ * often): three missed reports make one stale. */
+#define LIVE_MS 15000
+/* Publishes of tmdbq_process_all per round of confirms, as for a bulk enqueue. */
+#define PROCESS_BATCH BATCH_MAX
+
+/* Wrap one row (its owned strings move) as a tmdbq_op. */
+static int op_from_row(struct tmdbq *h, struct op *row, struct tmdbq_op **out)
+{
+    struct tmdbq_op *op = calloc(1, sizeof *op);
+
+    if (op == NULL) {
+        op_cleanup(row);
+        return public_code(err_set(&h->err, ST_NOMEM, "out of memory"));
+    }
+    op->op = *row;
+    memset(row, 0, sizeof *row);
+    *out = op;
+    return TMDBQ_OK;
+}
+
+/* Publish one id that is not in hand as a row (a hand-on), by the outbox's rules. */
+static enum status publish_id(struct tmdbq *h, const char *id)
+{
+    struct tmdbq_op one;
+    enum status st;
+
+    memset(&one, 0, sizeof one);
+    snprintf(one.op.id, sizeof one.op.id, "%s", id);
+    one.op.status = OP_PENDING;
+    st = publish_ops(h, &one, 1);
+    if (st == ST_OK && one.op.published)
+        log_info("published %s, which waited behind the cancelled operation", id);
+    return st;
+}
+
+int tmdbq_retry(struct tmdbq *h, const char *id, struct tmdbq_op **out)
+{
+    struct op row;
+    enum status st;
+    int rc;
+
+    *out = NULL;
+    h->mq_down = false;
+    st = db_retry_op(h->db, id, &row, &h->err);
+    if (st != ST_OK)
+        return public_code(st);
+    rc = op_from_row(h, &row, out);
+    if (rc != TMDBQ_OK)
+        return rc;
+    log_info("operation %s is pending again with a full retry budget", id);
+    st = publish_ops(h, *out, 1);
+    return public_code(st);
+}
+
+int tmdbq_cancel(struct tmdbq *h, const char *id, struct tmdbq_op **out)
+{
+    struct op row;
+    char next_id[37];
+    enum status st;
+    int rc;
+
+    *out = NULL;
+    h->mq_down = false;
+    st = db_cancel_op(h->db, id, &row, next_id, &h->err);
+    if (st != ST_OK)
+        return public_code(st);
+    rc = op_from_row(h, &row, out);
+    if (rc != TMDBQ_OK)
+        return rc;
+    /* The cancel is committed: the hand-on is the outbox's business from here, and the
+     * relay covers it if the broker cannot take it now. */
+    if (next_id[0] != '\0')
+        st = publish_id(h, next_id);
+    return public_code(st);
+}
+
+int tmdbq_process(struct tmdbq *h, const char *id, struct tmdbq_op **out)
+{
+    struct op row;
+    enum status st;
+    int rc;
+
+    *out = NULL;
+    h->mq_down = false;
+    st = db_process_op(h->db, id, &row, &h->err);
+    if (st != ST_OK)
+        return public_code(st);
+    rc = op_from_row(h, &row, out);
+    if (rc != TMDBQ_OK)
+        return rc;
+    st = publish_ops(h, *out, 1);
+    return public_code(st);
+}
+
+/* Publish every row of l (whatever its published flag said: the caller wants a new
+ * message), a batch of confirms at a time. */
+static enum status publish_list(struct tmdbq *h, struct tmdbq_op_list *l)
+{
+    enum status st = ST_OK;
+
+    for (size_t i = 0; i < l->n; i++)
+        l->items[i].op.published = false;
+    for (size_t i = 0; i < l->n && st == ST_OK && !h->mq_down; i += PROCESS_BATCH) {
+        size_t m = l->n - i < PROCESS_BATCH ? l->n - i : PROCESS_BATCH;
+        st = publish_ops(h, l->items + i, m);
+    }
+    return st;
+}
+
+int tmdbq_process_user(struct tmdbq *h, int64_t user, struct tmdbq_op_list **out)
+{
+    struct db_ops rows = {0};
+    enum status st = check_user(h, user);
+    int rc;
+
+    *out = NULL;
+    h->mq_down = false;
+    if (st == ST_OK)
+        st = db_process_user(h->db, (int32_t)user, &rows, &h->err);
+    if (st != ST_OK)
+        return public_code(st);
+    rc = list_from_db(h, &rows, out);
+    if (rc != TMDBQ_OK)
+        return rc;
+    return public_code(publish_list(h, *out));
+}
+
+int tmdbq_process_all(struct tmdbq *h, struct tmdbq_op_list **out)
+{
+    struct db_ops rows = {0};
+    enum status st;
+    int rc;
+
+    *out = NULL;
+    h->mq_down = false;
+    st = db_list_due(h->db, &rows, &h->err);
+    if (st != ST_OK)
+        return public_code(st);
+    rc = list_from_db(h, &rows, out);
+    if (rc != TMDBQ_OK)
+        return rc;
+    return public_code(publish_list(h, *out));
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts;
+
+    if (ms <= 0)
+        return;
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
+int tmdbq_wait(struct tmdbq *h, const char *const *ids, size_t n, int64_t timeout_ms,
+               struct tmdbq_op_list **out, bool *timed_out)
+{
+    int64_t deadline = monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    struct db_ops rows = {0};
+    int64_t active = 0;
+    enum status st;
+    char took[32];
+    int rc;
+
+    *out = NULL;
+    if (timed_out != NULL)
+        *timed_out = false;
+    for (;;) {
+        st = db_count_active(h->db, ids, n, &active, &h->err);
+        if (st != ST_OK)
+            return public_code(st);
+        if (active == 0 || monotonic_ms() >= deadline)
+            break;
+        sleep_ms(deadline - monotonic_ms() < WAIT_POLL_MS ? deadline - monotonic_ms()
+                                                          : WAIT_POLL_MS);
+    }
+    st = db_get_ops(h->db, ids, n, &rows, &h->err);
+    if (st != ST_OK)
+        return public_code(st);
+    rc = list_from_db(h, &rows, out);
+    if (rc != TMDBQ_OK || active == 0)
+        return rc;
+    if (timed_out != NULL)
+        *timed_out = true;
+    cfg_format_duration(timeout_ms, took, sizeof took);
+    return public_code(err_set(&h->err, ST_TIMEOUT,
+                               "timed out after %s: %" PRId64 " of %zu operation(s) still "
+                               "pending or processing",
+                               took, active, n));
+}
+
+static void pause_public(const struct db_pause_state *in, struct tmdbq_pause_state *out)
+{
+    memset(out, 0, sizeof *out);
+    out->paused = in->paused;
+    snprintf(out->since, sizeof out->since, "%s", in->since);
+    out->age_s = in->age_s;
+    out->changed = in->changed;
+}
+
+static int set_paused(struct tmdbq *h, bool paused, struct tmdbq_pause_state *out)
+{
+    struct db_pause_state s;
+    enum status st = db_set_paused(h->db, paused, &s, &h->err);
+
+    if (st != ST_OK)
+        return public_code(st);
+    if (s.changed)
+        log_info("%s", paused ? "paused: consumers stop taking new operations"
+                              : "resumed: consumers take operations again");
+    if (out != NULL)
+        pause_public(&s, out);
+    return TMDBQ_OK;
+}
+
+int tmdbq_pause(struct tmdbq *h, struct tmdbq_pause_state *out)
+{
+    return set_paused(h, true, out);
+}
+
+int tmdbq_resume(struct tmdbq *h, struct tmdbq_pause_state *out)
+{
+    return set_paused(h, false, out);
+}
+
+/* ---- status ------------------------------------------------------------------------ */
+
+/* The public status and the storage its pointers borrow from (pub first, so a pointer to
+ * the one is a pointer to the other). */
+struct status_store {
+    struct tmdbq_status pub;
+    struct db_consumers consumers;
+    struct db_reapers reapers;
+    struct tmdbq_consumer *cons;
+    struct tmdbq_reaper *reaps;
+    struct tmdbq_queue *retry;
+    char (*retry_names)[160];
+    char work_name[160];
+    char dead_name[160];
+    char broker_error[512];
+    char management_url[512];
+    char management_error[512];
+};
+
+static void queue_init(struct tmdbq_queue *q, const char *name, int64_t delay_ms)
+{
+    q->name = name;
+    q->delay_ms = delay_ms;
+    q->ready = q->unacked = q->consumers = -1;
+}
+
+/* Name the queues of this prefix and retry policy. */
+static enum status status_queues(struct tmdbq *h, struct status_store *s)
+{
+    struct backoff_policy policy = {h->cfg.max_retries, h->cfg.backoff_base_ms,
+                                    h->cfg.backoff_cap_ms};
+    size_t n = backoff_distinct_delays(&policy, NULL, 0);
+    int64_t *delays = NULL;
+    char d[32];
+
+    snprintf(s->work_name, sizeof s->work_name, "%s.work", h->cfg.amqp_prefix);
+    snprintf(s->dead_name, sizeof s->dead_name, "%s.dead", h->cfg.amqp_prefix);
+    queue_init(&s->pub.work, s->work_name, 0);
+    queue_init(&s->pub.dead, s->dead_name, 0);
+    if (n == 0)
+        return ST_OK;
+    delays = calloc(n, sizeof *delays);
+    s->retry = calloc(n, sizeof *s->retry);
+    s->retry_names = calloc(n, sizeof *s->retry_names);
+    if (delays == NULL || s->retry == NULL || s->retry_names == NULL) {
+        free(delays);
+        return err_set(&h->err, ST_NOMEM, "out of memory");
+    }
+    n = backoff_distinct_delays(&policy, delays, n);
+    for (size_t i = 0; i < n; i++) {
+        cfg_format_duration(delays[i], d, sizeof d);
+        snprintf(s->retry_names[i], sizeof s->retry_names[i], "%s.retry.%s",
+                 h->cfg.amqp_prefix, d);
+        queue_init(&s->retry[i], s->retry_names[i], delays[i]);
+    }
+    s->pub.retry = s->retry;
+    s->pub.n_retry = n;
+    free(delays);
+    return ST_OK;
+}
+
+/* The queue's name without "<prefix>.", as mq_queue_depth wants it. */
+static const char *queue_suffix(const struct tmdbq *h, const struct tmdbq_queue *q)
+{
+    return q->name + strlen(h->cfg.amqp_prefix) + 1;
+}
+
+/* Fill what AMQP and the management API say; failures only make figures unknown. */
+static void status_broker(struct tmdbq *h, struct status_store *s)
+{
+    struct tmdbq_queue *all[2 + 64];
+    size_t nq = 0;
+    struct mqadmin *admin = NULL;
+    struct err e = {0};
+    const char *murl = getenv("TMDBQ_AMQP_MANAGEMENT_URL");
+
+    all[nq++] = &s->pub.work;
+    for (size_t i = 0; i < s->pub.n_retry && nq < sizeof all / sizeof all[0] - 1; i++)
+        all[nq++] = &s->retry[i];
+    all[nq++] = &s->pub.dead;
+
+    if (h->mq == NULL) {
+        struct backoff_policy policy = {h->cfg.max_retries, h->cfg.backoff_base_ms,
+                                        h->cfg.backoff_cap_ms};
+        if (mq_open(h->cfg.amqp_url, h->cfg.amqp_prefix, &policy,
+                    h->cfg.connect_timeout_ms, &h->mq, &e) != ST_OK) {
+            snprintf(s->broker_error, sizeof s->broker_error, "%s", e.msg);
+            s->pub.broker_reachable = false;
+            s->pub.broker_error = s->broker_error;
+            s->pub.management_error = "not asked: the broker is unreachable";
+            return;
+        }
+    }
+    s->pub.broker_reachable = true;
+    for (size_t i = 0; i < nq; i++) {
+        uint32_t ready = 0, consumers = 0;
+
+        memset(&e, 0, sizeof e);
+        if (mq_queue_depth(h->mq, queue_suffix(h, all[i]), &ready, &consumers, &e) !=
+            ST_OK) {
+            log_warn("%s", e.msg);
+            continue;
+        }
+        all[i]->ready = ready;
+        all[i]->consumers = consumers;
+    }
+
+    memset(&e, 0, sizeof e);
+    if (mqadmin_open(h->cfg.amqp_url, murl, h->cfg.connect_timeout_ms, &admin, &e) !=
+        ST_OK) {
+        snprintf(s->management_error, sizeof s->management_error, "%s", e.msg);
+        s->pub.management_error = s->management_error;
+        return;
+    }
+    snprintf(s->management_url, sizeof s->management_url, "%s", mqadmin_where(admin));
+    s->pub.management_url = s->management_url;
+    s->pub.management_reachable = true;
+    for (size_t i = 0; i < nq; i++) {
+        struct mqadmin_queue mqa;
+        enum status st;
+
+        memset(&e, 0, sizeof e);
+        st = mqadmin_queue(admin, all[i]->name, &mqa, &e);
+        if (st == ST_NOT_FOUND)
+            continue;
+        if (st != ST_OK) {
+            /* One failure tells enough: never wait out the timeout once per queue. */
+            snprintf(s->management_error, sizeof s->management_error, "%s", e.msg);
+            s->pub.management_error = s->management_error;
+            s->pub.management_reachable = false;
+            break;
+        }
+        all[i]->unacked = mqa.unacked;
+    }
+    mqadmin_close(admin);
+}
+
+int tmdbq_status(struct tmdbq *h, struct tmdbq_status **out)
+{
+    struct status_store *s = calloc(1, sizeof *s);
+    struct db_pause_state pause;
+    enum status st;
+    int rc;
+
+    *out = NULL;
+    h->mq_down = false;
+    if (s == NULL)
+        return public_code(err_set(&h->err, ST_NOMEM, "out of memory"));
+    st = db_pause_state(h->db, &pause, &h->err);
+    if (st != ST_OK)
+        goto out;
+    pause_public(&pause, &s->pub.pause);
+    rc = tmdbq_stats(h, &s->pub.stats);
+    if (rc != TMDBQ_OK) {
+        st = h->err.code;
+        goto out;
+    }
+    st = db_list_consumers(h->db, LIVE_MS, &s->consumers, &h->err);
+    if (st == ST_OK)
+        st = db_list_reapers(h->db, LIVE_MS, &s->reapers, &h->err);
+    if (st != ST_OK)
+        goto out;
+    if (s->consumers.n > 0 &&
+        (s->cons = calloc(s->consumers.n, sizeof *s->cons)) == NULL) {
+        st = err_set(&h->err, ST_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < s->consumers.n; i++) {
+        const struct db_consumer_row *r = &s->consumers.items[i];
+        s->cons[i] = (struct tmdbq_consumer){
+            .id = r->consumer_id,
+            .host = r->host,
+            .pid = r->pid,
+            .started_at = r->started_at,
+            .last_seen_at = r->last_seen_at,
+            .last_seen_age_s = r->last_seen_age_s,
+            .processed = r->processed,
+            .failed = r->failed,
+            .in_flight = r->in_flight,
+            .live = r->live,
+        };
+    }
+    s->pub.consumers = s->cons;
+    s->pub.n_consumers = s->consumers.n;
+    if (s->reapers.n > 0 && (s->reaps = calloc(s->reapers.n, sizeof *s->reaps)) == NULL) {
+        st = err_set(&h->err, ST_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < s->reapers.n; i++) {
+        const struct db_reaper_row *r = &s->reapers.items[i];
+        s->reaps[i] = (struct tmdbq_reaper){
+            .id = r->reaper_id,
+            .host = r->host,
+            .pid = r->pid,
+            .started_at = r->started_at,
+            .last_seen_at = r->last_seen_at,
+            .last_seen_age_s = r->last_seen_age_s,
+            .leader = r->leader,
+            .live = r->live,
+            .last_sweep_at = r->last_sweep_at[0] ? r->last_sweep_at : NULL,
+            .last_sweep_json = r->last_sweep_json,
+            .last_cleanup_at = r->last_cleanup_at[0] ? r->last_cleanup_at : NULL,
+        };
+    }
+    s->pub.reapers = s->reaps;
+    s->pub.n_reapers = s->reapers.n;
+    st = status_queues(h, s);
+    if (st != ST_OK)
+        goto out;
+    status_broker(h, s);
+out:
+    if (st != ST_OK) {
+        tmdbq_status_free(&s->pub);
+        return public_code(st);
+    }
+    *out = &s->pub;
+    return TMDBQ_OK;
+}
+
+void tmdbq_status_free(struct tmdbq_status *pub)
+{
+    struct status_store *s = (struct status_store *)pub;
+
+    if (s == NULL)
+        return;
+    db_consumers_free(&s->consumers);
+    db_reapers_free(&s->reapers);
+    free(s->cons);
+    free(s->reaps);
+    free(s->retry);
+    free(s->retry_names);
+    free(s);
+}
+
+/* ---- status output ---- */
+
+/* A JSON string literal for s, or null; appended to f. false when out of memory. */
+static bool json_str(FILE *f, const char *s)
+{
+    char *q;
+
+    if (s == NULL) {
+        fputs("null", f);
+        return true;
+    }
+    q = codec_json_quote(s);
+    if (q == NULL)
+        return false;
+    fputs(q, f);
+    free(q);
+    return true;
+}
+
+/* A figure that may be unknown (-1): the number or null. */
+static void json_count(FILE *f, int64_t v)
+{
+    if (v < 0)
+        fputs("null", f);
+    else
+        fprintf(f, "%" PRId64, v);
+}
+
+static bool json_queue(FILE *f, const struct tmdbq_queue *q, bool with_delay)
+{
+    char d[32];
+    bool ok;
+
+    fputs("{\"name\":", f);
+    ok = json_str(f, q->name);
+    if (with_delay) {
+        cfg_format_duration(q->delay_ms, d, sizeof d);
+        fprintf(f, ",\"delay\":\"%s\",\"delay_ms\":%" PRId64, d, q->delay_ms);
+    }
+    fputs(",\"ready\":", f);
+    json_count(f, q->ready);
+    fputs(",\"unacked\":", f);
+    json_count(f, q->unacked);
+    fputs(",\"consumers\":", f);
+    json_count(f, q->consumers);
+    fputc('}', f);
+    return ok;
+}
+
+static bool json_consumer(FILE *f, const struct tmdbq_consumer *c)
+{
+    bool ok;
+
+    fputs("{\"consumer_id\":", f);
+    ok = json_str(f, c->id);
+    fputs(",\"host\":", f);
+    ok = json_str(f, c->host) && ok;
+    fprintf(
+        f,
+        ",\"pid\":%d,\"started_at\":\"%s\",\"last_seen_at\":\"%s\",\"processed\":%" PRId64
+        ",\"failed\":%" PRId64 ",\"in_flight\":%d,\"live\":%s}",
+        c->pid, c->started_at, c->last_seen_at, c->processed, c->failed, c->in_flight,
+        c->live ? "true" : "false");
+    return ok;
+}
+
+static bool json_reaper(FILE *f, const struct tmdbq_reaper *r)
+{
+    bool ok;
+
+    fputs("{\"reaper_id\":", f);
+    ok = json_str(f, r->id);
+    fputs(",\"host\":", f);
+    ok = json_str(f, r->host) && ok;
+    fprintf(f,
+            ",\"pid\":%d,\"started_at\":\"%s\",\"last_seen_at\":\"%s\",\"leader\":%s,"
+            "\"live\":%s,\"last_sweep_at\":",
+            r->pid, r->started_at, r->last_seen_at, r->leader ? "true" : "false",
+            r->live ? "true" : "false");
+    ok = json_str(f, r->last_sweep_at) && ok;
+    /* PostgreSQL printed it from jsonb: valid JSON as it stands. */
+    fprintf(f, ",\"last_sweep\":%s,\"last_cleanup_at\":",
+            r->last_sweep_json ? r->last_sweep_json : "null");
+    ok = json_str(f, r->last_cleanup_at) && ok;
+    fputc('}', f);
+    return ok;
+}
+
+/* The live leader, else NULL. */
+static const struct tmdbq_reaper *live_leader(const struct tmdbq_status *s)
+{
+    for (size_t i = 0; i < s->n_reapers; i++) {
+        if (s->reapers[i].leader && s->reapers[i].live)
+            return &s->reapers[i];
+    }
+    return NULL;
+}
+
+/* Close a memstream and hand over its text (*text is only final after fclose), or NULL
+ * when anything failed. */
+static char *memstream_done(FILE *f, char **text, bool ok)
+{
+    if (fclose(f) != 0 || !ok) {
+        free(*text);
+        return NULL;
+    }
+    return *text;
+}
+
+char *tmdbq_status_to_json(const struct tmdbq_status *s)
+{
+    const struct tmdbq_reaper *leader = live_leader(s);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    bool ok = true, first;
+
+    if (f == NULL)
+        return NULL;
+    fprintf(f, "{\"paused\":%s,\"since\":", s->pause.paused ? "true" : "false");
+    ok = json_str(f, s->pause.since[0] ? s->pause.since : NULL) && ok;
+    fprintf(f,
+            ",\"stats\":{\"pending\":%" PRId64 ",\"processing\":%" PRId64
+            ",\"completed\":%" PRId64 ",\"failed\":%" PRId64 ",\"cancelled\":%" PRId64
+            ",\"total\":%" PRId64 "}",
+            s->stats.pending, s->stats.processing, s->stats.completed, s->stats.failed,
+            s->stats.cancelled, s->stats.total);
+    for (int live = 1; live >= 0; live--) {
+        fputs(live ? ",\"consumers\":[" : ",\"stale_consumers\":[", f);
+        first = true;
+        for (size_t i = 0; i < s->n_consumers; i++) {
+            if (s->consumers[i].live != (live == 1))
+                continue;
+            if (!first)
+                fputc(',', f);
+            first = false;
+            ok = json_consumer(f, &s->consumers[i]) && ok;
+        }
+        fputc(']', f);
+    }
+    fputs(",\"reaper\":{\"leader\":", f);
+    if (leader != NULL)
+        ok = json_reaper(f, leader) && ok;
+    else
+        fputs("null", f);
+    fputs(",\"reapers\":[", f);
+    for (size_t i = 0; i < s->n_reapers; i++) {
+        if (i > 0)
+            fputc(',', f);
+        ok = json_reaper(f, &s->reapers[i]) && ok;
+    }
+    fprintf(f, "]},\"broker\":{\"reachable\":%s,\"error\":",
+            s->broker_reachable ? "true" : "false");
+    ok = json_str(f, s->broker_error) && ok;
+    fputs(",\"work\":", f);
+    ok = json_queue(f, &s->work, false) && ok;
+    fputs(",\"retry\":[", f);
+    for (size_t i = 0; i < s->n_retry; i++) {
+        if (i > 0)
+            fputc(',', f);
+        ok = json_queue(f, &s->retry[i], true) && ok;
+    }
+    fputs("],\"dead\":", f);
+    ok = json_queue(f, &s->dead, false) && ok;
+    fprintf(f, ",\"management\":{\"reachable\":%s,\"url\":",
+            s->management_reachable ? "true" : "false");
+    ok = json_str(f, s->management_url) && ok;
+    fputs(",\"error\":", f);
+    ok = json_str(f, s->management_error) && ok;
+    fputs("}}}", f);
+    return memstream_done(f, &text, ok);
+}
+
+/* An age for people: "4s", "3m12s", "5h3m", "2d4h". */
+static void format_age(double secs, char *buf, size_t n)
+{
+    long long s = secs < 0 ? 0 : (long long)secs;
+
+    if (s < 60)
+        snprintf(buf, n, "%llds", s);
+    else if (s < 3600)
+        snprintf(buf, n, "%lldm%llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, n, "%lldh%lldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, n, "%lldd%lldh", s / 86400, s % 86400 / 3600);
+}
+
+/* A figure for people: the number, or "?" when unknown. */
+static const char *count_text(int64_t v, char *buf, size_t n)
+{
+    if (v < 0)
+        snprintf(buf, n, "?");
+    else
+        snprintf(buf, n, "%" PRId64, v);
+    return buf;
+}
+
+static void text_queue(FILE *f, const struct tmdbq_queue *q)
+{
+    char r[24], u[24], c[24];
+
+    fprintf(f, "  %-40s %10s %10s %10s\n", q->name, count_text(q->ready, r, sizeof r),
+            count_text(q->unacked, u, sizeof u), count_text(q->consumers, c, sizeof c));
+}
+
+static void text_consumers(FILE *f, const struct tmdbq_status *s, bool live)
+{
+    char age[32];
+
+    fprintf(f, "  %-32s %-16s %8s  %-24s %12s %9s %7s %9s\n", "ID", "HOST", "PID",
+            "STARTED", "LAST SEEN", "PROCESSED", "FAILED", "IN FLIGHT");
+    for (size_t i = 0; i < s->n_consumers; i++) {
+        const struct tmdbq_consumer *c = &s->consumers[i];
+        if (c->live != live)
+            continue;
+        format_age(c->last_seen_age_s, age, sizeof age);
+        fprintf(f, "  %-32s %-16s %8d  %-24s %8s ago %9" PRId64 " %7" PRId64 " %9d\n",
+                c->id, c->host, c->pid, c->started_at, age, c->processed, c->failed,
+                c->in_flight);
+    }
+}
+
+static void text_reaper(FILE *f, const struct tmdbq_reaper *r)
+{
+    char age[32];
+
+    format_age(r->last_seen_age_s, age, sizeof age);
+    fprintf(f, "  %s%s on %s (pid %d), last seen %s ago%s\n", r->id,
+            r->leader ? " [leader]" : "", r->host, r->pid, age,
+            r->live ? "" : " (stale)");
+    if (r->leader) {
+        fprintf(f, "    last sweep:   %s%s%s\n",
+                r->last_sweep_at ? r->last_sweep_at : "none yet",
+                r->last_sweep_json ? "  " : "",
+                r->last_sweep_json ? r->last_sweep_json : "");
+        fprintf(f, "    last cleanup: %s\n",
+                r->last_cleanup_at ? r->last_cleanup_at : "none yet");
+    }
+}
+
+char *tmdbq_status_to_text(const struct tmdbq_status *s)
+{
+    char *text = NULL;
+    size_t len = 0, live = 0, stale = 0;
+    FILE *f = open_memstream(&text, &len);
+    char age[32];
+
+    if (f == NULL)
+        return NULL;
+    format_age(s->pause.age_s, age, sizeof age);
+    if (s->pause.since[0])
+        fprintf(f, "queue:      %s since %s (%s ago)\n",
+                s->pause.paused ? "PAUSED" : "running", s->pause.since, age);
+    else
+        fprintf(f, "queue:      %s\n", s->pause.paused ? "PAUSED" : "running");
+    fprintf(f,
+            "operations: %" PRId64 " pending, %" PRId64 " processing, %" PRId64
+            " completed, %" PRId64 " failed, %" PRId64 " cancelled (%" PRId64
+            " in all)\n",
+            s->stats.pending, s->stats.processing, s->stats.completed, s->stats.failed,
+            s->stats.cancelled, s->stats.total);
+    for (size_t i = 0; i < s->n_consumers; i++) {
+        if (s->consumers[i].live)
+            live++;
+        else
+            stale++;
+    }
+    fprintf(f, "\nconsumers:  %zu live\n", live);
+    if (live > 0)
+        text_consumers(f, s, true);
+    if (stale > 0) {
+        fprintf(f, "\nstale consumers (not seen for %ds; stopped or stuck): %zu\n",
+                LIVE_MS / 1000, stale);
+        text_consumers(f, s, false);
+    }
+    if (live_leader(s) == NULL)
+        fprintf(f, "\nreapers:    %zu registered, no live leader\n", s->n_reapers);
+    else
+        fprintf(f, "\nreapers:    %zu registered\n", s->n_reapers);
+    for (size_t i = 0; i < s->n_reapers; i++)
+        text_reaper(f, &s->reapers[i]);
+
+    if (!s->broker_reachable) {
+        fprintf(f, "\nbroker:     UNREACHABLE: %s\n",
+                s->broker_error ? s->broker_error : "");
+    } else {
+        fprintf(f, "\nbroker:\n  %-40s %10s %10s %10s\n", "QUEUE", "READY", "UNACKED",
+                "CONSUMERS");
+        text_queue(f, &s->work);
+        for (size_t i = 0; i < s->n_retry; i++)
+            text_queue(f, &s->retry[i]);
+        text_queue(f, &s->dead);
+        if (s->management_reachable)
+            fprintf(f,
+                    "  (unacked from the management API at %s, sampled every few "
+                    "seconds)\n",
+                    s->management_url);
+        else
+            fprintf(f, "  (unacked unknown: %s)\n",
+                    s->management_error ? s->management_error : "no management API");
+    }
+    return memstream_done(f, &text, true);
+}
+
+int tmdbq_global_init(void)
+{
+    struct err e = {0};
+
+    return mqadmin_global_init(&e) == ST_OK ? TMDBQ_OK : TMDBQ_ESERVICE;
+}
+
+void tmdbq_global_cleanup(void) { mqadmin_global_cleanup(); }
+
+/* ---- operations ----------------------------------------------------------------------
+ */
 
 const char *tmdbq_op_id(const struct tmdbq_op *op)
 {

@@ -133,6 +133,152 @@ int tmdbq_session_set(struct tmdbq *h, int64_t user, const char *session_id,
 /* Remove them; TMDBQ_ENOTFOUND when the user had none. */
 int tmdbq_session_rm(struct tmdbq *h, int64_t user);
 
+/* ---- control: retry, cancel, process now, pause, resume, status ----
+ *
+ * Every change of an operation runs in one transaction under its list's lock (the lock
+ * enqueue and the consumers take), so it cannot race a consumer's claim or finish. What
+ * needs a message afterwards is published at once, as an enqueue is (commit, publish with
+ * a confirm, mark published): a broker that cannot take it costs a warning in the log and
+ * tmdbq_op_published false, never an error; the row is durable and the reaper publishes
+ * it. A malformed id is TMDBQ_EINVAL, an unknown one TMDBQ_ENOTFOUND, an operation whose
+ * status does not allow the change TMDBQ_ESTATE, with a message that names that status,
+ * e.g. "operation X is completed; only a failed operation can be retried". */
+
+/* Retry a failed operation: back to pending with a full retry budget (retry_count 0;
+ * error, error kind, scheduled time and last retry time cleared) and published. It takes
+ * effect after the operations of its list that were enqueued before the retry (it goes to
+ * the back of its list's order, as a new request would). *out: the row afterwards. */
+int tmdbq_retry(struct tmdbq *h, const char *id, struct tmdbq_op **out);
+
+/* Cancel a pending operation: *out shows it cancelled. A consumer that receives its
+ * message later drops it. When an operation of the same list was waiting behind it, that
+ * one is published now (a consumer takes it next). */
+int tmdbq_cancel(struct tmdbq *h, const char *id, struct tmdbq_op **out);
+
+/* Process a pending operation now: a retry scheduled for later becomes due at once, and
+ * the id is published. An earlier active operation of its list still goes first. *out:
+ * the row afterwards. */
+int tmdbq_process(struct tmdbq *h, const char *id, struct tmdbq_op **out);
+
+/* tmdbq_process for every pending operation of the user (none is not an error: an empty
+ * list). In enqueue order. */
+int tmdbq_process_user(struct tmdbq *h, int64_t user, struct tmdbq_op_list **out);
+
+/* Publish every pending operation that is due now (the reaper's relay, on demand: it
+ * covers messages that were lost); rows are not changed but for being marked published.
+ * In enqueue order. */
+int tmdbq_process_all(struct tmdbq *h, struct tmdbq_op_list **out);
+
+/* Wait until none of the n operations ids[] is pending or processing, polling PostgreSQL
+ * every 200 ms, for at most timeout_ms; then *out holds their rows (in enqueue order; ids
+ * that name no row are left out). TMDBQ_OK when all are done (completed, failed or
+ * cancelled). When the time runs out: TMDBQ_ESERVICE with *timed_out true (may be NULL),
+ * tmdbq_errmsg saying how many are still active, and *out holding the rows as they are
+ * now. Any other failure: *out NULL. */
+int tmdbq_wait(struct tmdbq *h, const char *const *ids, size_t n, int64_t timeout_ms,
+               struct tmdbq_op_list **out, bool *timed_out);
+
+/* The pause switch, shared by all consumers through PostgreSQL (survives restarts). */
+struct tmdbq_pause_state {
+    bool paused;
+    char since[40]; /* ISO 8601 UTC: when it last changed (paused or resumed) */
+    double age_s;   /* seconds since then */
+    bool changed;   /* tmdbq_pause / tmdbq_resume: this call changed it */
+};
+
+/* Pause: every consumer stops taking new operations within about a second (each checks
+ * the switch at every claim and once a second while idle); operations in flight finish.
+ * Operations enqueued meanwhile wait. Idempotent: pausing a paused queue changes nothing
+ * (out->changed false, since unchanged). out may be NULL. */
+int tmdbq_pause(struct tmdbq *h, struct tmdbq_pause_state *out);
+/* Resume: consumers take work again within about a second. Idempotent like pause. */
+int tmdbq_resume(struct tmdbq *h, struct tmdbq_pause_state *out);
+
+/* A consumer worker as it reports itself (table tmdbq_consumers; one row per worker
+ * thread). live: seen within the last 15 s (consumers report every 5 s). */
+struct tmdbq_consumer {
+    const char *id; /* <host>:<pid>:<worker>, or NAME:<pid>:<worker> */
+    const char *host;
+    int pid;
+    const char *started_at; /* ISO 8601 UTC */
+    const char *last_seen_at;
+    double last_seen_age_s;
+    int64_t processed; /* outcomes recorded since it started */
+    int64_t failed;    /* of which failed */
+    int in_flight;
+    bool live;
+};
+
+/* A reaper (table tmdbq_reapers). live: seen within the last 15 s (reapers report every
+ * 5 s). leader: it holds the leader's lock (a stale leader died holding it; its lock went
+ * with its connection). The optional times are NULL when there is none yet. */
+struct tmdbq_reaper {
+    const char *id;
+    const char *host;
+    int pid;
+    const char *started_at;
+    const char *last_seen_at;
+    double last_seen_age_s;
+    bool leader;
+    bool live;
+    const char *last_sweep_at;
+    /* the leader's account of its last sweep (a JSON object), or NULL */
+    const char *last_sweep_json;
+    const char *last_cleanup_at;
+};
+
+/* A queue as the broker sees it; -1 for a figure that is unknown. ready and consumers
+ * come from AMQP (passive queue.declare, exact); unacked from the management HTTP API
+ * (sampled by the broker every few seconds), unknown when that API does not answer. */
+struct tmdbq_queue {
+    const char *name; /* the full name, e.g. "tmdbq.retry.30s" */
+    int64_t delay_ms; /* retry queues: their delay; else 0 */
+    int64_t ready;
+    int64_t unacked;
+    int64_t consumers;
+};
+
+/* Everything `tmdbq status` shows. Borrowed pointers live as long as the status. */
+struct tmdbq_status {
+    struct tmdbq_pause_state pause;
+    struct tmdbq_stats stats;
+    const struct tmdbq_consumer *consumers; /* live ones first */
+    size_t n_consumers;
+    const struct tmdbq_reaper *reapers; /* leaders first, then the latest seen */
+    size_t n_reapers;
+    bool broker_reachable;
+    const char *broker_error;        /* NULL when reachable */
+    struct tmdbq_queue work; /* the work queue */
+    /* the delayed-retry queues of the retry policy in effect, shortest delay first */
+    const struct tmdbq_queue *retry;
+    size_t n_retry;
+    struct tmdbq_queue dead; /* the dead-letter queue */
+    bool management_reachable;
+    const char *management_url;   /* the API's address, without credentials */
+    const char *management_error; /* NULL when it answered */
+};
+
+/* Read the status: the pause switch, the consumers and reapers, the operation counts from
+ * PostgreSQL; the queues from RabbitMQ (AMQP) and its management HTTP API (at
+ * http://<host of TMDBQ_AMQP_URL>:15672 with that URL's user and password, or at
+ * TMDBQ_AMQP_MANAGEMENT_URL). TMDBQ_OK whenever PostgreSQL answered: a broker that cannot
+ * be reached shows as broker_reachable false (the figures -1), a management API that does
+ * not answer as management_reachable false (unacked -1). TMDBQ_ESERVICE (and *out NULL)
+ * when PostgreSQL failed. Blocks for a few round trips, each bounded by
+ * TMDBQ_CONNECT_TIMEOUT. Free *out with tmdbq_status_free. */
+int tmdbq_status(struct tmdbq *h, struct tmdbq_status **out);
+/* The status as one JSON object (see docs/cli.md), or as lines for people. Caller frees
+ * with free(); NULL when out of memory. */
+char *tmdbq_status_to_json(const struct tmdbq_status *s);
+char *tmdbq_status_to_text(const struct tmdbq_status *s);
+void tmdbq_status_free(struct tmdbq_status *s);
+
+/* Set up and tear down libcurl's global state, which tmdbq_status uses (libcurl's rule:
+ * once per program, before any other thread starts). tmdbq_global_init returns
+ * TMDBQ_ESERVICE when libcurl cannot start. */
+int tmdbq_global_init(void);
+void tmdbq_global_cleanup(void);
+
 /* Accessors of an operation. Strings are borrowed from op. */
 const char *tmdbq_op_id(const struct tmdbq_op *op);
 const char *tmdbq_op_type(const struct tmdbq_op *op);

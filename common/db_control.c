@@ -1,0 +1,443 @@
+/*
+ * db_control: the SQL of `tmdbq retry`, `cancel`, `process`, `pause`, `resume` and
+ * `status` (see db_control.h for the contracts).
+ *
+ * The functions of migration 005 return the changed row as one composite column; it is
+ * expanded under the alias q (LATERAL (SELECT (c.op).*) q), so OP_COLUMNS and
+ * db_row_to_op read it like any other row. A join back to the table would not do: the
+ * statement's snapshot predates the function's update.
+ */
+#include "db_control.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_internal.h"
+
+/* What an operation-changing function said, and the verb its refusal names. */
+struct change {
+    const char *verb;  /* "retried", "cancelled", "processed now" */
+    const char *needs; /* the status it needs */
+};
+
+/* Read row 0 of a tmdbq_*_op result: outcome in column 0, OP_COLUMNS from column base. */
+static enum status change_result(PGresult *res, int base, const char *id,
+                                 const struct change *c, struct op *out, struct err *e)
+{
+    const char *outcome;
+    enum status st;
+
+    if (PQntuples(res) != 1)
+        return err_set(e, ST_DB, "could not change operation %s: %d rows", id,
+                       PQntuples(res));
+    outcome = PQgetvalue(res, 0, 0);
+    if (strcmp(outcome, "unknown") == 0)
+        return err_set(e, ST_NOT_FOUND, "no operation with id \"%s\"", id);
+    st = db_row_to_op(res, 0, base, out, e);
+    if (st != ST_OK)
+        return st;
+    if (strcmp(outcome, "refused") == 0) {
+        st = err_set(e, ST_CONFLICT, "operation %s is %s; only a %s operation can be %s",
+                     id, op_status_name(out->status), c->needs, c->verb);
+        op_cleanup(out);
+        return st;
+    }
+    if (strcmp(outcome, "done") != 0) {
+        op_cleanup(out);
+        return err_set(e, ST_DB, "could not change operation %s: unknown outcome \"%s\"",
+                       id, outcome);
+    }
+    return ST_OK;
+}
+
+static enum status change_op(struct db *db, const char *sql, const char *id,
+                             const struct change *c, struct op *out, char *next_id,
+                             struct err *e)
+{
+    const char *p[1] = {id};
+    PGresult *res = NULL;
+    enum status st;
+
+    memset(out, 0, sizeof *out);
+    if (next_id != NULL)
+        next_id[0] = '\0';
+    if (id == NULL || !op_id_valid(id))
+        return err_set(e, ST_INVALID, "\"%.40s\" is not an operation id (a UUID)",
+                       id ? id : "");
+    st = db_exec_params(db, sql, 1, p, PGRES_TUPLES_OK, &res, "change the operation", e);
+    if (st != ST_OK)
+        return st;
+    st = change_result(res, next_id != NULL ? 2 : 1, id, c, out, e);
+    if (st == ST_OK && next_id != NULL)
+        db_copy_id(next_id, res, 0, 1);
+    PQclear(res);
+    return st;
+}
+
+enum status db_retry_op(struct db *db, const char *id, struct op *out, struct err *e)
+{
+    static const struct change c = {"retried", "failed"};
+
+    return change_op(db,
+                     "SELECT c.outcome, " OP_COLUMNS " FROM tmdbq_retry_op($1::uuid) c,"
+                     " LATERAL (SELECT (c.op).*) q",
+                     id, &c, out, NULL, e);
+}
+
+enum status db_cancel_op(struct db *db, const char *id, struct op *out, char *next_id,
+                         struct err *e)
+{
+    static const struct change c = {"cancelled", "pending"};
+
+    return change_op(db,
+                     "SELECT c.outcome, c.next_id::text, " OP_COLUMNS
+                     " FROM tmdbq_cancel_op($1::uuid) c, LATERAL (SELECT (c.op).*) q",
+                     id, &c, out, next_id, e);
+}
+
+enum status db_process_op(struct db *db, const char *id, struct op *out, struct err *e)
+{
+    static const struct change c = {"processed now", "pending"};
+
+    return change_op(db,
+                     "SELECT c.outcome, " OP_COLUMNS " FROM tmdbq_process_op($1::uuid) c,"
+                     " LATERAL (SELECT (c.op).*) q",
+                     id, &c, out, NULL, e);
+}
+
+static enum status rows_query(struct db *db, const char *sql, int n, const char *const *p,
+                              const char *what, struct db_ops *out, struct err *e)
+{
+    PGresult *res = NULL;
+    enum status st;
+
+    out->items = NULL;
+    out->n = 0;
+    st = db_exec_params(db, sql, n, p, PGRES_TUPLES_OK, &res, what, e);
+    if (st != ST_OK)
+        return st;
+    st = db_rows_to_ops(res, out, e);
+    PQclear(res);
+    return st;
+}
+
+enum status db_process_user(struct db *db, int32_t user_id, struct db_ops *out,
+                            struct err *e)
+{
+    char user[16];
+    const char *p[1] = {user};
+
+    snprintf(user, sizeof user, "%" PRId32, user_id);
+    return rows_query(db,
+                      "SELECT " OP_COLUMNS " FROM tmdbq_process_user($1::integer) q"
+                      " ORDER BY q.seq",
+                      1, p, "process the user's operations", out, e);
+}
+
+enum status db_list_due(struct db *db, struct db_ops *out, struct err *e)
+{
+    return rows_query(db,
+                      "SELECT " OP_COLUMNS " FROM queued_list_operations q"
+                      " WHERE q.status = 'pending'"
+                      " AND (q.scheduled_for IS NULL OR q.scheduled_for <= now())"
+                      " ORDER BY q.seq",
+                      0, NULL, "list due operations", out, e);
+}
+
+/* "{id,id,...}" for a uuid[] parameter; NULL when out of memory or an id is malformed
+ * (then e says which). */
+static char *id_array(const char *const *ids, size_t n, struct err *e)
+{
+    size_t cap = n * 37 + 3, len = 0;
+    char *s = malloc(cap);
+
+    if (s == NULL) {
+        err_set(e, ST_NOMEM, "out of memory");
+        return NULL;
+    }
+    s[len++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (!op_id_valid(ids[i])) {
+            err_set(e, ST_INVALID, "\"%.40s\" is not an operation id (a UUID)", ids[i]);
+            free(s);
+            return NULL;
+        }
+        if (i > 0)
+            s[len++] = ',';
+        memcpy(s + len, ids[i], 36);
+        len += 36;
+    }
+    s[len++] = '}';
+    s[len] = '\0';
+    return s;
+}
+
+enum status db_get_ops(struct db *db, const char *const *ids, size_t n,
+                       struct db_ops *out, struct err *e)
+{
+    const char *p[1];
+    char *arr;
+    enum status st;
+
+    out->items = NULL;
+    out->n = 0;
+    if (n == 0)
+        return ST_OK;
+    arr = id_array(ids, n, e);
+    if (arr == NULL)
+        return e != NULL ? e->code : ST_NOMEM;
+    p[0] = arr;
+    st = rows_query(db,
+                    "SELECT " OP_COLUMNS " FROM queued_list_operations q"
+                    " WHERE q.id = ANY ($1::uuid[]) ORDER BY q.seq",
+                    1, p, "read the operations", out, e);
+    free(arr);
+    return st;
+}
+
+enum status db_count_active(struct db *db, const char *const *ids, size_t n,
+                            int64_t *active, struct err *e)
+{
+    const char *p[1];
+    PGresult *res = NULL;
+    char *arr;
+    enum status st;
+
+    *active = 0;
+    if (n == 0)
+        return ST_OK;
+    arr = id_array(ids, n, e);
+    if (arr == NULL)
+        return e != NULL ? e->code : ST_NOMEM;
+    p[0] = arr;
+    st = db_exec_params(db,
+                        "SELECT count(*) FROM queued_list_operations q"
+                        " WHERE q.id = ANY ($1::uuid[])"
+                        " AND q.status IN ('pending', 'processing')",
+                        1, p, PGRES_TUPLES_OK, &res, "count the active operations", e);
+    free(arr);
+    if (st != ST_OK)
+        return st;
+    if (PQntuples(res) == 1)
+        *active = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return ST_OK;
+}
+
+/* ---- pause ----------------------------------------------------------------------------
+ */
+
+/* Columns: paused, since (ISO), age in seconds, changed. */
+static void pause_from_row(PGresult *res, struct db_pause_state *out)
+{
+    out->paused = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    db_copy_time(out->since, res, 0, 1);
+    out->age_s = PQgetisnull(res, 0, 2) ? 0 : strtod(PQgetvalue(res, 0, 2), NULL);
+    out->changed = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+}
+
+enum status db_set_paused(struct db *db, bool paused, struct db_pause_state *out,
+                          struct err *e)
+{
+    const char *p[1] = {paused ? "t" : "f"};
+    PGresult *res = NULL;
+    enum status st;
+
+    memset(out, 0, sizeof *out);
+    st = db_exec_params(
+        db,
+        "SELECT s.outcome_paused, " ISO(
+            "s.outcome_since") ","
+                               " extract(epoch FROM now() - s.outcome_since),"
+                               " s.outcome_changed FROM tmdbq_set_paused($1::boolean) s",
+        1, p, PGRES_TUPLES_OK, &res, paused ? "pause the queue" : "resume the queue", e);
+    if (st != ST_OK)
+        return st;
+    if (PQntuples(res) != 1)
+        st = err_set(e, ST_DB, "could not set the pause switch: %d rows", PQntuples(res));
+    else
+        pause_from_row(res, out);
+    PQclear(res);
+    return st;
+}
+
+enum status db_pause_state(struct db *db, struct db_pause_state *out, struct err *e)
+{
+    PGresult *res = NULL;
+    enum status st;
+
+    memset(out, 0, sizeof *out);
+    /* The row always exists (migration 002 makes it); should it not, the queue runs, as
+     * tmdbq_claim and db_is_paused assume. */
+    st = db_exec_params(
+        db,
+        "SELECT c.paused, " ISO(
+            "c.changed_at") ","
+                            " extract(epoch FROM now() - c.changed_at), false"
+                            " FROM tmdbq_control c WHERE c.id",
+        0, NULL, PGRES_TUPLES_OK, &res, "read the pause switch", e);
+    if (st != ST_OK)
+        return st;
+    if (PQntuples(res) == 1)
+        pause_from_row(res, out);
+    PQclear(res);
+    return ST_OK;
+}
+
+/* ---- registries ----------------------------------------------------------------------
+ */
+
+void db_consumers_free(struct db_consumers *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->items[i].consumer_id);
+        free(l->items[i].host);
+    }
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+void db_reapers_free(struct db_reapers *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->items[i].reaper_id);
+        free(l->items[i].host);
+        free(l->items[i].last_sweep_json);
+    }
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+/* The registries' columns; $1 is the liveness window in ms. clang-format would break the
+ * macro arguments apart, so these few lines are left as written. */
+/* clang-format off */
+#define SEEN_WITHIN(col) col " > now() - $1::bigint * interval '1 millisecond'"
+#define AGE(col) "extract(epoch FROM now() - " col ")"
+#define CONSUMER_COLUMNS                                                                 \
+    "c.consumer_id, c.host, c.pid, " ISO("c.started_at") ", " ISO("c.last_seen_at") ", " \
+    AGE("c.last_seen_at") ", c.processed, c.failed, c.in_flight, "                       \
+    SEEN_WITHIN("c.last_seen_at") " AS live"
+#define REAPER_COLUMNS                                                                   \
+    "r.reaper_id, r.host, r.pid, " ISO("r.started_at") ", " ISO("r.last_seen_at") ", "   \
+    AGE("r.last_seen_at") ", r.is_leader, " SEEN_WITHIN("r.last_seen_at") ", "           \
+    ISO("r.last_sweep_at") ", r.last_sweep::text, " ISO("r.last_cleanup_at")
+/* clang-format on */
+
+static bool is_true(PGresult *res, int row, int col)
+{
+    return strcmp(PQgetvalue(res, row, col), "t") == 0;
+}
+
+enum status db_list_consumers(struct db *db, int64_t live_ms, struct db_consumers *out,
+                              struct err *e)
+{
+    char live[32];
+    const char *p[1] = {live};
+    PGresult *res = NULL;
+    enum status st;
+    int n;
+
+    out->items = NULL;
+    out->n = 0;
+    snprintf(live, sizeof live, "%" PRId64, live_ms);
+    st = db_exec_params(db,
+                        "SELECT " CONSUMER_COLUMNS " FROM tmdbq_consumers c"
+                        " ORDER BY live DESC, c.host, c.consumer_id",
+                        1, p, PGRES_TUPLES_OK, &res, "list the consumers", e);
+    if (st != ST_OK)
+        return st;
+    n = PQntuples(res);
+    if (n > 0) {
+        out->items = calloc((size_t)n, sizeof *out->items);
+        if (out->items == NULL) {
+            st = err_set(e, ST_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    for (int r = 0; r < n; r++) {
+        struct db_consumer_row *c = &out->items[r];
+
+        c->consumer_id = db_dup_or_null(res, r, 0);
+        c->host = db_dup_or_null(res, r, 1);
+        out->n++;
+        if (c->consumer_id == NULL || c->host == NULL) {
+            st = err_set(e, ST_NOMEM, "out of memory");
+            goto out;
+        }
+        c->pid = (int)strtol(PQgetvalue(res, r, 2), NULL, 10);
+        db_copy_time(c->started_at, res, r, 3);
+        db_copy_time(c->last_seen_at, res, r, 4);
+        c->last_seen_age_s = strtod(PQgetvalue(res, r, 5), NULL);
+        c->processed = strtoll(PQgetvalue(res, r, 6), NULL, 10);
+        c->failed = strtoll(PQgetvalue(res, r, 7), NULL, 10);
+        c->in_flight = (int)strtol(PQgetvalue(res, r, 8), NULL, 10);
+        c->live = is_true(res, r, 9);
+    }
+out:
+    if (st != ST_OK)
+        db_consumers_free(out);
+    PQclear(res);
+    return st;
+}
+
+enum status db_list_reapers(struct db *db, int64_t live_ms, struct db_reapers *out,
+                            struct err *e)
+{
+    char live[32];
+    const char *p[1] = {live};
+    PGresult *res = NULL;
+    enum status st;
+    int n;
+
+    out->items = NULL;
+    out->n = 0;
+    snprintf(live, sizeof live, "%" PRId64, live_ms);
+    st = db_exec_params(db,
+                        "SELECT " REAPER_COLUMNS " FROM tmdbq_reapers r"
+                        " ORDER BY r.is_leader DESC, r.last_seen_at DESC, r.reaper_id",
+                        1, p, PGRES_TUPLES_OK, &res, "list the reapers", e);
+    if (st != ST_OK)
+        return st;
+    n = PQntuples(res);
+    if (n > 0) {
+        out->items = calloc((size_t)n, sizeof *out->items);
+        if (out->items == NULL) {
+            st = err_set(e, ST_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    for (int r = 0; r < n; r++) {
+        struct db_reaper_row *x = &out->items[r];
+
+        x->reaper_id = db_dup_or_null(res, r, 0);
+        x->host = db_dup_or_null(res, r, 1);
+        x->last_sweep_json = db_dup_or_null(res, r, 9);
+        out->n++;
+        if (x->reaper_id == NULL || x->host == NULL ||
+            (x->last_sweep_json == NULL && !PQgetisnull(res, r, 9))) {
+            st = err_set(e, ST_NOMEM, "out of memory");
+            goto out;
+        }
+        x->pid = (int)strtol(PQgetvalue(res, r, 2), NULL, 10);
+        db_copy_time(x->started_at, res, r, 3);
+        db_copy_time(x->last_seen_at, res, r, 4);
+        x->last_seen_age_s = strtod(PQgetvalue(res, r, 5), NULL);
+        x->leader = is_true(res, r, 6);
+        x->live = is_true(res, r, 7);
+        db_copy_time(x->last_sweep_at, res, r, 8);
+        db_copy_time(x->last_cleanup_at, res, r, 10);
+    }
+out:
+    if (st != ST_OK)
+        db_reapers_free(out);
+    PQclear(res);
+    return st;
+}
