@@ -2483,3 +2483,196 @@ void ts_rabbit_destroy(struct ts_rabbit *rb)
     if (live_rabbit == rb)
         live_rabbit = NULL;
 }
+
+/* ---- reaper tests ---- */
+
+const char *ts_reaper_bin(void)
+{
+#ifdef TMDBQ_REAPER_BIN
+    return TMDBQ_REAPER_BIN;
+#else
+    /* The build puts every program under its source directory's name: <build>/consumer/
+     * tmdbq-consumer, <build>/reaper/tmdbq-reaper. */
+    static char path[1024];
+    const char *consumer = TMDBQ_CONSUMER_BIN;
+    const char *tail = "consumer/tmdbq-consumer";
+    size_t n = strlen(consumer), t = strlen(tail);
+
+    if (path[0] == '\0') {
+        if (n >= t && strcmp(consumer + n - t, tail) == 0)
+            snprintf(path, sizeof path, "%.*sreaper/tmdbq-reaper", (int)(n - t),
+                     consumer);
+        else
+            snprintf(path, sizeof path, "tmdbq-reaper");
+    }
+    return path;
+#endif
+}
+
+int ts_reaper_start(struct ts_env *env, const char *const *extra_env,
+                    const char *const *args, struct ts_proc *p)
+{
+    char e_db[320], e_prefix[128], e_amqp[300], e_max[48], e_base[48], e_cap[48],
+        label[48];
+    const char *envv[TS_ARGS_MAX], *argv[TS_ARGS_MAX];
+    const char *bin = ts_reaper_bin();
+    size_t ne = 0, na = 0, i;
+
+    if (access(bin, X_OK) != 0) {
+        fprintf(stderr, "support: %s is not executable: %s\n", bin, strerror(errno));
+        memset(p, 0, sizeof *p);
+        p->pid = -1;
+        p->status = -1;
+        return -1;
+    }
+    snprintf(e_db, sizeof e_db, "TMDBQ_DATABASE_URL=%s", env->db_url);
+    snprintf(e_prefix, sizeof e_prefix, "TMDBQ_AMQP_PREFIX=%s", env->prefix);
+    snprintf(e_amqp, sizeof e_amqp, "TMDBQ_AMQP_URL=%s", env->amqp_url);
+    envv[ne++] = e_db;
+    envv[ne++] = e_prefix;
+    envv[ne++] = e_amqp;
+    if (env->has_policy) {
+        snprintf(e_max, sizeof e_max, "TMDBQ_MAX_RETRIES=%d", env->max_retries);
+        snprintf(e_base, sizeof e_base, "TMDBQ_BACKOFF_BASE=%lldms",
+                 env->backoff_base_ms);
+        snprintf(e_cap, sizeof e_cap, "TMDBQ_BACKOFF_CAP=%lldms", env->backoff_cap_ms);
+        envv[ne++] = e_max;
+        envv[ne++] = e_base;
+        envv[ne++] = e_cap;
+    }
+    envv[ne++] = "TMDBQ_SWEEP_INTERVAL=1s";
+    envv[ne++] = "TMDBQ_CONNECT_TIMEOUT=2s";
+    envv[ne++] = "TMDBQ_LOG_LEVEL=debug";
+    for (i = 0; extra_env != NULL && extra_env[i] != NULL && ne < TS_ARGS_MAX - 1; i++)
+        envv[ne++] = extra_env[i];
+    envv[ne] = NULL;
+
+    snprintf(label, sizeof label, "r%d", ++env->nprocs);
+    argv[na++] = "tmdbq-reaper";
+    for (i = 0; args != NULL && args[i] != NULL && na < TS_ARGS_MAX - 1; i++)
+        argv[na++] = args[i];
+    argv[na] = NULL;
+    return ts_proc_start(env, bin, argv, envv, label, p);
+}
+
+int ts_reaper_once(struct ts_env *env, const char *const *extra_env, char **err)
+{
+    static const char *const once[] = {"--once", NULL};
+    struct ts_proc p;
+    int status;
+
+    if (err != NULL)
+        *err = NULL;
+    if (ts_reaper_start(env, extra_env, once, &p) != 0)
+        return -1;
+    status = ts_proc_wait(&p, TS_RUN_LIMIT_MS);
+    if (status == -1 && p.pid > 0) {
+        fprintf(stderr,
+                "support: tmdbq-reaper --once still running after %d ms, killing it\n",
+                TS_RUN_LIMIT_MS);
+        ts_proc_signal(&p, SIGKILL);
+        status = ts_proc_wait(&p, 10000);
+    }
+    if (err != NULL)
+        *err = ts_proc_stderr(&p);
+    return status;
+}
+
+long ts_count_published(const struct ts_env *env, const char *status)
+{
+    char sql[200];
+
+    if (!name_valid(status))
+        return -1;
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM queued_list_operations WHERE status = '%s' AND "
+             "published_at IS NOT NULL",
+             status);
+    return quiet_long(env, sql);
+}
+
+long ts_enqueue_lines_env(struct ts_env *env, const char *const *extra_env,
+                          const char *lines, json_t **ops)
+{
+    struct ts_result r = {0, NULL, NULL};
+    json_t *out = NULL, *all = json_array(), *line;
+    long n = -1;
+    size_t i;
+
+    if (ops != NULL)
+        *ops = NULL;
+    ts_run(env, extra_env, lines, &r, "enqueue", "--file", "-", "--json",
+           (const char *)NULL);
+    if (r.status != 0) {
+        ts_result_dump("tmdbq enqueue --file -", &r);
+        goto out;
+    }
+    out = ts_json_lines(r.out);
+    if (out == NULL)
+        goto out;
+    json_array_foreach(out, i, line)
+    {
+        json_t *op = json_object_get(line, "operation");
+
+        if (ts_json_bool(line, "ok") != 1 || !json_is_object(op)) {
+            fprintf(stderr, "support: enqueue refused a line: %s\n",
+                    ts_json_str(line, "error") ? ts_json_str(line, "error") : "?");
+            goto out;
+        }
+        if (ts_json_bool(op, "duplicate") == 1) {
+            fprintf(stderr, "support: enqueue line %lld was a duplicate\n",
+                    ts_json_int(line, "line", -1));
+            goto out;
+        }
+        json_array_append(all, op);
+    }
+    n = (long)json_array_size(all);
+    if (ops != NULL) {
+        *ops = all;
+        all = NULL;
+    }
+out:
+    json_decref(all);
+    json_decref(out);
+    ts_result_free(&r);
+    return n;
+}
+
+int ts_dead_amqp_env(char *buf, size_t n)
+{
+    int port = ts_free_port();
+
+    if (port <= 0) {
+        fprintf(stderr, "support: no free port for a dead broker URL\n");
+        return -1;
+    }
+    snprintf(buf, n, "TMDBQ_AMQP_URL=amqp://guest:guest@127.0.0.1:%d/%%2f", port);
+    return 0;
+}
+
+long ts_reaper_sweeps(const struct ts_proc *p)
+{
+    char *text = ts_proc_stderr(p);
+    const char *at = text;
+    long n = 0;
+
+    while ((at = strstr(at, " sweep: ")) != NULL) {
+        n++;
+        at++;
+    }
+    free(text);
+    return n;
+}
+
+long ts_reaper_wait_sweeps(const struct ts_proc *p, long n, long within_ms)
+{
+    long long deadline = now_ms() + within_ms;
+    long seen;
+
+    for (;;) {
+        seen = ts_reaper_sweeps(p);
+        if (seen >= n || now_ms() >= deadline)
+            return seen;
+        sleep_ms(50);
+    }
+}

@@ -355,4 +355,42 @@ int ts_rabbit_stop(struct ts_rabbit *rb);
 /* Stop it if running and remove its directory (kept with TMDBQ_TEST_KEEP). */
 void ts_rabbit_destroy(struct ts_rabbit *rb);
 
+/* ---- reaper tests (tmdbq-reaper) ---- */
+
+/* Path of the tmdbq-reaper binary: TMDBQ_REAPER_BIN when the build defines it, else next
+ * to the consumer's build directory (<build>/reaper/tmdbq-reaper). */
+const char *ts_reaper_bin(void);
+
+/* Start one tmdbq-reaper for the test's database, prefix, broker (env->amqp_url) and
+ * policy, with TMDBQ_SWEEP_INTERVAL=1s, TMDBQ_CONNECT_TIMEOUT=2s and
+ * TMDBQ_LOG_LEVEL=debug, then extra_env on top (may be NULL); args (NULL-terminated, may
+ * be NULL) follow the program name. Label "r<n>". 0 ok, -1 printed. */
+int ts_reaper_start(struct ts_env *env, const char *const *extra_env,
+                    const char *const *args, struct ts_proc *p);
+
+/* Run `tmdbq-reaper --once` as ts_reaper_start would start it and wait for it (at most
+ * 60 s, then it is killed). Returns its exit status (-1 when it could not start); *err
+ * (may be NULL) gets its stderr, malloc'd, which the caller frees. */
+int ts_reaper_once(struct ts_env *env, const char *const *extra_env, char **err);
+
+/* Rows of the test database marked published (published_at set) among those with this
+ * status; -1 on error. */
+long ts_count_published(const struct ts_env *env, const char *status);
+
+/* ts_enqueue_lines with extra_env for the `tmdbq enqueue` run (e.g. a TMDBQ_AMQP_URL
+ * nobody listens on, to enqueue while the broker is "down"). */
+long ts_enqueue_lines_env(struct ts_env *env, const char *const *extra_env,
+                          const char *lines, json_t **ops);
+
+/* "TMDBQ_AMQP_URL=amqp://guest:guest@127.0.0.1:PORT/%2f" with a port nobody listens on,
+ * into buf (size n). 0 ok, -1 when no free port was found. */
+int ts_dead_amqp_env(char *buf, size_t n);
+
+/* How many sweeps a reaper has logged so far ("sweep: " lines in its stderr). */
+long ts_reaper_sweeps(const struct ts_proc *p);
+
+/* Poll (every 50 ms, at most within_ms) until the reaper has logged at least n sweeps;
+ * returns the count seen last. */
+long ts_reaper_wait_sweeps(const struct ts_proc *p, long n, long within_ms);
+
 #endif
