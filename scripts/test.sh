@@ -57,6 +57,9 @@ else
         "(TMDBQ_CHECK_COMPOSE=1 bash scripts/setup.sh installs it)"
 fi
 
+say "Dockerfile against scripts/"
+bash scripts/check-dockerfile.sh || fail "the Dockerfile's build steps drifted from scripts/"
+
 if command -v shellcheck >/dev/null 2>&1; then
     say "shellcheck"
     shellcheck scripts/*.sh bench/*.sh .ci/run || fail "shellcheck found problems"

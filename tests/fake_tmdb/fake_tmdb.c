@@ -1,6 +1,7 @@
 /*
  * fake-tmdb: a stateful fake of TMDB's list API for tmdbq's integration tests and
- * benchmark. One thread, one poll() loop over non-blocking sockets on 127.0.0.1, HTTP/1.1
+ * benchmark. One thread, one poll() loop over non-blocking sockets on 127.0.0.1 (or the
+ * IPv4 address given by --listen, for a compose stack), HTTP/1.1
  * keep-alive; every request is answered from memory, so the fake is never the bottleneck.
  * The latency fault holds a connection's response in its buffer until a deadline instead
  * of sleeping, so other connections keep flowing.
@@ -62,6 +63,7 @@ struct server {
 
 struct options {
     long port;
+    const char *listen_addr; /* dotted IPv4; default 127.0.0.1 */
     const char *port_file;
     const char *api_key;
     const char *read_token;
@@ -327,7 +329,8 @@ static void server_accept(struct server *srv)
     }
 }
 
-static int server_listen(struct server *srv, long port, uint16_t *bound)
+static int server_listen(struct server *srv, const char *listen_addr, long port,
+                         uint16_t *bound)
 {
     struct sockaddr_in addr;
     socklen_t len = sizeof addr;
@@ -341,12 +344,14 @@ static int server_listen(struct server *srv, long port, uint16_t *bound)
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
-    /* Loopback only: the fake accepts any client that knows its fixed credentials. */
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* Loopback unless told otherwise: the fake accepts any client that knows its fixed
+     * credentials, and its control API has no auth at all. parse_options checked it. */
+    if (inet_pton(AF_INET, listen_addr, &addr.sin_addr) != 1)
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
         listen(fd, SOMAXCONN) != 0 ||
         getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
-        fprintf(stderr, "fake-tmdb: could not listen on 127.0.0.1:%ld: %s\n", port,
+        fprintf(stderr, "fake-tmdb: could not listen on %s:%ld: %s\n", listen_addr, port,
                 strerror(errno));
         close(fd);
         return -1;
@@ -441,9 +446,11 @@ static void server_loop(struct server *srv)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: fake-tmdb --port N [--port-file PATH] [--api-key K] "
+            "usage: fake-tmdb --port N [--listen ADDR] [--port-file PATH] [--api-key K] "
             "[--read-token T] [--verbose]\n"
-            "  --port N        port on 127.0.0.1; 0 picks a free one\n"
+            "  --port N        port to listen on; 0 picks a free one\n"
+            "  --listen ADDR   IPv4 address to listen on (default 127.0.0.1; 0.0.0.0 in a\n"
+            "                  container, so other containers reach it)\n"
             "  --port-file P   write the bound port to P once listening\n"
             "  --api-key K     v3 api_key to accept (default test-api-key)\n"
             "  --read-token T  v3 Bearer read token to accept (default test-read-token)\n"
@@ -454,6 +461,7 @@ static void usage(FILE *f)
 static int parse_options(int argc, char **argv, struct options *opt)
 {
     opt->port = -1;
+    opt->listen_addr = "127.0.0.1";
     opt->api_key = "test-api-key";
     opt->read_token = "test-read-token";
     for (int i = 1; i < argc; i++) {
@@ -482,6 +490,16 @@ static int parse_options(int argc, char **argv, struct options *opt)
                 return 2;
             }
             opt->port = p;
+        } else if (strcmp(a, "--listen") == 0) {
+            struct in_addr probe;
+            if (inet_pton(AF_INET, val, &probe) != 1) {
+                fprintf(stderr,
+                        "fake-tmdb: invalid --listen \"%s\": want an IPv4 address such as "
+                        "127.0.0.1 or 0.0.0.0\n",
+                        val);
+                return 2;
+            }
+            opt->listen_addr = val;
         } else if (strcmp(a, "--port-file") == 0) {
             opt->port_file = val;
         } else if (strcmp(a, "--api-key") == 0) {
@@ -546,7 +564,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fake-tmdb: out of memory at start\n");
         goto out;
     }
-    if (server_listen(&srv, opt.port, &port) != 0)
+    if (server_listen(&srv, opt.listen_addr, opt.port, &port) != 0)
         goto out;
     if (opt.port_file && write_port_file(opt.port_file, port) != 0) {
         fprintf(stderr, "fake-tmdb: could not write port file \"%s\": %s\n",
@@ -555,9 +573,9 @@ int main(int argc, char **argv)
     }
     /* Credentials are never printed: only whether they are the defaults. */
     fprintf(stderr,
-            "fake-tmdb: listening on 127.0.0.1:%u (api key %s, read token %s, "
+            "fake-tmdb: listening on %s:%u (api key %s, read token %s, "
             "max %zu connections, verbose %s)\n",
-            (unsigned)port,
+            opt.listen_addr, (unsigned)port,
             strcmp(opt.api_key, "test-api-key") == 0 ? "default" : "custom",
             strcmp(opt.read_token, "test-read-token") == 0 ? "default" : "custom",
             srv.max_conns, opt.verbose ? "on" : "off");

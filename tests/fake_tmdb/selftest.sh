@@ -478,5 +478,36 @@ contains "verbose log masks the query" "$(cat "$WORK/stderr")" "api_key=***&sess
 check "verbose log has a line per request" \
     "$(grep -c 'info fake-tmdb: ' "$WORK/stderr" | awk '{print ($1 > 100)}')" 1
 
+contains "startup line names the default address" "$(cat "$WORK/stderr")" \
+    "listening on 127.0.0.1:"
+
+# ---- --listen ------------------------------------------------------------------------
+"$BIN" --port 0 --listen not-an-address >/dev/null 2>"$WORK/listen-bad"
+check "--listen with a bad address exits 2" "$?" 2
+contains "--listen error names the option" "$(cat "$WORK/listen-bad")" 'invalid --listen'
+# 127.0.0.2 is loopback too on Linux: listening there and not on 127.0.0.1 shows the
+# option is obeyed without exposing anything beyond this machine.
+"$BIN" --port 0 --port-file "$PORT_FILE" --listen 127.0.0.2 2>"$WORK/listen-stderr" &
+PID=$!
+for _ in $(seq 1 100); do
+    [ -s "$PORT_FILE" ] && break
+    sleep 0.05
+done
+if [ -s "$PORT_FILE" ]; then
+    LPORT=$(cat "$PORT_FILE")
+    C=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.2:$LPORT/__control/health")
+    check "--listen 127.0.0.2 serves there" "$C" 200
+    C=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$LPORT/__control/health")
+    check "--listen 127.0.0.2 does not serve 127.0.0.1" "$C" 000
+    contains "startup line names the --listen address" "$(cat "$WORK/listen-stderr")" \
+        "listening on 127.0.0.2:$LPORT"
+else
+    bad "--listen 127.0.0.2: no port file: $(cat "$WORK/listen-stderr")"
+fi
+kill -TERM "$PID"
+wait "$PID"
+check "--listen: exit status on SIGTERM" "$?" 0
+PID=""
+
 echo "fake-tmdb selftest: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
