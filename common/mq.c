@@ -9,6 +9,7 @@
  * is bounded by the handle's timeout (socket connect, handshake, RPCs, confirm frames).
  * No librabbitmq type leaves this file.
  */
+#include "clock.h"
 #include "mq.h"
 
 #include <amqp.h>
@@ -82,14 +83,6 @@ static struct timeval ms_to_timeval(int64_t ms)
     tv.tv_sec = (time_t)(ms / 1000);
     tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
     return tv;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool prefix_valid(const char *p)
@@ -581,7 +574,7 @@ static void batch_resolve(struct batch *b, uint64_t tag, bool multiple, unsigned
 /* Wait for one frame until deadline. Returns an AMQP status. */
 static int wait_frame(struct mq *mq, amqp_frame_t *f, int64_t deadline)
 {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - clock_now_ms();
     struct timeval tv = ms_to_timeval(left);
 
     return amqp_simple_wait_frame_noblock(mq->conn, f, &tv);
@@ -733,7 +726,7 @@ static enum status publish_batch(struct mq *mq, const char *exchange, const char
                                  const char *const *ids, size_t n, bool *confirmed,
                                  struct err *e)
 {
-    int64_t deadline = now_ms() + mq->timeout_ms;
+    int64_t deadline = clock_now_ms() + mq->timeout_ms;
     char xname[MQ_NAME_MAX];
     struct batch b = {0};
     amqp_frame_t f;
@@ -789,7 +782,7 @@ static enum status publish_batch(struct mq *mq, const char *exchange, const char
     }
 
     while (b.resolved < n) {
-        if (now_ms() >= deadline) {
+        if (clock_now_ms() >= deadline) {
             st = err_set(
                 e, ST_MQ,
                 "timed out after %lldms waiting for RabbitMQ at %s to confirm %zu of "
@@ -1040,7 +1033,7 @@ static enum status foreign_frame(struct mq *mq, const amqp_frame_t *f, struct er
 static enum status read_delivery(struct mq *mq, const amqp_basic_deliver_t *d,
                                  struct mq_delivery *out, struct err *e)
 {
-    int64_t deadline = now_ms() + mq->timeout_ms;
+    int64_t deadline = clock_now_ms() + mq->timeout_ms;
     uint64_t body_size, got = 0;
     bool have_header = false;
     amqp_frame_t f;
@@ -1140,7 +1133,7 @@ static enum status consumer_method(struct mq *mq, const amqp_frame_t *f,
 enum status mq_consume_next(struct mq *mq, int64_t timeout_ms, struct mq_delivery *out,
                             struct err *e)
 {
-    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     amqp_frame_t f;
     enum status st;
     bool got = false;
@@ -1165,7 +1158,7 @@ enum status mq_consume_next(struct mq *mq, int64_t timeout_ms, struct mq_deliver
         rc = wait_frame(mq, &f, deadline);
         if (rc == AMQP_STATUS_TIMEOUT) {
             /* select() may wake a little early; the contract is "not before timeout". */
-            if (now_ms() < deadline)
+            if (clock_now_ms() < deadline)
                 continue;
             return err_set(e, ST_TIMEOUT, "no delivery from RabbitMQ at %s within %lldms",
                            mq->where, (long long)timeout_ms);

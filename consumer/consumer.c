@@ -14,6 +14,8 @@
  *             inside a TMDB call is abandoned (its row's lease expires, the row is tried
  *             again by another consumer).
  */
+#include "sig.h"
+#include "clock.h"
 #include "consumer.h"
 
 #include <inttypes.h>
@@ -40,46 +42,6 @@
 #define RECONNECT_MAX_MS 5000
 /* More distinct retry delays than any policy cfg accepts can have. */
 #define DELAYS_MAX 128
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (stop_signal)
-        _exit(1);
-    stop_signal = 1;
-}
-
-void consumer_signals_install(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts;
-
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL); /* a signal cuts it short, which is what we want */
-}
 
 /* The drain check's own broker handle and the queues it watches. */
 struct drain {
@@ -123,12 +85,12 @@ static bool drain_queues_empty(struct drain *d)
     uint32_t messages = 0, consumers = 0;
 
     if (d->mq == NULL) {
-        if (now_ms() < d->next_connect_ms)
+        if (clock_now_ms() < d->next_connect_ms)
             return false;
         if (mq_open(d->cfg->amqp_url, d->cfg->amqp_prefix, d->policy,
                     d->cfg->connect_timeout_ms, &d->mq, &e) != ST_OK) {
             log_debug("drain check: %s", e.msg);
-            d->next_connect_ms = now_ms() + d->delay_ms;
+            d->next_connect_ms = clock_now_ms() + d->delay_ms;
             d->delay_ms =
                 d->delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : d->delay_ms * 2;
             return false;
@@ -263,11 +225,11 @@ enum status consumer_run(const struct cfg *cfg, const struct consumer_opts *o,
     for (;;) {
         int64_t now;
 
-        sleep_ms(TICK_MS);
-        now = now_ms();
+        clock_sleep_ms(TICK_MS);
+        now = clock_now_ms();
         if (all_finished(workers, n))
             break;
-        if (!stopping && stop_signal) {
+        if (!stopping && sig_stop_requested()) {
             log_info("stopping: finishing the work in flight (grace %s; a second signal "
                      "exits at once)",
                      grace);

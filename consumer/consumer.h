@@ -24,11 +24,6 @@ struct consumer_opts {
     const char *id;   /* consumer ids are "<id>:<pid>:<worker#>"; NULL: <id> is <host> */
 };
 
-/* Install the signal handlers: the first SIGINT or SIGTERM asks for a stop (the handler
- * only sets a flag), a second one ends the process at once with _exit(1). SIGPIPE is
- * ignored. Call once, before consumer_run. */
-void consumer_signals_install(void);
-
 /* Run the workers until a signal, a finished drain, or (once) the single delivery.
  * Blocks. ST_OK on a stop; *abandoned is then true when some worker was still busy when
  * the grace period ended: its thread still runs, so the caller must leave with _exit and

@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 
+#include "sig.h"
 #include "cfg.h"
 #include "consumer.h"
 #include "err.h"
@@ -206,7 +207,7 @@ int main(int argc, char **argv)
         log_error("could not initialise libcurl");
         return 1;
     }
-    consumer_signals_install();
+    sig_install();
 
     st = consumer_run(&cfg, &o, &abandoned, &e);
     if (st != ST_OK) {

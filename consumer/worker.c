@@ -21,6 +21,7 @@
  * delivery requeued). Either way the backoff starts afresh only after a claim or finish
  * went through, never on a mere reconnect, so no failure can loop hot.
  */
+#include "clock.h"
 #include "worker.h"
 
 #include <inttypes.h>
@@ -95,25 +96,6 @@ struct worker {
     bool once_done;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts;
-
-    if (ms <= 0)
-        return;
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-}
-
 /* Whether to stop what the worker is doing. holding: it keeps an outcome that must be
  * recorded, which only the end of the grace period gives up. */
 static bool should_quit(const struct worker *w, bool holding)
@@ -129,10 +111,10 @@ static void wait_until(const struct worker *w, int64_t until_ms, bool holding)
     int64_t left;
 
     while (!should_quit(w, holding)) {
-        left = until_ms - now_ms();
+        left = until_ms - clock_now_ms();
         if (left <= 0)
             return;
-        sleep_ms(left < SLICE_MS ? left : SLICE_MS);
+        clock_sleep_ms(left < SLICE_MS ? left : SLICE_MS);
     }
 }
 
@@ -155,7 +137,7 @@ static void service_failed(struct worker *w, atomic_bool *down, struct reconnect
     else
         log_debug("worker %d: %s", w->index, e->msg);
     if (connecting) {
-        rc->next_ms = now_ms() + rc->delay_ms;
+        rc->next_ms = clock_now_ms() + rc->delay_ms;
         rc->delay_ms =
             rc->delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : rc->delay_ms * 2;
     } else {
@@ -179,7 +161,7 @@ static void close_in(struct worker *w)
 
 static void db_backoff(struct reconnect *rc)
 {
-    rc->next_ms = now_ms() + rc->delay_ms;
+    rc->next_ms = clock_now_ms() + rc->delay_ms;
     rc->delay_ms =
         rc->delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : rc->delay_ms * 2;
 }
@@ -236,7 +218,7 @@ static void db_query_ok(struct worker *w)
 /* Whether statements are held back after an SQL error (the connection is up). */
 static bool db_holding_back(const struct worker *w)
 {
-    return w->db != NULL && now_ms() < w->db_rc.next_ms;
+    return w->db != NULL && clock_now_ms() < w->db_rc.next_ms;
 }
 
 static void out_lost(struct worker *w, const struct err *e)
@@ -263,7 +245,7 @@ static bool connect_db(struct worker *w, bool holding)
     while (w->db == NULL) {
         if (should_quit(w, holding))
             return false;
-        if (now_ms() < w->db_rc.next_ms) {
+        if (clock_now_ms() < w->db_rc.next_ms) {
             wait_until(w, w->db_rc.next_ms, holding);
             continue;
         }
@@ -297,7 +279,7 @@ static bool connect_db(struct worker *w, bool holding)
             log_info("the consumer schema is in place now");
         /* The backoff delay stays until a claim or finish goes through (db_query_ok). */
         w->db_rc.next_ms = 0;
-        w->next_heartbeat_ms = now_ms() + HEARTBEAT_MS;
+        w->next_heartbeat_ms = clock_now_ms() + HEARTBEAT_MS;
         w->next_pause_check_ms = 0;
     }
     return true;
@@ -321,7 +303,7 @@ static bool connect_out(struct worker *w)
     while (w->out == NULL) {
         if (should_quit(w, false))
             return false;
-        if (now_ms() < w->out_rc.next_ms) {
+        if (clock_now_ms() < w->out_rc.next_ms) {
             wait_until(w, w->out_rc.next_ms, false);
             continue;
         }
@@ -346,7 +328,7 @@ static bool connect_in(struct worker *w)
     while (w->in == NULL) {
         if (should_quit(w, false))
             return false;
-        if (now_ms() < w->in_rc.next_ms) {
+        if (clock_now_ms() < w->in_rc.next_ms) {
             wait_until(w, w->in_rc.next_ms, false);
             continue;
         }
@@ -368,7 +350,7 @@ static bool connect_in(struct worker *w)
             w->announced = true;
         }
         if (w->sh->once && w->once_deadline_ms == 0)
-            w->once_deadline_ms = now_ms() + ONCE_IDLE_MS;
+            w->once_deadline_ms = clock_now_ms() + ONCE_IDLE_MS;
     }
     return true;
 }
@@ -380,9 +362,9 @@ static void heartbeat(struct worker *w, bool in_flight)
     struct err e = {0};
     enum status st;
 
-    if (w->db == NULL || now_ms() < w->next_heartbeat_ms)
+    if (w->db == NULL || clock_now_ms() < w->next_heartbeat_ms)
         return;
-    w->next_heartbeat_ms = now_ms() + HEARTBEAT_MS;
+    w->next_heartbeat_ms = clock_now_ms() + HEARTBEAT_MS;
     st = db_consumer_heartbeat(w->db, w->id, w->processed, w->failed, in_flight ? 1 : 0,
                                &e);
     if (st == ST_NOT_FOUND) /* removed as stale while we were away: come back */
@@ -421,7 +403,7 @@ static void enter_pause(struct worker *w)
 {
     close_in(w); /* the prefetched messages go back to the queue */
     w->paused = true;
-    w->next_pause_check_ms = now_ms() + PAUSE_CHECK_MS;
+    w->next_pause_check_ms = clock_now_ms() + PAUSE_CHECK_MS;
     if (!atomic_exchange(&w->sh->paused, true))
         log_info(
             "the queue is paused (tmdbq pause): no new work is taken until tmdbq resume");
@@ -433,9 +415,9 @@ static void check_pause(struct worker *w)
     struct err e = {0};
     bool paused = false;
 
-    if (w->db == NULL || now_ms() < w->next_pause_check_ms)
+    if (w->db == NULL || clock_now_ms() < w->next_pause_check_ms)
         return;
-    w->next_pause_check_ms = now_ms() + PAUSE_CHECK_MS;
+    w->next_pause_check_ms = clock_now_ms() + PAUSE_CHECK_MS;
     if (db_is_paused(w->db, &paused, &e) != ST_OK) {
         db_failed(w, &e);
         return;
@@ -659,9 +641,9 @@ static void execute(struct worker *w, const struct mq_delivery *d,
                   c->op.retry_count, w->sh->policy.max_retries);
     if (!outcome_check_creds(&c->op, c->session_id, c->access_token, &o)) {
         heartbeat(w, true);
-        t0 = now_ms();
+        t0 = clock_now_ms();
         tmdb_execute(w->tmdb, c->op.type, c->op.list_id, c->op.data_json, &creds, &r);
-        ms = now_ms() - t0;
+        ms = clock_now_ms() - t0;
         if (r.outcome == TMDB_DEPLOYMENT) {
             if (w->deployment_streak < OUTCOME_DEPLOYMENT_STREAK_MAX)
                 w->deployment_streak++;
@@ -874,7 +856,7 @@ static void *worker_main(void *arg)
             wait_until(w, w->db_rc.next_ms, false);
             continue;
         }
-        if (w->once_deadline_ms != 0 && now_ms() >= w->once_deadline_ms) {
+        if (w->once_deadline_ms != 0 && clock_now_ms() >= w->once_deadline_ms) {
             log_info("--once: no delivery within %dms", ONCE_IDLE_MS);
             break;
         }

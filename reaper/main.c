@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sig.h"
 #include "cfg.h"
 #include "err.h"
 #include "log.h"
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
     /* Order: logging, then signals, then the loop. */
     log_init(PROGRAM, cfg.log_level, cfg.log_format);
     cfg_log_summary(&cfg, TMDBQ_VERSION);
-    reaper_signals_install();
+    sig_install();
 
     st = reaper_run(&cfg, once, &e);
     if (st != ST_OK) {

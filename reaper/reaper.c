@@ -16,6 +16,8 @@
  * between. A broker that is down skips the publishing and nothing else: the rows stay
  * unpublished in PostgreSQL, which the next sweep relays.
  */
+#include "sig.h"
+#include "clock.h"
 #include "reaper.h"
 
 #include <inttypes.h>
@@ -40,54 +42,12 @@
 #define LOCK_TIMEOUT_MS 5000
 #define STATEMENT_TIMEOUT_MS 60000
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (stop_signal)
-        _exit(1);
-    stop_signal = 1;
-}
-
-void reaper_signals_install(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-}
-
 long long reaper_grace_ms(const struct cfg *cfg)
 {
     long long twice =
         cfg->sweep_interval_ms > INT64_MAX / 2 ? INT64_MAX : 2 * cfg->sweep_interval_ms;
 
     return twice > REAPER_GRACE_MIN_MS ? twice : REAPER_GRACE_MIN_MS;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts;
-
-    if (ms <= 0)
-        return;
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL); /* a signal cuts it short, which is what we want */
 }
 
 /* Backoff of one connection: the wait after the next failure, and when to try again. */
@@ -98,7 +58,7 @@ struct reconnect {
 
 static void backoff_failed(struct reconnect *rc)
 {
-    rc->next_ms = now_ms() + rc->delay_ms;
+    rc->next_ms = clock_now_ms() + rc->delay_ms;
     rc->delay_ms =
         rc->delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : rc->delay_ms * 2;
 }
@@ -156,7 +116,7 @@ struct sweep {
     char error[sizeof((struct err *)0)->msg];
 };
 
-static bool stopping(void) { return stop_signal != 0; }
+static bool stopping(void) { return sig_stop_requested(); }
 
 /* ---- connections ------------------------------------------------------------------- */
 
@@ -272,7 +232,7 @@ static bool ensure_mq(struct reaper *r)
 
     if (r->mq != NULL)
         return true;
-    if (now_ms() < r->mq_rc.next_ms)
+    if (clock_now_ms() < r->mq_rc.next_ms)
         return false;
     if (mq_open(r->cfg->amqp_url, r->cfg->amqp_prefix, &r->policy,
                 r->cfg->connect_timeout_ms, &r->mq, &e) != ST_OK) {
@@ -315,7 +275,7 @@ static enum status beat(struct reaper *r)
     enum status st = ST_OK;
     bool got = false;
 
-    r->next_beat_ms = now_ms() + r->beat_ms;
+    r->next_beat_ms = clock_now_ms() + r->beat_ms;
     if (!r->leader) {
         st = db_reaper_try_lead(r->db, &got, &e);
         if (st != ST_OK)
@@ -348,7 +308,7 @@ out:
 /* During a long sweep, keep last_seen_at fresh. */
 static void beat_if_due(struct reaper *r)
 {
-    if (r->db != NULL && now_ms() >= r->next_beat_ms)
+    if (r->db != NULL && clock_now_ms() >= r->next_beat_ms)
         beat(r);
 }
 
@@ -613,13 +573,13 @@ static bool step_cleanup(struct reaper *r, struct sweep *s)
             s->interrupted = true;
             return true;
         }
-        t0 = now_ms();
+        t0 = clock_now_ms();
         if (db_reaper_cleanup_batch(r->db, r->cfg->retention_ms, REAPER_CLEANUP_BATCH,
                                     &deleted, &e) != ST_OK) {
             sweep_db_error(r, s, &e);
             return false;
         }
-        dt = now_ms() - t0;
+        dt = clock_now_ms() - t0;
         s->cleanup_batches++;
         s->deleted += deleted;
         if (dt > s->longest_batch_ms)
@@ -696,7 +656,7 @@ static void sweep_log(const struct sweep *s)
 /* One sweep (the caller leads). Fills *s. */
 static void sweep(struct reaper *r, struct sweep *s)
 {
-    int64_t t0 = now_ms(), purged_c = 0, purged_r = 0;
+    int64_t t0 = clock_now_ms(), purged_c = 0, purged_r = 0;
     char json[640];
     struct err e = {0};
     bool ok;
@@ -716,7 +676,7 @@ static void sweep(struct reaper *r, struct sweep *s)
             sweep_db_error(r, s, &e);
         s->purged = purged_c + purged_r;
     }
-    s->ms = now_ms() - t0;
+    s->ms = clock_now_ms() - t0;
     sweep_log(s);
     if (r->db != NULL) {
         sweep_json(s, json, sizeof json);
@@ -820,22 +780,22 @@ enum status reaper_run(const struct cfg *cfg, bool once, struct err *e)
         return st;
     }
     while (!stopping()) {
-        int64_t now = now_ms(), wake;
+        int64_t now = clock_now_ms(), wake;
 
         if (r->db == NULL) {
             if (now < r->db_rc.next_ms) {
-                sleep_ms(r->db_rc.next_ms - now < SLICE_MS ? r->db_rc.next_ms - now
+                clock_sleep_ms(r->db_rc.next_ms - now < SLICE_MS ? r->db_rc.next_ms - now
                                                            : SLICE_MS);
                 continue;
             }
             if (!connect_db(r))
                 continue;
         }
-        if (now_ms() >= r->next_beat_ms)
+        if (clock_now_ms() >= r->next_beat_ms)
             beat(r);
-        if (r->db != NULL && r->leader && now_ms() >= r->next_sweep_ms) {
+        if (r->db != NULL && r->leader && clock_now_ms() >= r->next_sweep_ms) {
             struct sweep s;
-            int64_t started = now_ms();
+            int64_t started = clock_now_ms();
 
             sweep(r, &s);
             r->next_sweep_ms = started + cfg->sweep_interval_ms;
@@ -845,9 +805,9 @@ enum status reaper_run(const struct cfg *cfg, bool once, struct err *e)
         wake = r->next_beat_ms;
         if (r->leader && r->next_sweep_ms < wake)
             wake = r->next_sweep_ms;
-        now = now_ms();
+        now = clock_now_ms();
         if (wake > now)
-            sleep_ms(wake - now < SLICE_MS ? wake - now : SLICE_MS);
+            clock_sleep_ms(wake - now < SLICE_MS ? wake - now : SLICE_MS);
     }
     log_info("stopping");
     leave(r);

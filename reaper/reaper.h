@@ -26,12 +26,6 @@
 /* The grace period after which a published, due, pending row counts as lost. */
 long long reaper_grace_ms(const struct cfg *cfg);
 
-/* Install the signal handlers: the first SIGINT or SIGTERM asks for a stop (the handler
- * only sets a flag, which the loop reads at least every 100 ms and between batches), a
- * second one ends the process at once with _exit(1). SIGPIPE is ignored. Call once,
- * before reaper_run. */
-void reaper_signals_install(void);
-
 /* Run until a stop signal. Blocks. Services being down is not an error: it reconnects
  * with backoff (100 ms doubling to 5 s) and is not the leader while PostgreSQL is away.
  * Returns ST_OK after a stop; ST_NOMEM and the like only when it cannot run at all.
