@@ -210,6 +210,7 @@ enum status cfg_load(struct cfg *c, struct err *e)
     c->retention_ms = 30LL * 24 * 60 * 60 * 1000;
     c->connect_timeout_ms = 5 * 1000;
     c->tmdb_timeout_ms = 30 * 1000;
+    c->apply_timeout_ms = 5 * 1000;
     c->log_level = LOG_LEVEL_INFO;
     c->log_format = LOG_FORMAT_TEXT;
 
@@ -244,6 +245,9 @@ enum status cfg_load(struct cfg *c, struct err *e)
     st = load_duration("TMDBQ_TMDB_TIMEOUT", 1, &c->tmdb_timeout_ms, e);
     if (st != ST_OK)
         return st;
+    st = load_duration("TMDBQ_APPLY_TIMEOUT", 1, &c->apply_timeout_ms, e);
+    if (st != ST_OK)
+        return st;
     if (c->backoff_cap_ms < c->backoff_base_ms) {
         char cap[32], base[32];
 
@@ -272,6 +276,7 @@ void cfg_log_summary(const struct cfg *c, const char *version)
 {
     char db[512], amqp[512], api[512];
     char base[32], cap[32], lease[32], sweep[32], retention[32], timeout[32], tmdb[32];
+    char apply[32];
 
     log_mask_url(c->database_url, db, sizeof db);
     log_mask_url(c->amqp_url, amqp, sizeof amqp);
@@ -283,12 +288,13 @@ void cfg_log_summary(const struct cfg *c, const char *version)
     cfg_format_duration(c->retention_ms, retention, sizeof retention);
     cfg_format_duration(c->connect_timeout_ms, timeout, sizeof timeout);
     cfg_format_duration(c->tmdb_timeout_ms, tmdb, sizeof tmdb);
+    cfg_format_duration(c->apply_timeout_ms, apply, sizeof apply);
     log_info("tmdbq %s: database=%s amqp=%s prefix=%s tmdb_api=%s api_key=%s "
              "access_token=%s retries=%d backoff=%s..%s lease=%s sweep=%s retention=%s "
-             "connect_timeout=%s tmdb_timeout=%s log=%s/%s",
+             "connect_timeout=%s tmdb_timeout=%s apply_timeout=%s log=%s/%s",
              version != NULL ? version : "unknown", db, amqp, c->amqp_prefix, api,
              c->tmdb_api_key != NULL ? "set" : "unset",
              c->tmdb_access_token != NULL ? "set" : "unset", c->max_retries, base, cap,
-             lease, sweep, retention, timeout, tmdb, level_name(c->log_level),
+             lease, sweep, retention, timeout, tmdb, apply, level_name(c->log_level),
              format_name(c->log_format));
 }

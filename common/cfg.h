@@ -31,6 +31,9 @@ struct cfg {
     int64_t retention_ms;          /* TMDBQ_RETENTION, default 30d */
     int64_t connect_timeout_ms;    /* TMDBQ_CONNECT_TIMEOUT, default 5s: PostgreSQL and RabbitMQ */
     int64_t tmdb_timeout_ms;       /* TMDBQ_TMDB_TIMEOUT, default 30s: one whole TMDB request */
+    int64_t apply_timeout_ms;      /* TMDBQ_APPLY_TIMEOUT, default 5s: the whole direct TMDB
+                                      call of `tmdbq apply`, short so a user never waits
+                                      long (on expiry the operation is queued) */
     enum log_level log_level;      /* TMDBQ_LOG_LEVEL: debug, info, warn, error */
     enum log_format log_format;    /* TMDBQ_LOG_FORMAT: text, json */
 };

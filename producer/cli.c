@@ -26,6 +26,9 @@
     "  enqueue TYPE --user N [--list N] [--movie N] [--name S] [--description S]\n"          \
     "               [--public true|false] [--data JSON]\n"                                    \
     "  enqueue --file F|-                   one JSON operation a line\n"                     \
+    "  apply TYPE ...same as enqueue...     to TMDB now when it answers and the list is idle,\n" \
+    "                                       else queued (needs TMDB_API_KEY or\n"            \
+    "                                       TMDB_ACCESS_TOKEN)\n"                              \
     "  show ID                              one operation\n"                                 \
     "  stats                                operations per status\n"                         \
     "  pending --user N                     a user's pending and processing operations\n"   \
@@ -42,7 +45,7 @@
     "\n"                                                                                     \
     "TYPE: create_list update_list delete_list clear_list add_movie remove_movie\n"          \
     "Exit status: 0 done, 1 service failed, 2 bad usage or input, 3 no such operation,\n"    \
-    "4 the operation's status does not allow it.\n"
+    "4 the operation's status does not allow it, 5 (apply) TMDB refused the operation.\n"
 
 /* Everything the command line said; strings borrowed from argv. */
 struct cli_args {
@@ -316,6 +319,37 @@ static int cmd_enqueue(const struct cli_args *a, struct tmdbq *h)
         return rc;
     rc = print_op(a, op);
     tmdbq_op_free(op);
+    return rc;
+}
+
+/* apply TYPE ...: the result on stdout in every case where a row was written, the
+ * permanent failure included (exit 5), so a script reads one JSON object either way. */
+static int cmd_apply(const struct cli_args *a, struct tmdbq *h)
+{
+    struct tmdbq_apply_result *r = NULL;
+    struct tmdbq_request req = a->req;
+    char *s;
+    int rc;
+
+    if (a->file)
+        return usage_error("%s", "apply takes one operation, not --file");
+    if (a->n_words != 2)
+        return usage_error("%s", "apply needs one operation TYPE");
+    req.type = a->words[1];
+    rc = tmdbq_apply(h, &req, &r);
+    if (r == NULL)
+        return rc;
+    s = a->json ? tmdbq_apply_result_to_json(r) : tmdbq_apply_result_to_text(r);
+    if (s == NULL) {
+        fputs("tmdbq: out of memory\n", stderr);
+        rc = rc == TMDBQ_OK ? TMDBQ_ESERVICE : rc;
+    } else {
+        fputs(s, stdout);
+        if (a->json)
+            fputc('\n', stdout);
+        free(s);
+    }
+    tmdbq_apply_result_free(r);
     return rc;
 }
 
@@ -610,7 +644,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"migrate", cmd_migrate}, {"enqueue", cmd_enqueue}, {"show", cmd_show},
+    {"migrate", cmd_migrate}, {"enqueue", cmd_enqueue}, {"apply", cmd_apply},
+    {"show", cmd_show},
     {"stats", cmd_stats},     {"pending", cmd_pending}, {"failed", cmd_failed},
     {"session", cmd_session}, {"retry", cmd_retry},     {"cancel", cmd_cancel},
     {"process", cmd_process}, {"pause", cmd_pause},     {"resume", cmd_resume},

@@ -14,17 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "cfg.h"
 #include "codec.h"
 #include "db.h"
+#include "db_apply.h"
 #include "db_control.h"
 #include "err.h"
 #include "log.h"
 #include "mq.h"
 #include "mqadmin.h"
 #include "op.h"
+#include "tmdb.h"
 
 /* Operations per insert statement and per round of publisher confirms in a bulk enqueue:
  * large enough that round trips vanish, small enough that one batch stays quick. */
@@ -1332,6 +1335,349 @@ int tmdbq_global_init(void)
 
 void tmdbq_global_cleanup(void) { mqadmin_global_cleanup(); }
 
+/* ---- apply ------------------------------------------------------------------------ */
+
+/* The consumer id of a direct attempt, "apply:<host>:<pid>": a row left processing says
+ * which process held it, and no consumer's id can be the same. */
+static void apply_consumer_id(char *buf, size_t n)
+{
+    char host[256];
+
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    snprintf(buf, n, "apply:%s:%ld", host, (long)getpid());
+}
+
+/* Before calling TMDB: the user credential that the type needs, as the consumer checks
+ * it (consumer/outcome.c). Fills msg and returns false when it is missing. */
+static bool apply_creds_ok(const struct op *op, const struct db_claim *c, char *msg,
+                           size_t n)
+{
+    if (c->session_id == NULL || c->session_id[0] == '\0') {
+        snprintf(msg, n,
+                 "no TMDB session for user %d (set one with: tmdbq session set --user %d "
+                 "--session-id S)",
+                 (int)op->user_id, (int)op->user_id);
+        return false;
+    }
+    if (op->type == OP_UPDATE_LIST &&
+        (c->access_token == NULL || c->access_token[0] == '\0')) {
+        snprintf(msg, n,
+                 "no TMDB v4 access token for user %d (update_list needs one; set it "
+                 "with: tmdbq session set --user %d --session-id S --access-token T)",
+                 (int)op->user_id, (int)op->user_id);
+        return false;
+    }
+    return true;
+}
+
+/* Record the direct attempt's outcome with the consumer's call. db_finish is idempotent,
+ * so after a lost connection one reconnect and the same call again is safe: TMDB has
+ * answered, and an outcome left unrecorded means the operation runs once more after its
+ * lease. */
+static enum status apply_record(struct tmdbq *h, const char *id, const char *consumer,
+                                const struct db_outcome *o, char *next_id)
+{
+    bool recorded = false;
+    struct db *fresh = NULL;
+    enum status st = db_finish(h->db, id, consumer, o, &recorded, next_id, &h->err);
+
+    if (st == ST_DB && !db_connected(h->db)) {
+        log_warn("op=%s could not record the outcome of the direct attempt: %s; "
+                 "reconnecting once",
+                 id, h->err.msg);
+        if (db_open(h->cfg.database_url, h->cfg.connect_timeout_ms, &fresh, &h->err) ==
+            ST_OK) {
+            db_close(h->db);
+            h->db = fresh;
+            st = db_finish(h->db, id, consumer, o, &recorded, next_id, &h->err);
+        }
+    }
+    if (st != ST_OK) {
+        err_prefix(&h->err,
+                   "TMDB answered but the outcome of operation %s was not recorded (it "
+                   "stays processing and is performed again after its lease)",
+                   id);
+        return st;
+    }
+    if (!recorded)
+        return err_set(&h->err, ST_DB,
+                       "TMDB answered but operation %s was taken over before its outcome "
+                       "was recorded (its lease ran out); it is performed again",
+                       id);
+    return ST_OK;
+}
+
+/* Publish the list's operation that waited behind the applied one (a hand-on). */
+static enum status apply_publish_next(struct tmdbq *h, const char *id)
+{
+    struct tmdbq_op one;
+
+    memset(&one, 0, sizeof one);
+    snprintf(one.op.id, sizeof one.op.id, "%s", id);
+    one.op.status = OP_PENDING;
+    return publish_ops(h, &one, 1);
+}
+
+/* The direct attempt: steps 2 and 3 of tmdbq_apply. c is the claimed row. */
+static enum status apply_direct(struct tmdbq *h, struct tmdb_client *client,
+                                const char *consumer, struct db_claim *c,
+                                struct tmdbq_apply_result *res)
+{
+    struct tmdb_result tr;
+    struct tmdb_creds creds = {c->session_id, c->access_token};
+    struct db_outcome o;
+    char msg[512], next_id[37] = "";
+    enum status st;
+
+    memset(&tr, 0, sizeof tr);
+    memset(&o, 0, sizeof o);
+    if (!apply_creds_ok(&c->op, c, msg, sizeof msg)) {
+        o.kind = DB_OUT_FAILED;
+        o.error_message = msg;
+        o.error_kind = "permanent";
+        res->outcome = TMDBQ_FAILED;
+    } else {
+        tmdb_execute(client, c->op.type, c->op.list_id, c->op.data_json, &creds, &tr);
+        res->tmdb_called = true;
+        res->http_status = tr.http_status;
+        res->tmdb_code = tr.tmdb_code;
+        switch (tr.outcome) {
+        case TMDB_DONE:
+        case TMDB_GOAL_HOLDS:
+            o.kind = DB_OUT_COMPLETED;
+            o.result_json = tr.result_json;
+            res->outcome = TMDBQ_APPLIED;
+            break;
+        case TMDB_TRANSIENT:
+        case TMDB_DEPLOYMENT:
+            /* The direct attempt spends no retry: its short timeout is the user's
+             * patience, not a fair try; the consumers start with the full budget. A
+             * Retry-After is honoured (a claim before then publishes it again). */
+            o.kind = DB_OUT_RETRY;
+            o.delay_ms = tr.retry_after_ms;
+            o.count_retry = false;
+            o.error_kind = tr.outcome == TMDB_DEPLOYMENT ? "deployment" : "transient";
+            if (tr.outcome == TMDB_DEPLOYMENT)
+                snprintf(msg, sizeof msg,
+                         "TMDB rejects the application's credential (TMDB_API_KEY / "
+                         "TMDB_ACCESS_TOKEN): %s",
+                         tr.message);
+            else
+                snprintf(msg, sizeof msg, "direct attempt: %s", tr.message);
+            o.error_message = msg;
+            res->outcome = TMDBQ_QUEUED;
+            res->reason = TMDBQ_QUEUED_UNAVAILABLE;
+            break;
+        case TMDB_PERMANENT:
+        default:
+            snprintf(msg, sizeof msg, "%s", tr.message);
+            o.kind = DB_OUT_FAILED;
+            o.error_message = msg;
+            o.error_kind = "permanent";
+            res->outcome = TMDBQ_FAILED;
+            break;
+        }
+    }
+    st = apply_record(h, c->op.id, consumer, &o, next_id);
+    if (st != ST_OK)
+        goto out;
+    st = db_get_op(h->db, c->op.id, &res->op->op, &h->err);
+    if (st != ST_OK)
+        goto out;
+    if (res->outcome == TMDBQ_QUEUED) {
+        log_info("op=%s TMDB unavailable (%s): queued", c->op.id, msg);
+        st = publish_ops(h, res->op, 1);
+    } else if (next_id[0] != '\0') {
+        st = apply_publish_next(h, next_id);
+    }
+    if (res->outcome == TMDBQ_FAILED)
+        log_debug("op=%s failed: %s", c->op.id, msg);
+    else if (res->outcome == TMDBQ_APPLIED)
+        log_debug("op=%s applied", c->op.id);
+out:
+    tmdb_result_cleanup(&tr);
+    return st;
+}
+
+int tmdbq_apply(struct tmdbq *h, const struct tmdbq_request *req,
+                struct tmdbq_apply_result **out)
+{
+    struct op_request r = {0};
+    struct db_claim c;
+    struct tmdb_client *client = NULL;
+    struct tmdbq_apply_result *res = NULL;
+    struct tmdb_config tc;
+    enum db_apply_start how;
+    char consumer[320];
+    enum status st;
+
+    *out = NULL;
+    memset(&c, 0, sizeof c);
+    h->mq_down = false;
+    st = request_build(req, &r, &h->err);
+    if (st != ST_OK)
+        goto out;
+    if (h->cfg.tmdb_api_key == NULL && h->cfg.tmdb_access_token == NULL) {
+        st = err_set(&h->err, ST_INVALID,
+                     "apply calls TMDB and needs the application's credential: set "
+                     "TMDB_API_KEY or TMDB_ACCESS_TOKEN (or use tmdbq enqueue)");
+        goto out;
+    }
+    /* The client first: nothing is written unless the call can be made. */
+    memset(&tc, 0, sizeof tc);
+    tc.base_url = h->cfg.tmdb_api_url;
+    tc.api_key = h->cfg.tmdb_api_key;
+    tc.read_token = h->cfg.tmdb_access_token;
+    tc.timeout_ms = h->cfg.apply_timeout_ms;
+    tc.connect_timeout_ms = h->cfg.connect_timeout_ms < h->cfg.apply_timeout_ms
+                                ? h->cfg.connect_timeout_ms
+                                : h->cfg.apply_timeout_ms;
+    st = tmdb_client_new(&tc, &client, &h->err);
+    if (st != ST_OK)
+        goto out;
+    res = calloc(1, sizeof *res);
+    if (res == NULL || (res->op = calloc(1, sizeof *res->op)) == NULL) {
+        st = err_set(&h->err, ST_NOMEM, "out of memory");
+        goto out;
+    }
+    res->op->from_enqueue = true;
+    apply_consumer_id(consumer, sizeof consumer);
+    st = db_apply_begin(h->db, &r, consumer, h->cfg.lease_ms, &how, &c, &h->err);
+    if (st != ST_OK)
+        goto out;
+    if (how == DB_APPLY_DIRECT) {
+        st = apply_direct(h, client, consumer, &c, res);
+    } else {
+        res->outcome = TMDBQ_QUEUED;
+        res->reason = how == DB_APPLY_DUPLICATE      ? TMDBQ_QUEUED_DUPLICATE
+                      : how == DB_APPLY_QUEUED_PAUSED ? TMDBQ_QUEUED_PAUSED
+                                                      : TMDBQ_QUEUED_LIST_BUSY;
+        res->op->op = c.op;
+        memset(&c.op, 0, sizeof c.op);
+        res->op->duplicate = how == DB_APPLY_DUPLICATE;
+        log_debug("op=%s queued without a TMDB call (%s)", res->op->op.id,
+                  how == DB_APPLY_DUPLICATE ? "duplicate"
+                  : how == DB_APPLY_QUEUED_PAUSED ? "paused"
+                                                  : "the list has earlier operations");
+        st = publish_ops(h, res->op, 1);
+    }
+    if (st != ST_OK)
+        goto out;
+    res->result = res->outcome == TMDBQ_APPLIED ? res->op->op.result_json : NULL;
+    if (res->outcome == TMDBQ_FAILED || res->reason == TMDBQ_QUEUED_UNAVAILABLE)
+        res->error = res->op->op.error_message;
+    if (res->outcome == TMDBQ_FAILED)
+        err_set(&h->err, ST_INVALID, "operation %s failed: %s", res->op->op.id,
+                res->error ? res->error : "");
+    *out = res;
+    res = NULL;
+out:
+    tmdbq_apply_result_free(res);
+    db_claim_cleanup(&c);
+    tmdb_client_free(client);
+    op_request_cleanup(&r);
+    if (st == ST_OK && *out != NULL && (*out)->outcome == TMDBQ_FAILED)
+        return TMDBQ_EREJECTED;
+    return public_code(st);
+}
+
+static const char *queued_reason_name(enum tmdbq_queued_reason r)
+{
+    switch (r) {
+    case TMDBQ_QUEUED_LIST_BUSY:
+        return "list_busy";
+    case TMDBQ_QUEUED_DUPLICATE:
+        return "duplicate";
+    case TMDBQ_QUEUED_PAUSED:
+        return "paused";
+    case TMDBQ_QUEUED_UNAVAILABLE:
+        return "tmdb_unavailable";
+    case TMDBQ_QUEUED_NONE:
+        break;
+    }
+    return "none";
+}
+
+static const char *apply_outcome_name(enum tmdbq_apply_outcome o)
+{
+    return o == TMDBQ_APPLIED ? "applied" : o == TMDBQ_QUEUED ? "queued" : "failed";
+}
+
+char *tmdbq_apply_result_to_json(const struct tmdbq_apply_result *r)
+{
+    char *text = NULL, *op = NULL;
+    size_t len = 0;
+    FILE *f;
+    bool ok = true;
+
+    op = tmdbq_op_to_json(r->op);
+    if (op == NULL)
+        return NULL;
+    f = open_memstream(&text, &len);
+    if (f == NULL) {
+        free(op);
+        return NULL;
+    }
+    fprintf(f, "{\"outcome\":\"%s\"", apply_outcome_name(r->outcome));
+    if (r->outcome == TMDBQ_APPLIED) {
+        /* PostgreSQL printed it from jsonb: valid JSON as it stands. */
+        fprintf(f, ",\"result\":%s", r->result ? r->result : "null");
+    } else if (r->outcome == TMDBQ_QUEUED) {
+        fprintf(f, ",\"reason\":\"%s\"", queued_reason_name(r->reason));
+        if (r->error != NULL) {
+            fputs(",\"error\":", f);
+            ok = json_str(f, r->error);
+        }
+    } else {
+        fputs(",\"error\":", f);
+        ok = json_str(f, r->error ? r->error : "");
+        fputs(",\"http_status\":", f);
+        json_count(f, r->http_status > 0 ? r->http_status : -1);
+        fputs(",\"tmdb_status_code\":", f);
+        json_count(f, r->tmdb_code > 0 ? r->tmdb_code : -1);
+    }
+    fprintf(f, ",\"operation\":%s}", op);
+    free(op);
+    return memstream_done(f, &text, ok);
+}
+
+char *tmdbq_apply_result_to_text(const struct tmdbq_apply_result *r)
+{
+    char *text = NULL, *op = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    op = tmdbq_op_to_text(r->op);
+    if (op == NULL)
+        return NULL;
+    f = open_memstream(&text, &len);
+    if (f == NULL) {
+        free(op);
+        return NULL;
+    }
+    fprintf(f, "outcome:        %s", apply_outcome_name(r->outcome));
+    if (r->outcome == TMDBQ_QUEUED)
+        fprintf(f, " (%s)", queued_reason_name(r->reason));
+    fputc('\n', f);
+    if (r->outcome == TMDBQ_APPLIED && r->result != NULL)
+        fprintf(f, "tmdb result:    %s\n", r->result);
+    if (r->error != NULL)
+        fprintf(f, "why:            %s\n", r->error);
+    fputs(op, f);
+    free(op);
+    return memstream_done(f, &text, true);
+}
+
+void tmdbq_apply_result_free(struct tmdbq_apply_result *r)
+{
+    if (r == NULL)
+        return;
+    tmdbq_op_free(r->op);
+    free(r);
+}
+
 /* ---- operations ----------------------------------------------------------------------
  */
 
@@ -1373,6 +1719,11 @@ const char *tmdbq_op_inserted_at(const struct tmdbq_op *op)
 const char *tmdbq_op_error(const struct tmdbq_op *op)
 {
     return op->op.error_message;
+}
+
+const char *tmdbq_op_result(const struct tmdbq_op *op)
+{
+    return op->op.result_json;
 }
 
 char *tmdbq_line_result_to_json(const struct tmdbq_line_result *r)

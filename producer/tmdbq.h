@@ -9,7 +9,8 @@
  * - Every fallible function returns an int that is also the `tmdbq` command's exit status:
  *   TMDBQ_OK 0, TMDBQ_ESERVICE 1 (PostgreSQL or RabbitMQ failed), TMDBQ_EINVAL 2 (invalid
  *   input), TMDBQ_ENOTFOUND 3 (no such operation), TMDBQ_ESTATE 4 (the operation's status
- *   does not allow it). tmdbq_errmsg() then says what and why, for people.
+ *   does not allow it), and for tmdbq_apply only TMDBQ_EREJECTED 5 (TMDB refused the
+ *   operation for good). tmdbq_errmsg() then says what and why, for people.
  * - A handle is used by one thread at a time. Calls block on the network, each wait bounded
  *   by TMDBQ_CONNECT_TIMEOUT (default 5 s).
  * - `T **out` hands ownership to the caller, who frees it with the matching _free function.
@@ -35,6 +36,7 @@ enum {
     TMDBQ_EINVAL = 2,
     TMDBQ_ENOTFOUND = 3,
     TMDBQ_ESTATE = 4,
+    TMDBQ_EREJECTED = 5, /* tmdbq_apply only: TMDB refused the operation for good */
 };
 
 struct tmdbq;
@@ -85,6 +87,88 @@ struct tmdbq_request tmdbq_request_init(void);
  * TMDBQ_OK with tmdbq_op_published false: the row is durable and the reaper publishes it
  * later (tmdbq_errmsg holds the broker's failure for a warning). */
 int tmdbq_enqueue(struct tmdbq *h, const struct tmdbq_request *req, struct tmdbq_op **out);
+
+/* ---- apply: direct to TMDB when it answers, queued when it does not ----------------- */
+
+enum tmdbq_apply_outcome {
+    TMDBQ_APPLIED, /* TMDB performed it (or its goal already held); the row is completed */
+    TMDBQ_QUEUED,  /* it is a pending operation now, which a consumer performs in its turn */
+    TMDBQ_FAILED,  /* TMDB refused it for good; the row is failed; nothing is queued */
+};
+
+/* Why an apply answered TMDBQ_QUEUED. */
+enum tmdbq_queued_reason {
+    TMDBQ_QUEUED_NONE,        /* not queued */
+    TMDBQ_QUEUED_LIST_BUSY,   /* the list had pending or processing operations: it waits
+                                 behind them, TMDB was not called */
+    TMDBQ_QUEUED_DUPLICATE,   /* an identical operation was pending: that one is returned */
+    TMDBQ_QUEUED_PAUSED,      /* the queue is paused (tmdbq pause): TMDB was not called */
+    TMDBQ_QUEUED_UNAVAILABLE, /* the direct attempt failed transiently (timeout, refused
+                                 connection, 429, 5xx) or TMDB rejected the application's
+                                 credential */
+};
+
+/* What tmdbq_apply did; free with tmdbq_apply_result_free. Strings are borrowed from it. */
+struct tmdbq_apply_result {
+    enum tmdbq_apply_outcome outcome;
+    enum tmdbq_queued_reason reason; /* TMDBQ_QUEUED only */
+    struct tmdbq_op *op;   /* the row afterwards (completed, pending or failed); owned */
+    const char *result;    /* TMDBQ_APPLIED: TMDB's result as JSON, e.g. {"list_id":123}
+                              for create_list; else NULL */
+    const char *error;     /* TMDBQ_FAILED, and QUEUED_UNAVAILABLE: why, for people;
+                              else NULL */
+    bool tmdb_called;      /* a request went to TMDB */
+    long http_status;      /* TMDB's HTTP status, 0 when none (no call, no answer) */
+    int tmdb_code;         /* TMDB's status_code, 0 when none */
+};
+
+/* Perform one operation against TMDB now, when that keeps per-list order, and record it;
+ * queue it when TMDB does not answer. Needs TMDB_API_KEY or TMDB_ACCESS_TOKEN
+ * (TMDBQ_EINVAL, nothing written, without either). Steps:
+ *  1. Validate (as tmdbq_enqueue; TMDBQ_EINVAL, nothing written). In one transaction under
+ *     the list's lock: an identical pending operation is returned as QUEUED_DUPLICATE;
+ *     when the list has pending or processing operations, or the queue is paused, the
+ *     operation is inserted pending and published as an enqueue is (QUEUED_LIST_BUSY,
+ *     QUEUED_PAUSED); else it is inserted processing, claimed by "apply:<host>:<pid>"
+ *     under a lease (TMDBQ_LEASE). create_list has no list: it goes direct unless paused.
+ *  2. Call TMDB with the user's stored credentials, the whole call bounded by
+ *     TMDBQ_APPLY_TIMEOUT (default 5 s; twice that for delete_list when TMDB's delete
+ *     quirk needs a confirming GET). A user without a session (or, for update_list, a v4
+ *     access token) fails at once, without a call.
+ *  3. Success or "the goal already holds": the row is completed with TMDB's result:
+ *     TMDBQ_APPLIED. Timeout, connection error, 429, 5xx, or a rejected application
+ *     credential: the row goes back to pending, due at once (or after TMDB's
+ *     Retry-After), and is published: TMDBQ_QUEUED (QUEUED_UNAVAILABLE). The direct
+ *     attempt spends no retry: the queued operation keeps its full retry budget.
+ *     Permanent (no session, session rejected, list not found, not permitted, invalid
+ *     data): the row is failed with the message (error_kind "permanent", so a later
+ *     `tmdbq session set` does not revive it) and TMDBQ_FAILED; nothing is queued.
+ *  4. If the process dies in step 2 or 3 the row stays processing until its lease ends;
+ *     the reaper then returns it to pending like any consumer's (an attempt counted).
+ * Returns TMDBQ_OK for APPLIED and QUEUED (a broker that cannot take a queued operation
+ * costs a warning and tmdbq_op_published false, as for an enqueue), TMDBQ_EREJECTED for
+ * FAILED, with *out set in these cases; TMDBQ_EINVAL for an invalid request or missing
+ * application credential and TMDBQ_ESERVICE when PostgreSQL failed, with *out NULL. If
+ * PostgreSQL fails after TMDB answered, the outcome is recorded after one reconnect; if
+ * that fails too, TMDBQ_ESERVICE says TMDB's answer was not recorded (the row is rescued
+ * when its lease ends, and the operation runs again: at-least-once). Blocks for a few
+ * database round trips, the TMDB call and a publish. */
+int tmdbq_apply(struct tmdbq *h, const struct tmdbq_request *req,
+                struct tmdbq_apply_result **out);
+
+/* The result as one JSON object on one line:
+ *   {"outcome":"applied","result":{..},"operation":{..}}
+ *   {"outcome":"queued","reason":"list_busy"|"duplicate"|"paused"|"tmdb_unavailable",
+ *    ["error":".."],"operation":{..}}
+ *   {"outcome":"failed","error":"..","http_status":N|null,"tmdb_status_code":N|null,
+ *    "operation":{..}}
+ * (operation as tmdbq_op_to_json after an enqueue). Caller frees with free(); NULL when
+ * out of memory. */
+char *tmdbq_apply_result_to_json(const struct tmdbq_apply_result *r);
+/* The result as lines for people. Caller frees with free(); NULL when out of memory. */
+char *tmdbq_apply_result_to_text(const struct tmdbq_apply_result *r);
+/* Accepts NULL. */
+void tmdbq_apply_result_free(struct tmdbq_apply_result *r);
 
 /* The result of one line of a bulk enqueue, handed to the callback. Borrowed: valid during
  * the callback only. */
@@ -289,6 +373,8 @@ int tmdbq_op_retry_count(const struct tmdbq_op *op);
 const char *tmdbq_op_inserted_at(const struct tmdbq_op *op);
 /* The last error, NULL when there is none. */
 const char *tmdbq_op_error(const struct tmdbq_op *op);
+/* TMDB's result as JSON (e.g. {"list_id":123}), NULL when there is none. */
+const char *tmdbq_op_result(const struct tmdbq_op *op);
 bool tmdbq_op_duplicate(const struct tmdbq_op *op);
 /* The operation as one JSON object (the table's columns, result, published and, after an
  * enqueue, duplicate). Caller frees with free(); NULL when out of memory. */

@@ -21,6 +21,7 @@ static const char *const all_vars[] = {
     "TMDBQ_MAX_RETRIES",    "TMDBQ_BACKOFF_BASE", "TMDBQ_BACKOFF_CAP",
     "TMDBQ_LEASE",          "TMDBQ_SWEEP_INTERVAL", "TMDBQ_RETENTION",
     "TMDBQ_CONNECT_TIMEOUT", "TMDBQ_TMDB_TIMEOUT", "TMDBQ_LOG_LEVEL",   "TMDBQ_LOG_FORMAT",
+    "TMDBQ_APPLY_TIMEOUT",
 };
 
 static void clear_env(void)
@@ -153,6 +154,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(c.retention_ms, 30LL * 86400000);
     CHECK_EQ_INT(c.connect_timeout_ms, 5000);
     CHECK_EQ_INT(c.tmdb_timeout_ms, 30000);
+    CHECK_EQ_INT(c.apply_timeout_ms, 5000);
     CHECK_EQ_INT(c.log_level, LOG_LEVEL_INFO);
     CHECK_EQ_INT(c.log_format, LOG_FORMAT_TEXT);
 }
@@ -176,6 +178,7 @@ static void test_overrides(void)
     setenv("TMDBQ_SWEEP_INTERVAL", "500ms", 1);
     setenv("TMDBQ_RETENTION", "0", 1);
     setenv("TMDBQ_CONNECT_TIMEOUT", "1s", 1);
+    setenv("TMDBQ_APPLY_TIMEOUT", "750ms", 1);
     setenv("TMDBQ_LOG_LEVEL", "debug", 1);
     setenv("TMDBQ_LOG_FORMAT", "json", 1);
     CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
@@ -192,6 +195,7 @@ static void test_overrides(void)
     CHECK_EQ_INT(c.sweep_interval_ms, 500);
     CHECK_EQ_INT(c.retention_ms, 0);
     CHECK_EQ_INT(c.connect_timeout_ms, 1000);
+    CHECK_EQ_INT(c.apply_timeout_ms, 750);
     CHECK_EQ_INT(c.log_level, LOG_LEVEL_DEBUG);
     CHECK_EQ_INT(c.log_format, LOG_FORMAT_JSON);
 
@@ -255,6 +259,8 @@ static void test_bad_values(void)
     check_bad("TMDBQ_RETENTION", "-30d");
     check_bad("TMDBQ_CONNECT_TIMEOUT", "5");
     check_bad("TMDBQ_TMDB_TIMEOUT", "0s");
+    check_bad("TMDBQ_APPLY_TIMEOUT", "0s");
+    check_bad("TMDBQ_APPLY_TIMEOUT", "5 s");
     check_bad("TMDBQ_MAX_RETRIES", "abc");
     check_bad("TMDBQ_MAX_RETRIES", "-1");
     check_bad("TMDBQ_MAX_RETRIES", "101");
