@@ -11,9 +11,22 @@
  *   input), TMDBQ_ENOTFOUND 3 (no such operation), TMDBQ_ESTATE 4 (the operation's status
  *   does not allow it), and for tmdbq_apply only TMDBQ_EREJECTED 5 (TMDB refused the
  *   operation for good). tmdbq_errmsg() then says what and why, for people.
- * - A handle is used by one thread at a time. Calls block on the network, each wait bounded
- *   by TMDBQ_CONNECT_TIMEOUT (default 5 s).
- * - `T **out` hands ownership to the caller, who frees it with the matching _free function.
+ * - Threads: a handle is not thread-safe. Use one handle per thread, or serialise every
+ *   call on it (tmdbq_close included). Different handles may be used by different threads
+ *   at once. A program that uses tmdbq_status or tmdbq_apply calls tmdbq_global_init once,
+ *   before any other thread starts.
+ * - Blocking: every call that talks to PostgreSQL, RabbitMQ or TMDB blocks the calling
+ *   thread. Each wait is bounded by TMDBQ_CONNECT_TIMEOUT (default 5 s), a TMDB request of
+ *   tmdbq_apply by TMDBQ_APPLY_TIMEOUT, tmdbq_wait by its timeout_ms; one call may make
+ *   several such waits (connect, query, publish). No call installs a signal handler.
+ * - fork(): a child must neither use nor close a handle its parent opened (closing it
+ *   would end the parent's connections); it opens its own.
+ * - Ownership: `T **out` hands ownership to the caller, who frees it with the matching
+ *   _free function (or free() where the comment says so); every free function accepts
+ *   NULL. A borrowed result is const and its comment says how long it lives. Input
+ *   strings are only read during the call, except tmdbq_open's URLs.
+ * - Logging: the library writes warnings as log lines on stderr (program "tmdbq"), e.g.
+ *   when an operation is stored but not yet published.
  * - Configuration comes from the environment (see the README); nothing is read from files.
  * - No secret (API key, session id, access token, password) ever appears in an error
  *   message or in the log.
@@ -47,13 +60,17 @@ struct tmdbq_op_list;
  * NULL, override TMDBQ_DATABASE_URL and TMDBQ_AMQP_URL. Connects to PostgreSQL now and to
  * RabbitMQ when first needed. *out is set whenever memory allows, even on failure, so
  * tmdbq_errmsg can say why; close it in every case. Returns TMDBQ_EINVAL for a bad
- * configuration value, TMDBQ_ESERVICE when PostgreSQL cannot be reached. */
+ * configuration value, TMDBQ_ESERVICE when PostgreSQL cannot be reached.
+ * database_url and amqp_url are borrowed, not copied: they must stay valid until
+ * tmdbq_close. So is the configuration read from the environment (getenv's strings): do
+ * not change the TMDBQ_* and TMDB_* variables while a handle is open. */
 int tmdbq_open(const char *database_url, const char *amqp_url, struct tmdbq **out);
 
 /* Close connections and free the handle; accepts NULL. */
 void tmdbq_close(struct tmdbq *h);
 
-/* What the last failed call on h was about. Borrowed: valid until the next call on h. */
+/* What the last failed call on h was about. Borrowed: valid until the next call on h.
+ * h may be NULL (tmdbq_open could not allocate the handle): then "out of memory". */
 const char *tmdbq_errmsg(const struct tmdbq *h);
 
 /* Apply the schema migrations not yet applied (safe to run from many processes at once).
@@ -357,7 +374,7 @@ char *tmdbq_status_to_json(const struct tmdbq_status *s);
 char *tmdbq_status_to_text(const struct tmdbq_status *s);
 void tmdbq_status_free(struct tmdbq_status *s);
 
-/* Set up and tear down libcurl's global state, which tmdbq_status uses (libcurl's rule:
+/* Set up and tear down libcurl's global state, which tmdbq_status and tmdbq_apply use (libcurl's rule:
  * once per program, before any other thread starts). tmdbq_global_init returns
  * TMDBQ_ESERVICE when libcurl cannot start. */
 int tmdbq_global_init(void);
