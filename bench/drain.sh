@@ -40,6 +40,9 @@
 # BENCH_SKIP ("fake sweep drain pgbench": parts to leave out),
 # TMDBQ_BENCH_CONSUMER (build/consumer/tmdbq-consumer: e.g. another build to compare),
 # TMDBQ_BENCH_PG (postgresql://tmdbq:tmdbq@localhost:5432: server and role to use),
+# BENCH_PG_PARAMS (empty: libpq URL parameters for the benchmark's database URL, e.g.
+# sslmode=disable to compare with the default sslmode=prefer, which is TLS when the server
+# has ssl on),
 # TMDBQ_BENCH_RABBIT_API (http://localhost:15672/api, guest/guest: queue purge and cleanup).
 set -euo pipefail
 export LC_ALL=C # EPOCHREALTIME and awk with a decimal point
@@ -59,6 +62,7 @@ stall_s=${BENCH_STALL:-15}
 log_level=${BENCH_LOG_LEVEL:-info}
 skip=${BENCH_SKIP:-}
 pg_base=${TMDBQ_BENCH_PG:-postgresql://tmdbq:tmdbq@localhost:5432}
+pg_params=${BENCH_PG_PARAMS:-}
 rabbit_api=${TMDBQ_BENCH_RABBIT_API:-http://localhost:15672/api}
 bench_db=tmdbq_bench_drain
 prefix=tmdbq_bench_drain
@@ -169,7 +173,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-export TMDBQ_DATABASE_URL="$pg_base/$bench_db"
+export TMDBQ_DATABASE_URL="$pg_base/$bench_db${pg_params:+?$pg_params}"
 export TMDBQ_AMQP_PREFIX=$prefix
 
 say "creating database $bench_db"
@@ -328,10 +332,13 @@ sampler_figures() {
 
 pg_version=$(db_psql -c 'SHOW server_version')
 sync_commit=$(db_psql -c 'SHOW synchronous_commit')
+# psql connects as the consumers do (libpq, the same URL): whether that is TLS.
+pg_tls=$(db_psql -c 'SELECT CASE WHEN ssl THEN version ELSE $$off$$ END
+    FROM pg_stat_ssl WHERE pid = pg_backend_pid()')
 printf 'tmdbq drain benchmark, %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-printf 'machine: %s CPUs (%s); PostgreSQL %s (synchronous_commit=%s); RabbitMQ at %s\n' \
+printf 'machine: %s CPUs (%s); PostgreSQL %s (synchronous_commit=%s, TLS %s%s); RabbitMQ at %s\n' \
     "$(nproc)" "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
-    "${pg_version%% *}" "$sync_commit" \
+    "${pg_version%% *}" "$sync_commit" "$pg_tls" "${pg_params:+, $pg_params}" \
     "$(printf '%s' "${TMDBQ_AMQP_URL:-amqp://guest:***@localhost:5672/%2f}" |
         sed -E 's#//([^:/@]*):[^@]*@#//\1:***@#')"
 printf 'backlog: add_movie over %d lists of %d users, distinct movies; fake TMDB answers at once\n' \

@@ -13,6 +13,10 @@
 
 struct db {
     PGconn *conn;
+    /* Statements of db.c prepared on conn, one bit each (db.c's enum db_stmt). A prepared
+     * statement lives as long as its session: a new connection is a new struct db, so
+     * this starts at 0 and everything is prepared again on first use. */
+    unsigned prepared;
 };
 
 /* Session advisory lock key of `tmdbq migrate` (one bigint; the enqueue locks use the

@@ -2,12 +2,15 @@
  * tmdb: the six list operations against TMDB over one reused libcurl easy handle, and the
  * one switch (tmdb_classify) that says what an answer means for tmdbq.
  *
- * Each call resets the handle's options (curl_easy_reset keeps live connections, so
- * keep-alive survives) and sets them all again, so no option of one request leaks into
- * the next. Everything read from the network is bounded: the body by TMDB_BODY_MAX,
- * headers by libcurl. Messages are built from our own words plus two foreign fragments
- * (TMDB's status_message and libcurl's error text); those fragments are scrubbed of every
- * secret the client knows, so no message can carry an api_key, session_id or token.
+ * The options every request shares (timeouts, callbacks, limits, proxy) are set once when
+ * the client is made; each request sets all the others (URL, headers, method, body), so
+ * none of one request leaks into the next, and drops its pointers when it ends. The
+ * header lists, the escaped application credentials and the proxy choice are computed
+ * once too: a request costs its own transfer and little else. Everything read from the
+ * network is bounded: the body by TMDB_BODY_MAX, headers by libcurl. Messages are built
+ * from our own words plus two foreign fragments (TMDB's status_message and libcurl's
+ * error text); those fragments are scrubbed of every secret the client knows, so no
+ * message can carry an api_key, session_id or token.
  *
  * libcurl's global state is the caller's business: the program calls
  * curl_global_init(CURL_GLOBAL_DEFAULT) once at start, before starting threads, and
@@ -45,12 +48,20 @@ struct body_buf {
     bool toobig; /* the answer passed TMDB_BODY_MAX and the transfer was aborted */
 };
 
+/* The header lists of requests made with the application's credential, by body. */
+enum hdr_kind { HDR_NO_BODY, HDR_EMPTY_POST, HDR_JSON, HDR_COUNT };
+
 struct tmdb_client {
     CURL *curl;
-    char *base_url;   /* without trailing slashes */
-    char *api_key;    /* NULL when not configured */
-    char *read_token; /* NULL when not configured */
-    char host[300];   /* host[:port] of base_url, for messages */
+    char *base_url;       /* without trailing slashes */
+    char *api_key;        /* NULL when not configured */
+    char *read_token;     /* NULL when not configured */
+    char *api_key_esc;    /* api_key URL-escaped (for the query and scrubbing), or NULL */
+    char *read_token_esc; /* read_token URL-escaped (for scrubbing), or NULL */
+    struct curl_slist *hdrs[HDR_COUNT]; /* see headers_new */
+    CURLcode setup_rc; /* how setting the shared options went: every request fails
+                          with it when it is not CURLE_OK */
+    char host[300];    /* host[:port] of base_url, for messages */
     long connect_timeout_ms;
     long timeout_ms;
     struct body_buf body;
@@ -131,26 +142,57 @@ static void scrub_one(char *buf, size_t n, const char *secret)
     }
 }
 
-/* Scrub a foreign fragment of every secret the client knows, raw and URL-escaped. */
+/* Whether curl_easy_escape changes s: it keeps only ASCII letters, digits and "-._~". */
+static bool needs_escape(const char *s)
+{
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+              *p == '~'))
+            return true;
+    }
+    return false;
+}
+
+/* s URL-escaped in a new string (curl_free), or NULL when escaping changes nothing or
+ * there is no memory: the callers then use s itself, or report. */
+static char *escape_or_null(CURL *curl, const char *s)
+{
+    if (s == NULL || !needs_escape(s))
+        return NULL;
+    return curl_easy_escape(curl, s, 0);
+}
+
+/* Scrub a foreign fragment of every secret the client knows, raw and URL-escaped (an
+ * escaped form equal to the raw one has nothing left to find). */
 static void scrub_secrets(struct tmdb_client *c, const struct tmdb_creds *creds,
                           char *buf, size_t n)
 {
-    const char *secrets[4];
+    const char *secrets[4], *escaped[2];
     size_t i;
 
-    if (n < 8)
+    /* An empty fragment (no transport error: the usual case) has nothing to scrub. */
+    if (n < 8 || buf[0] == '\0')
         return;
     secrets[0] = c->api_key;
     secrets[1] = c->read_token;
     secrets[2] = creds != NULL ? creds->session_id : NULL;
     secrets[3] = creds != NULL ? creds->access_token : NULL;
+    escaped[0] = c->api_key_esc;
+    escaped[1] = c->read_token_esc;
     for (i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
         char *esc;
 
         if (secrets[i] == NULL || secrets[i][0] == '\0')
             continue;
         scrub_one(buf, n, secrets[i]);
-        esc = curl_easy_escape(c->curl, secrets[i], 0);
+        if (i < 2) {
+            scrub_one(buf, n, escaped[i]);
+            continue;
+        }
+        esc = escape_or_null(c->curl, secrets[i]);
         if (esc != NULL) {
             scrub_one(buf, n, esc);
             curl_free(esc);
@@ -300,6 +342,106 @@ out:
     return ok;
 }
 
+/* Whether the environment names a proxy that libcurl would use for http or https: it
+ * reads http_proxy, https_proxy or HTTPS_PROXY, then all_proxy or ALL_PROXY (not
+ * HTTP_PROXY, which is checked here all the same); an empty one means none. */
+static bool proxy_in_env(void)
+{
+    static const char *const vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                       "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
+    const char *v;
+    size_t i;
+
+    for (i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        v = getenv(vars[i]);
+        if (v != NULL && v[0] != '\0')
+            return true;
+    }
+    return false;
+}
+
+/* A request's header lines, in this order: Accept; an empty Expect (never wait for a 100
+ * Continue: TMDB bodies are tiny); for a JSON body its Content-Type, for a bodiless POST
+ * an empty one (libcurl would otherwise label it form-encoded); Authorization when token
+ * is not NULL. NULL on out of memory or an overlong token. */
+static struct curl_slist *headers_new(enum hdr_kind kind, const char *token)
+{
+    struct curl_slist *h = NULL, *t;
+    const char *lines[3];
+    char auth[1024];
+    size_t i, nl = 0;
+
+    lines[nl++] = "Accept: application/json";
+    lines[nl++] = "Expect:";
+    if (kind == HDR_JSON)
+        lines[nl++] = "Content-Type: application/json;charset=utf-8";
+    else if (kind == HDR_EMPTY_POST)
+        lines[nl++] = "Content-Type:";
+    for (i = 0; i < nl; i++) {
+        t = curl_slist_append(h, lines[i]);
+        if (t == NULL)
+            goto fail;
+        h = t;
+    }
+    if (token != NULL) {
+        int len = snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+
+        if (len < 0 || (size_t)len >= sizeof auth)
+            goto fail;
+        t = curl_slist_append(h, auth);
+        memset(auth, 0, sizeof auth);
+        if (t == NULL)
+            goto fail;
+        h = t;
+    }
+    return h;
+fail:
+    memset(auth, 0, sizeof auth);
+    curl_slist_free_all(h);
+    return NULL;
+}
+
+/* Set the options every request shares, once; the first failure is kept in c->setup_rc
+ * and reported by every request, as if it had set them itself. */
+static void handle_setup(struct tmdb_client *c)
+{
+    CURL *h = c->curl;
+    CURLcode rc = CURLE_OK;
+
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_USERAGENT, TMDB_USER_AGENT);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, &c->body);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
+    /* An announced oversize body is refused before it is read. */
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)TMDB_BODY_MAX);
+    /* Without a proxy in the environment, say so: libcurl would otherwise look for one
+     * (and for no_proxy) in the environment on every request. With one, libcurl reads the
+     * environment as it always does. Either option failing (a libcurl without proxy
+     * support, out of memory) leaves libcurl's own behaviour, which is the same. */
+    if (rc == CURLE_OK && !proxy_in_env()) {
+        (void)curl_easy_setopt(h, CURLOPT_PROXY, "");
+        (void)curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+    }
+    c->setup_rc = rc;
+}
+
 enum status tmdb_client_new(const struct tmdb_config *cfg, struct tmdb_client **out,
                             struct err *e)
 {
@@ -356,6 +498,19 @@ enum status tmdb_client_new(const struct tmdb_config *cfg, struct tmdb_client **
         st = err_set(e, ST_NOMEM, "could not create TMDB client: curl_easy_init failed");
         goto out;
     }
+    c->api_key_esc = escape_or_null(c->curl, c->api_key);
+    c->read_token_esc = escape_or_null(c->curl, c->read_token);
+    if ((c->api_key_esc == NULL && c->api_key != NULL && needs_escape(c->api_key)) ||
+        (c->read_token_esc == NULL && c->read_token != NULL &&
+         needs_escape(c->read_token))) {
+        st = err_set(e, ST_NOMEM, "could not create TMDB client: out of memory");
+        goto out;
+    }
+    /* Should one fail, requests of that kind build their own list (see headers_for). */
+    for (int k = 0; k < HDR_COUNT; k++)
+        c->hdrs[k] =
+            headers_new((enum hdr_kind)k, c->api_key == NULL ? c->read_token : NULL);
+    handle_setup(c);
 out:
     if (st != ST_OK) {
         tmdb_client_free(c);
@@ -371,6 +526,10 @@ void tmdb_client_free(struct tmdb_client *c)
         return;
     if (c->curl != NULL)
         curl_easy_cleanup(c->curl);
+    for (int k = 0; k < HDR_COUNT; k++)
+        curl_slist_free_all(c->hdrs[k]);
+    curl_free(c->api_key_esc);
+    curl_free(c->read_token_esc);
     free(c->base_url);
     free(c->api_key);
     free(c->read_token);
@@ -485,6 +644,19 @@ static bool is_session_code(int code)
 static char *json_dump_compact(json_t *v)
 {
     return json_dumps(v, JSON_COMPACT);
+}
+
+/* {"key":v} exactly as json_dump_compact writes an object of one integer, without
+ * building it: the usual request body and result. key must need no JSON escaping. NULL on
+ * out of memory. */
+static char *int_object_text(const char *key, json_int_t v)
+{
+    char buf[64];
+    int len = snprintf(buf, sizeof buf, "{\"%s\":%" JSON_INTEGER_FORMAT "}", key, v);
+
+    if (len < 0 || (size_t)len >= sizeof buf)
+        return NULL;
+    return strdup(buf);
 }
 
 /* Build the request for one operation from its operation_data. On failure, msg says what
@@ -616,7 +788,7 @@ static bool request_build(enum op_type type, int32_t list_id, const char *data_j
             goto out;
         }
         *movie_id = (int64_t)json_integer_value(v);
-        body = json_pack("{s:I}", "media_id", (json_int_t)*movie_id);
+        req->body = int_object_text("media_id", (json_int_t)*movie_id);
         req->method = "POST";
         snprintf(req->path, sizeof req->path, "/3/list/%" PRId32 "/%s", list_id,
                  type == OP_ADD_MOVIE ? "add_item" : "remove_item");
@@ -627,7 +799,7 @@ static bool request_build(enum op_type type, int32_t list_id, const char *data_j
 
     if (type == OP_CREATE_LIST || type == OP_UPDATE_LIST || type == OP_ADD_MOVIE ||
         type == OP_REMOVE_MOVIE) {
-        if (body != NULL)
+        if (body != NULL && req->body == NULL)
             req->body = json_dump_compact(body);
         if (req->body == NULL) {
             snprintf(msg, n, "could not build the TMDB request for %s: out of memory",
@@ -651,22 +823,24 @@ static void request_cleanup(struct request *req)
 /* base_url + path + query, with every query value URL-encoded; NULL on out of memory. */
 static char *url_build(struct tmdb_client *c, const struct request *req)
 {
-    char *key = NULL, *sess = NULL, *url = NULL;
+    char *sess_esc = NULL, *url = NULL;
+    const char *key = NULL, *sess = NULL;
     const char *sep = "?";
     size_t n;
     int len;
 
     /* The application's api_key rides in the query of v3 requests; v4 writes carry the
      * user's token instead (TMDB takes api_key on v4 only for reads). */
-    if (req->bearer == NULL && c->api_key != NULL) {
-        key = curl_easy_escape(c->curl, c->api_key, 0);
-        if (key == NULL)
-            goto out;
-    }
+    if (req->bearer == NULL && c->api_key != NULL)
+        key = c->api_key_esc != NULL ? c->api_key_esc : c->api_key;
     if (req->session_id != NULL) {
-        sess = curl_easy_escape(c->curl, req->session_id, 0);
-        if (sess == NULL)
-            goto out;
+        sess = req->session_id;
+        if (needs_escape(sess)) {
+            sess_esc = curl_easy_escape(c->curl, sess, 0);
+            if (sess_esc == NULL)
+                goto out;
+            sess = sess_esc;
+        }
     }
     n = strlen(c->base_url) + strlen(req->path) + (key ? strlen(key) + 10 : 0) +
         (sess ? strlen(sess) + 13 : 0) + 16;
@@ -685,51 +859,29 @@ static char *url_build(struct tmdb_client *c, const struct request *req)
     if (req->confirm)
         snprintf(url + len, n - (size_t)len, "%sconfirm=true", sep);
 out:
-    curl_free(key);
-    curl_free(sess);
+    curl_free(sess_esc);
     return url;
 }
 
-static struct curl_slist *headers_build(struct tmdb_client *c, const struct request *req)
+/* The header list of req: the client's own for the application's credential, else (a
+ * user's token, or a list the client could not make) a new one in *own, which the caller
+ * frees after the request. NULL on out of memory. */
+static struct curl_slist *headers_for(struct tmdb_client *c, const struct request *req,
+                                      struct curl_slist **own)
 {
-    struct curl_slist *h = NULL, *t;
-    const char *lines[4];
-    char auth[1024];
-    const char *token;
-    size_t i, nl = 0;
+    enum hdr_kind kind = HDR_NO_BODY;
 
-    lines[nl++] = "Accept: application/json";
-    /* Never wait for a 100 Continue: TMDB bodies are tiny. */
-    lines[nl++] = "Expect:";
     if (req->body != NULL)
-        lines[nl++] = "Content-Type: application/json;charset=utf-8";
+        kind = HDR_JSON;
     else if (strcmp(req->method, "POST") == 0)
-        /* A bodiless POST would otherwise be labelled form-encoded by libcurl. */
-        lines[nl++] = "Content-Type:";
-    for (i = 0; i < nl; i++) {
-        t = curl_slist_append(h, lines[i]);
-        if (t == NULL)
-            goto fail;
-        h = t;
-    }
-    token =
-        req->bearer != NULL ? req->bearer : (c->api_key == NULL ? c->read_token : NULL);
-    if (token != NULL) {
-        int len = snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-
-        if (len < 0 || (size_t)len >= sizeof auth)
-            goto fail;
-        t = curl_slist_append(h, auth);
-        memset(auth, 0, sizeof auth);
-        if (t == NULL)
-            goto fail;
-        h = t;
-    }
-    return h;
-fail:
-    memset(auth, 0, sizeof auth);
-    curl_slist_free_all(h);
-    return NULL;
+        kind = HDR_EMPTY_POST;
+    *own = NULL;
+    if (req->bearer == NULL && c->hdrs[kind] != NULL)
+        return c->hdrs[kind];
+    *own = headers_new(kind, req->bearer != NULL
+                                 ? req->bearer
+                                 : (c->api_key == NULL ? c->read_token : NULL));
+    return *own;
 }
 
 /* Parse the body: status_code, success, status_message when it is a TMDB status object;
@@ -767,9 +919,9 @@ static void response_cleanup(struct response *r)
 static void http_perform(struct tmdb_client *c, const struct request *req,
                          struct response *r)
 {
-    struct curl_slist *hdrs = NULL;
+    struct curl_slist *hdrs, *own = NULL;
     char *url = NULL;
-    CURLcode rc = CURLE_OK;
+    CURLcode rc = c->setup_rc;
     long http = 0;
 
     memset(r, 0, sizeof *r);
@@ -782,49 +934,24 @@ static void http_perform(struct tmdb_client *c, const struct request *req,
     c->errbuf[0] = '\0';
 
     url = url_build(c, req);
-    hdrs = headers_build(c, req);
+    hdrs = headers_for(c, req, &own);
     if (url == NULL || hdrs == NULL) {
         r->curl_code = CURLE_OUT_OF_MEMORY;
         snprintf(r->curl_error, sizeof r->curl_error, "out of memory");
         goto out;
     }
 
-    /* Reset keeps live connections (keep-alive) but drops every option of the last call.
-     */
-    curl_easy_reset(c->curl);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
+    /* The shared options are set (handle_setup); these are all the others, every time. */
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(c->curl, CURLOPT_URL, url);
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(c->curl, CURLOPT_USERAGENT, TMDB_USER_AGENT);
-    if (rc == CURLE_OK)
         rc = curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &c->body);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, c);
-    /* An announced oversize body is refused before it is read. */
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(c->curl, CURLOPT_MAXFILESIZE_LARGE,
-                              (curl_off_t)TMDB_BODY_MAX);
     if (rc == CURLE_OK) {
-        if (strcmp(req->method, "GET") == 0) {
+        if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "DELETE") == 0) {
             rc = curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-        } else if (strcmp(req->method, "DELETE") == 0) {
-            rc = curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, "DELETE");
+            if (rc == CURLE_OK)
+                rc = curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST,
+                                      req->method[0] == 'D' ? "DELETE" : NULL);
         } else {
             const char *body = req->body != NULL ? req->body : "";
 
@@ -832,8 +959,9 @@ static void http_perform(struct tmdb_client *c, const struct request *req,
                                   (curl_off_t)strlen(body));
             if (rc == CURLE_OK)
                 rc = curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-            if (rc == CURLE_OK && strcmp(req->method, "PUT") == 0)
-                rc = curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, "PUT");
+            if (rc == CURLE_OK)
+                rc = curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST,
+                                      strcmp(req->method, "PUT") == 0 ? "PUT" : NULL);
         }
     }
     if (rc == CURLE_OK)
@@ -851,9 +979,11 @@ static void http_perform(struct tmdb_client *c, const struct request *req,
     r->http_status = http;
     response_parse(c, r);
 out:
-    /* The handle keeps pointers to the headers and URL until the next reset. */
-    curl_easy_reset(c->curl);
-    curl_slist_free_all(hdrs);
+    /* The handle keeps pointers to the header list and the body (it copied the URL),
+     * which may be freed now: drop them. The next request sets its own. */
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, (char *)NULL);
+    curl_slist_free_all(own);
     free(url);
 }
 
@@ -879,7 +1009,6 @@ static void describe(const struct tmdb_client *c, enum op_type type, int32_t lis
     char sfx_text[TMDB_STATUS_MESSAGE_MAX + 40];
 
     code_suffix(r, false, sfx, sizeof sfx);
-    code_suffix(r, true, sfx_text, sizeof sfx_text);
 
     if (r->curl_code != CURLE_OK) {
         if (r->toobig)
@@ -954,6 +1083,7 @@ static void describe(const struct tmdb_client *c, enum op_type type, int32_t lis
     }
 
     /* Permanent. */
+    code_suffix(r, true, sfx_text, sizeof sfx_text);
     if (type == OP_UPDATE_LIST && (is_session_code(r->code) || r->code == 7 ||
                                    (r->http_status == 401 && r->code == 0)))
         snprintf(msg, n,
@@ -1006,9 +1136,9 @@ static char *result_build(enum op_type type, enum tmdb_outcome o,
     } else if (o == TMDB_GOAL_HOLDS) {
         root = json_pack("{s:i, s:b}", "status_code", r->code, "goal_already_held", 1);
     } else if (r->code != 0) {
-        root = json_pack("{s:i}", "status_code", r->code);
+        return int_object_text("status_code", r->code);
     } else {
-        root = json_pack("{s:i}", "http_status", (int)r->http_status);
+        return int_object_text("http_status", (int)r->http_status);
     }
     if (root != NULL)
         text = json_dumps(root, JSON_COMPACT);
