@@ -333,6 +333,7 @@ sampler_figures() {
 pg_version=$(db_psql -c 'SHOW server_version')
 sync_commit=$(db_psql -c 'SHOW synchronous_commit')
 # psql connects as the consumers do (libpq, the same URL): whether that is TLS.
+# shellcheck disable=SC2016 # $$...$$ is SQL dollar quoting, not a shell expansion
 pg_tls=$(db_psql -c 'SELECT CASE WHEN ssl THEN version ELSE $$off$$ END
     FROM pg_stat_ssl WHERE pid = pg_backend_pid()')
 printf 'tmdbq drain benchmark, %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
