@@ -116,10 +116,16 @@ static const struct {
                      "SELECT recorded, next_id::text FROM tmdbq_finish($1::uuid, $2, $3,"
                      " $4::jsonb, $5, $6, $7::bigint, $8::boolean)",
                      8},
-    /* updated_at stays: publishing is transport, not a change of the operation. */
+    /* updated_at stays: publishing is transport, not a change of the operation. Rows
+     * locked right now are skipped rather than waited for: their holder (a finish naming
+     * the row for hand-on, a claim) takes the list lock first, and waiting on it in id
+     * order could deadlock; an unmarked row costs at most one more publish. */
     [STMT_MARK_PUBLISHED] = {"tmdbq_db_mark_published",
-                             "UPDATE queued_list_operations SET published_at = now()"
-                             " WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
+                             "WITH m AS (SELECT q.id FROM queued_list_operations q"
+                             " WHERE q.id = ANY($1::uuid[]) AND q.published_at IS NULL"
+                             " FOR UPDATE SKIP LOCKED)"
+                             " UPDATE queued_list_operations SET published_at = now()"
+                             " FROM m WHERE queued_list_operations.id = m.id",
                              1},
 };
 

@@ -75,10 +75,16 @@ enum status db_reaper_session_limits(struct db *db, int64_t lock_timeout_ms,
 
     snprintf(lock, sizeof lock, "%" PRId64, lock_timeout_ms);
     snprintf(stmt, sizeof stmt, "%" PRId64, statement_timeout_ms);
-    /* set_config takes parameters, SET does not; false: for the session. */
+    /* set_config takes parameters, SET does not; false: for the session. The server's
+     * TCP keepalives matter for the leader: its session lock is freed only when the server
+     * notices the connection is gone, which by the kernel's default takes two hours if the
+     * leader's host vanished; with these, about a minute. */
     return db_exec_params(db,
                           "SELECT set_config('lock_timeout', $1, false),"
-                          " set_config('statement_timeout', $2, false)",
+                          " set_config('statement_timeout', $2, false),"
+                          " set_config('tcp_keepalives_idle', '30', false),"
+                          " set_config('tcp_keepalives_interval', '10', false),"
+                          " set_config('tcp_keepalives_count', '3', false)",
                           2, p, PGRES_TUPLES_OK, NULL, "bound the session's waits", e);
 }
 

@@ -1511,6 +1511,7 @@ int tmdbq_apply(struct tmdbq *h, const struct tmdbq_request *req,
     struct tmdb_config tc;
     enum db_apply_start how;
     char consumer[320];
+    int64_t lease_ms;
     enum status st;
 
     *out = NULL;
@@ -1544,7 +1545,12 @@ int tmdbq_apply(struct tmdbq *h, const struct tmdbq_request *req,
     }
     res->op->from_enqueue = true;
     apply_consumer_id(consumer, sizeof consumer);
-    st = db_apply_begin(h->db, &r, consumer, h->cfg.lease_ms, &how, &c, &h->err);
+    /* The lease must outlive the direct attempt (two requests for a delete, and a
+     * reconnect to record it), or a rescue could run the operation a second time. */
+    lease_ms = 2 * h->cfg.apply_timeout_ms + h->cfg.connect_timeout_ms + 1000;
+    if (lease_ms < h->cfg.lease_ms)
+        lease_ms = h->cfg.lease_ms;
+    st = db_apply_begin(h->db, &r, consumer, lease_ms, &how, &c, &h->err);
     if (st != ST_OK)
         goto out;
     if (how == DB_APPLY_DIRECT) {

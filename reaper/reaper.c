@@ -40,6 +40,7 @@
 /* Bounds on the reaper's statements: a lock held elsewhere for longer fails the step,
  * which the next sweep does again. */
 #define LOCK_TIMEOUT_MS 5000
+#define RESCUE_SETTLE_MS 10000
 #define STATEMENT_TIMEOUT_MS 60000
 
 long long reaper_grace_ms(const struct cfg *cfg)
@@ -93,6 +94,10 @@ struct reaper {
 
     int64_t next_beat_ms;
     int64_t next_sweep_ms;
+    /* No rescue before this: after (re)connecting, consumers that held outcomes through
+     * the same outage get RESCUE_SETTLE_MS to record them before their expired leases
+     * are taken from them (their reconnect backoff is at most 5 s). */
+    int64_t rescue_after_ms;
 };
 
 /* What one sweep did; its log line and the JSON in tmdbq_reapers.last_sweep. */
@@ -199,6 +204,7 @@ static bool connect_db(struct reaper *r)
     r->db_rc.next_ms = 0;
     r->leader = false;
     r->next_beat_ms = 0; /* try for the lead at once */
+    r->rescue_after_ms = r->once ? 0 : clock_now_ms() + RESCUE_SETTLE_MS;
     return true;
 failed:
     db_close(r->db);
@@ -413,6 +419,11 @@ static bool step_rescue(struct reaper *r, struct sweep *s)
     struct err e = {0};
     bool ok = true;
 
+    if (clock_now_ms() < r->rescue_after_ms) {
+        log_debug("rescue waits %lld ms more after the reconnect",
+                  (long long)(r->rescue_after_ms - clock_now_ms()));
+        return true;
+    }
     for (;;) {
         size_t npub = 0;
 
