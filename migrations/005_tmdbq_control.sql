@@ -7,6 +7,27 @@
 -- The output columns are named `outcome`, never after a table column, so that no name in
 -- the bodies is ambiguous between a column and a PL/pgSQL variable.
 
+-- The row p_id, locked for a change of its status after its list's advisory lock (the
+-- order every status change uses; a row's list never changes, so it may be read before
+-- the locks). All fields NULL when there is no such row.
+CREATE FUNCTION tmdbq_lock_op(p_id UUID) RETURNS queued_list_operations
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_list INTEGER;
+  v_row queued_list_operations%ROWTYPE;
+BEGIN
+  SELECT q.tmdb_list_id INTO v_list FROM queued_list_operations q WHERE q.id = p_id;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  IF v_list IS NOT NULL THEN
+    PERFORM pg_advisory_xact_lock(1952542578, hashtext('l:' || v_list));
+  END IF;
+  SELECT * INTO v_row FROM queued_list_operations q WHERE q.id = p_id FOR UPDATE;
+  RETURN v_row;
+END
+$$;
+
 -- Retry p_id: only a failed operation, which goes back to pending with a full retry budget
 -- (retry_count 0; error, error kind, schedule and last retry cleared), unpublished so that
 -- the caller publishes it (and, should the caller die first, the reaper's relay does). It
@@ -19,21 +40,10 @@ CREATE FUNCTION tmdbq_retry_op(p_id UUID)
 RETURNS TABLE (outcome TEXT, op queued_list_operations)
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_list INTEGER;
   v_row queued_list_operations%ROWTYPE;
 BEGIN
-  -- A row's list never changes, so it may be read before the locks.
-  SELECT q.tmdb_list_id INTO v_list FROM queued_list_operations q WHERE q.id = p_id;
-  IF NOT FOUND THEN
-    outcome := 'unknown';
-    RETURN NEXT;
-    RETURN;
-  END IF;
-  IF v_list IS NOT NULL THEN
-    PERFORM pg_advisory_xact_lock(1952542578, hashtext('l:' || v_list));
-  END IF;
-  SELECT * INTO v_row FROM queued_list_operations q WHERE q.id = p_id FOR UPDATE;
-  IF NOT FOUND THEN
+  v_row := tmdbq_lock_op(p_id);
+  IF v_row.id IS NULL THEN
     outcome := 'unknown';
     RETURN NEXT;
     RETURN;
@@ -66,20 +76,10 @@ CREATE FUNCTION tmdbq_cancel_op(p_id UUID)
 RETURNS TABLE (outcome TEXT, next_id UUID, op queued_list_operations)
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_list INTEGER;
   v_row queued_list_operations%ROWTYPE;
 BEGIN
-  SELECT q.tmdb_list_id INTO v_list FROM queued_list_operations q WHERE q.id = p_id;
-  IF NOT FOUND THEN
-    outcome := 'unknown';
-    RETURN NEXT;
-    RETURN;
-  END IF;
-  IF v_list IS NOT NULL THEN
-    PERFORM pg_advisory_xact_lock(1952542578, hashtext('l:' || v_list));
-  END IF;
-  SELECT * INTO v_row FROM queued_list_operations q WHERE q.id = p_id FOR UPDATE;
-  IF NOT FOUND THEN
+  v_row := tmdbq_lock_op(p_id);
+  IF v_row.id IS NULL THEN
     outcome := 'unknown';
     RETURN NEXT;
     RETURN;
@@ -95,8 +95,8 @@ BEGIN
          updated_at = clock_timestamp()
    WHERE q.id = p_id
   RETURNING * INTO v_row;
-  IF v_list IS NOT NULL THEN
-    next_id := tmdbq_next_unpublished(v_list);
+  IF v_row.tmdb_list_id IS NOT NULL THEN
+    next_id := tmdbq_next_unpublished(v_row.tmdb_list_id);
   END IF;
   outcome := 'done';
   op := v_row;
@@ -113,21 +113,11 @@ CREATE FUNCTION tmdbq_process_op(p_id UUID)
 RETURNS TABLE (outcome TEXT, op queued_list_operations)
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_list INTEGER;
   v_row queued_list_operations%ROWTYPE;
   v_now TIMESTAMP WITH TIME ZONE;
 BEGIN
-  SELECT q.tmdb_list_id INTO v_list FROM queued_list_operations q WHERE q.id = p_id;
-  IF NOT FOUND THEN
-    outcome := 'unknown';
-    RETURN NEXT;
-    RETURN;
-  END IF;
-  IF v_list IS NOT NULL THEN
-    PERFORM pg_advisory_xact_lock(1952542578, hashtext('l:' || v_list));
-  END IF;
-  SELECT * INTO v_row FROM queued_list_operations q WHERE q.id = p_id FOR UPDATE;
-  IF NOT FOUND THEN
+  v_row := tmdbq_lock_op(p_id);
+  IF v_row.id IS NULL THEN
     outcome := 'unknown';
     RETURN NEXT;
     RETURN;
