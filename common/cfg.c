@@ -18,6 +18,7 @@
 #define MAX_RETRIES_LIMIT 100
 /* Values are quoted in messages only up to this many bytes, to keep messages readable. */
 #define QUOTE_MAX 64
+#define RATE_LIMIT_MAX 100000
 
 /* An empty variable counts as unset, so `VAR= cmd` falls back to the default. */
 static const char *env(const char *name)
@@ -153,6 +154,33 @@ invalid:
                    QUOTE_MAX, v, MAX_RETRIES_LIMIT);
 }
 
+/* TMDBQ_TMDB_RATE: requests per second, a plain decimal number from 0 (no budget) to
+ * RATE_LIMIT_MAX, e.g. "40" or "2.5". */
+static enum status load_rate(double *out, struct err *e)
+{
+    const char *name = "TMDBQ_TMDB_RATE";
+    const char *v = env(name);
+    char *end = NULL;
+    double r;
+
+    if (v == NULL)
+        return ST_OK;
+    /* Digits first: strtod would also take spaces, a sign, "inf", "nan" and hex. */
+    if (v[0] < '0' || v[0] > '9' || strpbrk(v, "xXeE") != NULL)
+        goto invalid;
+    errno = 0;
+    r = strtod(v, &end);
+    if (errno == ERANGE || *end != '\0' || !(r >= 0) || r > RATE_LIMIT_MAX)
+        goto invalid;
+    *out = r;
+    return ST_OK;
+invalid:
+    return err_set(e, ST_INVALID,
+                   "%s: invalid rate \"%.*s\" (use requests per second, a number from 0 "
+                   "to %d; 0 means no budget)",
+                   name, QUOTE_MAX, v, RATE_LIMIT_MAX);
+}
+
 /* The prefix becomes part of exchange and queue names, so it is kept to characters that
  * need no quoting anywhere (management UI, URLs, shell). */
 static bool prefix_valid(const char *s)
@@ -211,6 +239,8 @@ enum status cfg_load(struct cfg *c, struct err *e)
     c->connect_timeout_ms = 5 * 1000;
     c->tmdb_timeout_ms = 30 * 1000;
     c->apply_timeout_ms = 5 * 1000;
+    c->tmdb_rate = 40;
+    c->tmdb_rate_scope = CFG_RATE_SCOPE_QUEUE;
     c->log_level = LOG_LEVEL_INFO;
     c->log_format = LOG_FORMAT_TEXT;
 
@@ -248,6 +278,19 @@ enum status cfg_load(struct cfg *c, struct err *e)
     st = load_duration("TMDBQ_APPLY_TIMEOUT", 1, &c->apply_timeout_ms, e);
     if (st != ST_OK)
         return st;
+    st = load_rate(&c->tmdb_rate, e);
+    if (st != ST_OK)
+        return st;
+    v = env("TMDBQ_TMDB_RATE_SCOPE");
+    if (v != NULL && strcmp(v, "queue") == 0)
+        c->tmdb_rate_scope = CFG_RATE_SCOPE_QUEUE;
+    else if (v != NULL && strcmp(v, "host") == 0)
+        c->tmdb_rate_scope = CFG_RATE_SCOPE_HOST;
+    else if (v != NULL)
+        return err_set(e, ST_INVALID,
+                       "TMDBQ_TMDB_RATE_SCOPE: unknown scope \"%.*s\" (use queue: one "
+                       "budget for every consumer of the queue, or host: one per host)",
+                       QUOTE_MAX, v);
     if (c->backoff_cap_ms < c->backoff_base_ms) {
         char cap[32], base[32];
 
@@ -276,7 +319,7 @@ void cfg_log_summary(const struct cfg *c, const char *version)
 {
     char db[512], amqp[512], api[512];
     char base[32], cap[32], lease[32], sweep[32], retention[32], timeout[32], tmdb[32];
-    char apply[32];
+    char apply[32], rate[32];
 
     log_mask_url(c->database_url, db, sizeof db);
     log_mask_url(c->amqp_url, amqp, sizeof amqp);
@@ -289,12 +332,19 @@ void cfg_log_summary(const struct cfg *c, const char *version)
     cfg_format_duration(c->connect_timeout_ms, timeout, sizeof timeout);
     cfg_format_duration(c->tmdb_timeout_ms, tmdb, sizeof tmdb);
     cfg_format_duration(c->apply_timeout_ms, apply, sizeof apply);
+    if (c->tmdb_rate > 0)
+        snprintf(rate, sizeof rate, "%g/s", c->tmdb_rate);
+    else
+        snprintf(rate, sizeof rate, "unlimited");
     log_info("tmdbq %s: database=%s amqp=%s prefix=%s tmdb_api=%s api_key=%s "
              "access_token=%s retries=%d backoff=%s..%s lease=%s sweep=%s retention=%s "
-             "connect_timeout=%s tmdb_timeout=%s apply_timeout=%s log=%s/%s",
+             "connect_timeout=%s tmdb_timeout=%s apply_timeout=%s tmdb_rate=%s per %s "
+             "log=%s/%s",
              version != NULL ? version : "unknown", db, amqp, c->amqp_prefix, api,
              c->tmdb_api_key != NULL ? "set" : "unset",
              c->tmdb_access_token != NULL ? "set" : "unset", c->max_retries, base, cap,
-             lease, sweep, retention, timeout, tmdb, apply, level_name(c->log_level),
+             lease, sweep, retention, timeout, tmdb, apply, rate,
+             c->tmdb_rate_scope == CFG_RATE_SCOPE_HOST ? "host" : "queue",
+             level_name(c->log_level),
              format_name(c->log_format));
 }

@@ -16,6 +16,13 @@
 #include "err.h"
 #include "log.h"
 
+/* Who shares one TMDB request budget. */
+enum cfg_rate_scope {
+    CFG_RATE_SCOPE_QUEUE, /* every consumer of the queue (of the database), on any host */
+    CFG_RATE_SCOPE_HOST,  /* the consumers of one host: hosts that reach TMDB through
+                             different addresses */
+};
+
 struct cfg {
     const char *database_url;      /* TMDBQ_DATABASE_URL */
     const char *amqp_url;          /* TMDBQ_AMQP_URL */
@@ -34,6 +41,9 @@ struct cfg {
     int64_t apply_timeout_ms;      /* TMDBQ_APPLY_TIMEOUT, default 5s: the whole direct TMDB
                                       call of `tmdbq apply`, short so a user never waits
                                       long (on expiry the operation is queued) */
+    double tmdb_rate;              /* TMDBQ_TMDB_RATE, requests/s to TMDB for the whole
+                                      scope, default 40; 0: no budget */
+    enum cfg_rate_scope tmdb_rate_scope; /* TMDBQ_TMDB_RATE_SCOPE: queue (default), host */
     enum log_level log_level;      /* TMDBQ_LOG_LEVEL: debug, info, warn, error */
     enum log_format log_format;    /* TMDBQ_LOG_FORMAT: text, json */
 };

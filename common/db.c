@@ -102,7 +102,7 @@ enum db_stmt { STMT_CLAIM, STMT_FINISH, STMT_MARK_PUBLISHED, STMT_COUNT };
  * alias q lets OP_COLUMNS and db_row_to_op read it like any other row. A join back to the
  * table would not do: this statement's snapshot predates the function's update. */
 #define CLAIM_SQL                                                                        \
-    "SELECT c.result, c.wait_ms, c.next_id::text, c.rescued, c.session_id, "             \
+    "SELECT c.result, c.wait_ms, c.next_ids::text, c.rescued, c.session_id, "             \
     "c.access_token, " OP_COLUMNS " FROM tmdbq_claim($1::uuid, $2, $3::bigint, "         \
     "$4::integer) c, LATERAL (SELECT (c.op).*) q"
 
@@ -113,7 +113,7 @@ static const struct {
 } stmts[STMT_COUNT] = {
     [STMT_CLAIM] = {"tmdbq_db_claim", CLAIM_SQL, 4},
     [STMT_FINISH] = {"tmdbq_db_finish",
-                     "SELECT recorded, next_id::text FROM tmdbq_finish($1::uuid, $2, $3,"
+                     "SELECT recorded, next_ids::text FROM tmdbq_finish($1::uuid, $2, $3,"
                      " $4::jsonb, $5, $6, $7::bigint, $8::boolean)",
                      8},
     /* updated_at stays: publishing is transport, not a change of the operation. Rows
@@ -781,6 +781,28 @@ void db_copy_id(char *dst, PGresult *res, int row, int col)
     copy_text(dst, 37, PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
 
+void db_copy_handon(struct db_handon *h, PGresult *res, int row, int col)
+{
+    const char *p = PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
+
+    /* A uuid[] as text: {} or {id,id,...}; uuids are never quoted. */
+    h->n = 0;
+    if (*p == '{')
+        p++;
+    while (h->n < DB_HANDON_MAX && strlen(p) >= 36) {
+        char *id = h->ids[h->n];
+
+        memcpy(id, p, 36);
+        id[36] = '\0';
+        if (!op_id_valid(id))
+            break;
+        h->n++;
+        p += 36;
+        if (*p == ',')
+            p++;
+    }
+}
+
 void db_claim_cleanup(struct db_claim *c)
 {
     if (c == NULL)
@@ -827,7 +849,8 @@ enum { CL_RESULT, CL_WAIT, CL_NEXT, CL_RESCUED, CL_SESSION, CL_TOKEN, CL_OP };
 
 enum status db_claim(struct db *db, const char *id, const char *consumer_id,
                      int64_t lease_ms, int max_retries, enum db_claim_result *result,
-                     struct db_claim *out, int64_t *wait_ms, char *next_id, struct err *e)
+                     struct db_claim *out, int64_t *wait_ms, struct db_handon *next,
+                     struct err *e)
 {
     char lease[32], retries[16];
     const char *p[4] = {id, consumer_id, lease, retries};
@@ -839,7 +862,7 @@ enum status db_claim(struct db *db, const char *id, const char *consumer_id,
     memset(out, 0, sizeof *out);
     *result = DB_CLAIM_GONE;
     *wait_ms = 0;
-    next_id[0] = '\0';
+    next->n = 0;
     if (!op_id_valid(id))
         return err_set(e, ST_INVALID, "cannot claim \"%.40s\": not an operation id", id);
     if (lease_ms < 1 || max_retries < 0)
@@ -890,7 +913,7 @@ enum status db_claim(struct db *db, const char *id, const char *consumer_id,
         break;
     case DB_CLAIM_ABANDONED:
     case DB_CLAIM_GONE:
-        db_copy_id(next_id, res, 0, CL_NEXT);
+        db_copy_handon(next, res, 0, CL_NEXT);
         break;
     default:
         break;
@@ -903,8 +926,8 @@ out:
 
 static bool error_kind_valid(const char *k)
 {
-    static const char *const kinds[] = {"transient", "permanent", "credentials",
-                                        "deployment"};
+    static const char *const kinds[] = {"transient",  "permanent",  "credentials",
+                                        "deployment", "rate_limit"};
 
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         if (strcmp(k, kinds[i]) == 0)
@@ -914,7 +937,7 @@ static bool error_kind_valid(const char *k)
 }
 
 enum status db_finish(struct db *db, const char *id, const char *consumer_id,
-                      const struct db_outcome *o, bool *recorded, char *next_id,
+                      const struct db_outcome *o, bool *recorded, struct db_handon *next,
                       struct err *e)
 {
     char delay[32];
@@ -924,7 +947,7 @@ enum status db_finish(struct db *db, const char *id, const char *consumer_id,
     enum status st;
 
     *recorded = false;
-    next_id[0] = '\0';
+    next->n = 0;
     if (!op_id_valid(id))
         return err_set(e, ST_INVALID, "cannot finish \"%.40s\": not an operation id", id);
     switch (o->kind) {
@@ -961,7 +984,7 @@ enum status db_finish(struct db *db, const char *id, const char *consumer_id,
         st = err_set(e, ST_DB, "could not record the outcome: %d rows", PQntuples(res));
     } else {
         *recorded = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-        db_copy_id(next_id, res, 0, 1);
+        db_copy_handon(next, res, 0, 1);
     }
     PQclear(res);
     return st;

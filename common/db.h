@@ -75,7 +75,17 @@ enum status db_session_set(struct db *db, int32_t user_id, const char *session_i
 /* Remove them: ST_NOT_FOUND when the user had none. */
 enum status db_session_rm(struct db *db, int32_t user_id, struct err *e);
 
-/* ---- consumer side (migration 003 holds the SQL functions these call) ---- */
+/* ---- consumer side (migrations 003 and 007 hold the SQL functions these call) ---- */
+
+/* The operations of a list to publish after one of its operations ended (the hand-on):
+ * those that waited only for it under the conflict rule (migration 007, tmdbq_handon),
+ * in seq order, at most DB_HANDON_MAX (the reaper's relay publishes any beyond). Each is
+ * marked unpublished: the caller publishes it and calls db_mark_published. */
+#define DB_HANDON_MAX 64
+struct db_handon {
+    size_t n;
+    char ids[DB_HANDON_MAX][37];
+};
 
 /* Whether the database holds the consumer's schema (migration 003: tmdbq_claim and
  * tmdbq_finish): ST_OK; ST_NOT_FOUND with a message that says to run `tmdbq migrate`
@@ -103,8 +113,8 @@ enum db_claim_result {
     /* the queue is paused (tmdbq pause): do not ack, stop taking work */
     DB_CLAIM_PAUSED,
     /* it was processing under an expired lease and that rescue would exceed max_retries:
-     * now failed (error_kind transient); drop the message and hand on next_id when it is
-     * not "" (as after db_finish) */
+     * now failed (error_kind transient); drop the message and publish the hand-on (as
+     * after db_finish) */
     DB_CLAIM_ABANDONED,
 };
 
@@ -127,23 +137,24 @@ void db_claim_cleanup(struct db_claim *c);
  * without the checks below; processing under another's live lease: LEASED; under an
  * expired lease: rescued (retry_count + 1, or ABANDONED when that exceeds max_retries)
  * and claimed without the checks below; pending with scheduled_for more than 50 ms
- * ahead: EARLY; an earlier (lower seq) pending or processing operation on the same list:
- * BLOCKED, and the row is marked for hand-on (handoff; create_list rows have no list and
- * are never blocked); else CLAIMED: status processing, claimed_by consumer_id,
+ * ahead: EARLY; an earlier (lower seq) pending or processing operation on the same list
+ * that conflicts with it (an add or remove of the same movie, or either one list-wide:
+ * migration 007, tmdbq_blocked): BLOCKED, and the row is marked for hand-on (handoff;
+ * create_list rows have no list and are never blocked); else CLAIMED: status processing, claimed_by consumer_id,
  * lease_expires_at now + lease_ms, handoff cleared. Only CLAIMED, ABANDONED and BLOCKED
  * change the row.
  * *out is always initialised (zeroed unless CLAIMED), so db_claim_cleanup is safe on it
  * after any return; on DB_CLAIMED it owns the row and the credentials. *wait_ms is set
  * (>= 1) on DB_CLAIM_LEASED (the lease left) and DB_CLAIM_EARLY (the time until due),
- * else 0. next_id is a caller buffer of 37 bytes: on DB_CLAIM_ABANDONED, and on
- * DB_CLAIM_GONE (the redelivery of a consumer that died between recording and handing
- * on), the list's waiting operation to publish, as db_finish gives it; else "". An id that is not op_id_valid (a garbage
- * message), lease_ms < 1 or max_retries < 0 is ST_INVALID without asking the database.
+ * else 0. *next is always set: on DB_CLAIM_ABANDONED, and on DB_CLAIM_GONE (the
+ * redelivery of a consumer that died between recording and handing on), the list's
+ * waiting operations to publish, as db_finish gives them; else empty. An id that is not
+ * op_id_valid (a garbage message), lease_ms < 1 or max_retries < 0 is ST_INVALID without asking the database.
  * Any failure of the statement is ST_DB: db_connected tells a lost connection (reconnect
  * and retry) from an SQL error. Blocks for the round trip and the locks. */
 enum status db_claim(struct db *db, const char *id, const char *consumer_id, int64_t lease_ms,
                      int max_retries, enum db_claim_result *result, struct db_claim *out,
-                     int64_t *wait_ms, char *next_id, struct err *e);
+                     int64_t *wait_ms, struct db_handon *next, struct err *e);
 
 /* The final or retry outcome of a claimed operation, as the consumer records it. */
 enum db_outcome_kind {
@@ -157,7 +168,7 @@ struct db_outcome {
     const char *result_json;   /* COMPLETED: TMDB's result, or NULL */
     const char *error_message; /* FAILED / RETRY */
     const char *error_kind;    /* FAILED / RETRY: "transient", "permanent", "credentials",
-                                  "deployment" */
+                                  "deployment", "rate_limit" */
     int64_t delay_ms;          /* RETRY */
     bool count_retry;          /* RETRY: false for deployment faults (no retry spent) */
 };
@@ -165,19 +176,67 @@ struct db_outcome {
 /* Record the outcome of operation id, only if it is still processing under consumer_id
  * (a rescued-and-reclaimed row is not overwritten: *recorded false). One round trip
  * (tmdbq_finish). An invalid id, kind or error_kind is ST_INVALID without asking the
- * database. For COMPLETED and FAILED, under the list's lock, *next_id is set to the
- * id of the next active operation on the same list when that one is pending and marked
- * for hand-on (a blocked delivery dropped it) or unpublished, else to "": that row is
- * marked unpublished, and the caller publishes it and then calls db_mark_published.
- * next_id is a caller buffer of 37 bytes, always set ("" for RETRY and when not
- * recorded). updated_at is now and the lease is cleared in every case.
+ * database. For COMPLETED and FAILED, under the list's lock, *next is set to the hand-on:
+ * the list's pending operations that waited for a hand-on (a blocked delivery dropped
+ * them) or are unpublished, and that nothing earlier and active blocks any more; they
+ * are marked unpublished, and the caller publishes them and then calls
+ * db_mark_published. *next is always set (empty for RETRY and when not recorded). updated_at is now and the lease is cleared in every case.
  * Idempotent: a call repeated after a lost reply (ST_DB, the first had committed) finds
  * the row already showing this outcome under consumer_id and answers as the first did:
- * *recorded true, *next_id computed again. So after ST_DB the caller reconnects and calls
+ * *recorded true, *next computed again. So after ST_DB the caller reconnects and calls
  * again with the same arguments. */
 enum status db_finish(struct db *db, const char *id, const char *consumer_id,
-                      const struct db_outcome *o, bool *recorded, char *next_id,
+                      const struct db_outcome *o, bool *recorded, struct db_handon *next,
                       struct err *e);
+
+/* ---- the TMDB request budget (migration 007; see rate.h) ---- */
+
+/* A lease of up to want request slots of scope, interval_ms apart, no further than
+ * horizon_ms ahead; with it the caller reports sent requests and limited 429s since its
+ * last report, and a 429's cool-down (cooldown_ms > 0) for the whole scope. want 0 only
+ * reports. rate is what the caller is configured to (shown by `tmdbq status`). */
+struct db_rate_ask {
+    const char *scope;
+    double rate;
+    double interval_ms;
+    int want;
+    int64_t horizon_ms;
+    int sent;
+    int limited;
+    int64_t cooldown_ms;
+};
+struct db_rate_grant {
+    int granted;         /* slots granted (0 or want) */
+    double first_ms;     /* the first slot, in ms from the server's now (>= 0) */
+    int64_t wait_ms;     /* nothing granted: ask again after this long */
+    int64_t cooldown_ms; /* the scope's cool-down left, 0 when none */
+};
+/* One statement (tmdbq_rate_lease). ST_INVALID for bad arguments, ST_DB. */
+enum status db_rate_lease(struct db *db, const struct db_rate_ask *a,
+                          struct db_rate_grant *out, struct err *e);
+
+/* A claimed row waits out TMDB's rate limit: error_message = message, error_kind
+ * rate_limit, the lease renewed to lease_ms from now; only while processing under
+ * consumer_id (*held says whether it was). One statement (tmdbq_hold). */
+enum status db_hold(struct db *db, const char *id, const char *consumer_id,
+                    int64_t lease_ms, const char *message, bool *held, struct err *e);
+
+/* Every scope's budget (tmdbq_rate_status), for `tmdbq status`. */
+struct db_rate_scope {
+    char scope[280];
+    double rate;         /* requests/s the scope's consumers are configured to */
+    double sent_per_s;   /* requests sent over the last minute, per second */
+    int64_t requests_1m; /* requests sent over the last minute */
+    int64_t limited_1m;  /* of which TMDB answered 429 */
+    char cooldown_until[OP_TIME_LEN]; /* ISO 8601 UTC, "" when no cool-down holds */
+    char seen_at[OP_TIME_LEN];        /* the last lease or report */
+};
+struct db_rate_scopes {
+    struct db_rate_scope *items;
+    size_t n;
+};
+void db_rate_scopes_free(struct db_rate_scopes *l);
+enum status db_rate_status(struct db *db, struct db_rate_scopes *out, struct err *e);
 
 /* Consumer registry for `tmdbq status` (table tmdbq_consumers). register upserts this
  * consumer's row: host, pid, started_at and last_seen_at now, counters zero. heartbeat sets

@@ -53,25 +53,25 @@ static enum status change_result(PGresult *res, int base, const char *id,
 }
 
 static enum status change_op(struct db *db, const char *sql, const char *id,
-                             const struct change *c, struct op *out, char *next_id,
-                             struct err *e)
+                             const struct change *c, struct op *out,
+                             struct db_handon *next, struct err *e)
 {
     const char *p[1] = {id};
     PGresult *res = NULL;
     enum status st;
 
     memset(out, 0, sizeof *out);
-    if (next_id != NULL)
-        next_id[0] = '\0';
+    if (next != NULL)
+        next->n = 0;
     if (id == NULL || !op_id_valid(id))
         return err_set(e, ST_INVALID, "\"%.40s\" is not an operation id (a UUID)",
                        id ? id : "");
     st = db_exec_params(db, sql, 1, p, PGRES_TUPLES_OK, &res, "change the operation", e);
     if (st != ST_OK)
         return st;
-    st = change_result(res, next_id != NULL ? 2 : 1, id, c, out, e);
-    if (st == ST_OK && next_id != NULL)
-        db_copy_id(next_id, res, 0, 1);
+    st = change_result(res, next != NULL ? 2 : 1, id, c, out, e);
+    if (st == ST_OK && next != NULL)
+        db_copy_handon(next, res, 0, 1);
     PQclear(res);
     return st;
 }
@@ -86,15 +86,15 @@ enum status db_retry_op(struct db *db, const char *id, struct op *out, struct er
                      id, &c, out, NULL, e);
 }
 
-enum status db_cancel_op(struct db *db, const char *id, struct op *out, char *next_id,
-                         struct err *e)
+enum status db_cancel_op(struct db *db, const char *id, struct op *out,
+                         struct db_handon *next, struct err *e)
 {
     static const struct change c = {"cancelled", "pending"};
 
     return change_op(db,
-                     "SELECT c.outcome, c.next_id::text, " OP_COLUMNS
+                     "SELECT c.outcome, c.next_ids::text, " OP_COLUMNS
                      " FROM tmdbq_cancel_op($1::uuid) c, LATERAL (SELECT (c.op).*) q",
-                     id, &c, out, next_id, e);
+                     id, &c, out, next, e);
 }
 
 enum status db_process_op(struct db *db, const char *id, struct op *out, struct err *e)

@@ -27,13 +27,12 @@
  * a failed operation can be retried") for any other status. */
 enum status db_retry_op(struct db *db, const char *id, struct op *out, struct err *e);
 
-/* Cancel a pending operation (status cancelled). *out as for db_retry_op. next_id is a
- * caller buffer of 37 bytes, always set: the list's operation that waited behind this one
- * and now needs a message, or "" (see db_finish: the row is marked unpublished, the
- * caller publishes it and calls db_mark_published). ST_CONFLICT for any status but
- * pending. */
-enum status db_cancel_op(struct db *db, const char *id, struct op *out, char *next_id,
-                         struct err *e);
+/* Cancel a pending operation (status cancelled). *out as for db_retry_op. *next is
+ * always set: the list's operations that waited behind this one and now need a message
+ * (see db_finish: they are marked unpublished, the caller publishes them and calls
+ * db_mark_published). ST_CONFLICT for any status but pending. */
+enum status db_cancel_op(struct db *db, const char *id, struct op *out,
+                         struct db_handon *next, struct err *e);
 
 /* Make a pending operation due now (scheduled_for = now when it was later) and mark it
  * unpublished for the caller to publish. ST_CONFLICT for any status but pending. */

@@ -77,6 +77,8 @@ char *db_dup_or_null(PGresult *res, int row, int col);
 void db_copy_time(char *dst, PGresult *res, int row, int col);
 /* Copy a uuid column into a 37-byte buffer; "" for NULL. */
 void db_copy_id(char *dst, PGresult *res, int row, int col);
+/* A uuid[] column (text form) into h: at most DB_HANDON_MAX ids; NULL or {} is empty. */
+void db_copy_handon(struct db_handon *h, PGresult *res, int row, int col);
 /* Fill o from the OP_COLUMNS of row, starting at column base. */
 enum status db_row_to_op(PGresult *res, int row, int base, struct op *o, struct err *e);
 /* Every row of res (OP_COLUMNS from column 0) into out. */

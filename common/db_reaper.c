@@ -254,7 +254,7 @@ enum status db_reaper_rescue(struct db *db, const char *reaper_id, int max_retri
     snprintf(retries, sizeof retries, "%d", max_retries);
     snprintf(lim, sizeof lim, "%d", limit);
     st = db_exec_params(db,
-                        "SELECT op_id::text, outcome, next_id::text"
+                        "SELECT op_id::text, outcome, next_ids::text"
                         " FROM tmdbq_rescue_expired($1, $2::integer, $3::integer)",
                         3, p, PGRES_TUPLES_OK, &res, "rescue expired leases", e);
     if (st != ST_OK)
@@ -273,7 +273,7 @@ enum status db_reaper_rescue(struct db *db, const char *reaper_id, int max_retri
 
             db_copy_id(it->id, res, r, 0);
             it->abandoned = strcmp(PQgetvalue(res, r, 1), "abandoned") == 0;
-            db_copy_id(it->next_id, res, r, 2);
+            db_copy_handon(&it->next, res, r, 2);
         }
         out->n = (size_t)n;
     }

@@ -74,7 +74,7 @@ enum status db_reaper_purge_registry(struct db *db, const char *reaper_id,
 struct db_rescue_item {
     char id[37];
     bool abandoned;   /* failed, out of retries; else rescued: pending, retry_count + 1 */
-    char next_id[37]; /* abandoned only: the list's operation to publish now, or "" */
+    struct db_handon next; /* abandoned only: the list's operations to publish now */
 };
 struct db_rescue_items {
     struct db_rescue_item *items;
@@ -104,7 +104,7 @@ enum db_relay_kind {
 
 /* Up to limit candidates of kind with seq > after_seq, in seq order, into *out (free with
  * db_ids_free); *last_seq is the seq of the last one (after_seq when none), for the next
- * page. Rows with an earlier active operation on their list are left out. */
+ * page. Rows that an earlier active operation of their list blocks are left out. */
 enum status db_reaper_relay_candidates(struct db *db, enum db_relay_kind kind,
                                        int64_t after_seq, int64_t age_ms, int limit,
                                        struct db_ids *out, int64_t *last_seq,

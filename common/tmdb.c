@@ -67,6 +67,7 @@ struct tmdb_client {
     struct body_buf body;
     int64_t retry_after_ms; /* Retry-After of the last answer, 0 when none */
     char errbuf[CURL_ERROR_SIZE];
+    struct tmdb_pacer pacer; /* before is NULL when there is none */
 };
 
 /* One HTTP request, as tmdb_execute prepared it. */
@@ -590,7 +591,7 @@ enum tmdb_outcome tmdb_classify(enum op_type type, long http_status, int tmdb_co
     case 47:
         return TMDB_PERMANENT; /* invalid parameters */
     case 25:
-        return TMDB_TRANSIENT; /* rate limit */
+        return TMDB_RATE_LIMITED;
     case 9:
     case 11:
     case 15:
@@ -603,7 +604,9 @@ enum tmdb_outcome tmdb_classify(enum op_type type, long http_status, int tmdb_co
     }
     if (http_status == 0)
         return TMDB_TRANSIENT; /* no answer: timeout, refused, cut short */
-    if (http_status == 429 || http_status >= 500)
+    if (http_status == 429)
+        return TMDB_RATE_LIMITED;
+    if (http_status >= 500)
         return TMDB_TRANSIENT;
     if (http_status >= 200 && http_status < 300)
         return TMDB_DONE;
@@ -987,6 +990,28 @@ out:
     free(url);
 }
 
+/* http_perform through the pacer: false when the pacer held the request back (nothing
+ * was sent, *r untouched). */
+static bool paced_perform(struct tmdb_client *c, const struct request *req,
+                          struct response *r)
+{
+    if (c->pacer.before != NULL && !c->pacer.before(c->pacer.arg))
+        return false;
+    http_perform(c, req, r);
+    if (c->pacer.after != NULL && r->curl_code == CURLE_OK)
+        c->pacer.after(c->pacer.arg, r->http_status == 429 || r->code == 25,
+                       r->retry_after_ms > 0 ? r->retry_after_ms : 1000);
+    return true;
+}
+
+void tmdb_client_set_pacer(struct tmdb_client *c, const struct tmdb_pacer *p)
+{
+    if (p != NULL)
+        c->pacer = *p;
+    else
+        memset(&c->pacer, 0, sizeof c->pacer);
+}
+
 /* ---- messages and results --------------------------------------------------------- */
 
 /* " (status_code N)" or " (status_code N: text)" or "" */
@@ -1050,16 +1075,17 @@ static void describe(const struct tmdb_client *c, enum op_type type, int32_t lis
         else
             snprintf(msg, n, "TMDB list %" PRId32 " is already gone%s", list_id, sfx);
         return;
+    case TMDB_RATE_LIMITED:
+        snprintf(msg, n, "TMDB rate limit (HTTP %ld%s), retry after %" PRId64 " s",
+                 r->http_status, r->code == 25 ? ", status_code 25" : "",
+                 (r->retry_after_ms > 0 ? r->retry_after_ms : 1000) / 1000);
+        return;
+    case TMDB_NOT_SENT:
+        snprintf(msg, n, "not sent: held back by TMDB's request budget (a cool-down "
+                         "after a 429, or the program stopping)");
+        return;
     case TMDB_TRANSIENT:
-        if (r->http_status == 429 || r->code == 25) {
-            if (r->retry_after_ms > 0)
-                snprintf(msg, n, "TMDB rate limit (HTTP %ld), retry after %" PRId64 " s",
-                         r->http_status, r->retry_after_ms / 1000);
-            else
-                snprintf(msg, n, "TMDB rate limit (HTTP %ld)", r->http_status);
-        } else {
-            snprintf(msg, n, "TMDB unavailable: HTTP %ld%s", r->http_status, sfx);
-        }
+        snprintf(msg, n, "TMDB unavailable: HTTP %ld%s", r->http_status, sfx);
         return;
     case TMDB_DEPLOYMENT:
         if (r->code == 7)
@@ -1181,7 +1207,13 @@ void tmdb_execute(struct tmdb_client *c, enum op_type type, int32_t list_id,
         return;
     }
 
-    http_perform(c, &req, &r);
+    if (!paced_perform(c, &req, &r)) {
+        out->outcome = TMDB_NOT_SENT;
+        describe(c, type, list_id, movie_id, &r, TMDB_NOT_SENT, out->message,
+                 sizeof out->message);
+        request_cleanup(&req);
+        return;
+    }
     out->requests++;
     scrub_secrets(c, creds, r.status_message, sizeof r.status_message);
     scrub_secrets(c, creds, r.curl_error, sizeof r.curl_error);
@@ -1198,8 +1230,10 @@ void tmdb_execute(struct tmdb_client *c, enum op_type type, int32_t list_id,
         get.method = "GET";
         get.session_id = req.session_id;
         snprintf(get.path, sizeof get.path, "/3/list/%" PRId32, list_id);
-        http_perform(c, &get, &confirm);
-        out->requests++;
+        if (paced_perform(c, &get, &confirm))
+            out->requests++;
+        else
+            confirm.curl_code = CURLE_ABORTED_BY_CALLBACK;
         if (confirm.curl_code == CURLE_OK && confirm.http_status == 404) {
             o = TMDB_GOAL_HOLDS;
             quirk_confirmed = true;
@@ -1213,12 +1247,15 @@ void tmdb_execute(struct tmdb_client *c, enum op_type type, int32_t list_id,
     out->tmdb_code = r.code;
     if (o == TMDB_TRANSIENT)
         out->retry_after_ms = r.retry_after_ms;
+    else if (o == TMDB_RATE_LIMITED)
+        out->retry_after_ms = r.retry_after_ms > 0 ? r.retry_after_ms : 1000;
     if (quirk_confirmed)
         snprintf(out->message, sizeof out->message,
                  "TMDB answered HTTP 500 (status_code 11) to the delete of list %" PRId32
                  ", and a GET confirmed the list is gone (HTTP 404)",
                  list_id);
-    else if (type == OP_DELETE_LIST && out->requests == 2)
+    else if (type == OP_DELETE_LIST && r.http_status == 500 && r.code == 11 &&
+             o == TMDB_TRANSIENT)
         snprintf(
             out->message, sizeof out->message,
             "TMDB unavailable: HTTP 500 (status_code 11) on the delete of list %" PRId32

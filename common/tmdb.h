@@ -35,7 +35,11 @@ enum tmdb_outcome {
     TMDB_DONE,       /* applied: completed */
     TMDB_GOAL_HOLDS, /* TMDB says the goal already holds (already on the list, not on it,
                         list already gone): completed */
-    TMDB_TRANSIENT,  /* timeout, connection error, 429, 5xx: retry later */
+    TMDB_TRANSIENT,  /* timeout, connection error, 5xx: retry later */
+    TMDB_RATE_LIMITED, /* 429 or status_code 25: TMDB's word on the rate, not on the
+                          operation; wait retry_after_ms (>= 1 s), spend no retry */
+    TMDB_NOT_SENT,     /* the pacer held the request back (the caller is stopping):
+                          nothing was sent */
     TMDB_PERMANENT,  /* session rejected, not found, not permitted, invalid: failed now */
     TMDB_DEPLOYMENT, /* the application's API key or read token is rejected: wait, shout */
 };
@@ -44,7 +48,8 @@ struct tmdb_result {
     enum tmdb_outcome outcome;
     long http_status;         /* 0 when no answer */
     int tmdb_code;            /* TMDB's status_code, 0 when none */
-    int64_t retry_after_ms;   /* from Retry-After on 429 (0 treated as 1 s), else 0 */
+    int64_t retry_after_ms;   /* RATE_LIMITED: Retry-After (absent or 0 is 1 s); a
+                                 TRANSIENT answer's Retry-After; else 0 */
     char message[300];        /* for people: "TMDB list 7 not found (status_code 34)";
                                  never contains a secret */
     char *result_json;        /* on success, what to keep on the row, e.g. {"list_id":123}
@@ -52,10 +57,23 @@ struct tmdb_result {
     int requests;             /* HTTP requests made (2 when the delete quirk was confirmed) */
 };
 
+/* A request budget for the client, optional (see rate.h). before(arg) is called before
+ * every HTTP request and may block; false means do not send it (the caller is stopping):
+ * tmdb_execute then reports TMDB_NOT_SENT, or for the delete quirk's confirming GET
+ * TMDB_TRANSIENT. after(arg, limited, retry_after_ms) is called after every answer;
+ * limited is true for HTTP 429 or status_code 25, retry_after_ms then >= 1000. */
+struct tmdb_pacer {
+    bool (*before)(void *arg);
+    void (*after)(void *arg, bool limited, int64_t retry_after_ms);
+    void *arg;
+};
+
 /* cfg is copied. Returns ST_INVALID when there is neither api_key nor read_token. */
 enum status tmdb_client_new(const struct tmdb_config *cfg, struct tmdb_client **out,
                             struct err *e);
 void tmdb_client_free(struct tmdb_client *c);
+/* Use p (copied; NULL removes it) for every request from now on. */
+void tmdb_client_set_pacer(struct tmdb_client *c, const struct tmdb_pacer *p);
 
 /* Perform operation `type` on list_id (ignored for create_list) with operation_data
  * data_json and the user's credentials; fill *out (clean with tmdb_result_cleanup).

@@ -204,6 +204,9 @@ enum status consumer_run(const struct cfg *cfg, const struct consumer_opts *o,
     atomic_init(&sh->schema_missing, false);
     atomic_init(&sh->paused, false);
     fill_identity(sh, o);
+    st = rate_scope_new(cfg, sh->host, &sh->rate, e);
+    if (st != ST_OK)
+        goto out;
     drain_init(&drain, cfg, &sh->policy);
     cfg_format_duration(o->grace_ms, grace, sizeof grace);
 
@@ -272,12 +275,14 @@ enum status consumer_run(const struct cfg *cfg, const struct consumer_opts *o,
     mq_close(drain.mq);
     if (*abandoned)
         return ST_OK; /* sh stays: abandoned threads still read it */
+    rate_free(sh->rate);
     free(sh);
     return ST_OK;
 
 out:
     for (int i = 0; i < n; i++)
         worker_free(workers[i]);
+    rate_free(sh->rate);
     free(sh);
     return st;
 }

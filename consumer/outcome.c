@@ -149,6 +149,21 @@ void outcome_decide(const struct tmdb_result *r, const struct op *op,
         snprintf(out->message, sizeof out->message, "%s", r->message);
         set_retry(out, policy, want, "transient", true);
         return;
+    case TMDB_RATE_LIMITED:
+        /* The server's word on the rate, not on the operation: no retry is spent, and the
+         * wait is TMDB's, not the backoff's. */
+        want = r->retry_after_ms > 1000 ? r->retry_after_ms : 1000;
+        snprintf(out->message, sizeof out->message, "%s; no retry spent", r->message);
+        set_retry(out, policy, want, "rate_limit", false);
+        return;
+    case TMDB_NOT_SENT:
+        /* Nothing happened: back to the work queue at once, for another consumer. */
+        snprintf(out->message, sizeof out->message, "%s; no retry spent", r->message);
+        set_retry(out, policy, 0, "rate_limit", false);
+        out->rec.delay_ms = 0;
+        out->queue_ms = 0;
+        out->called_tmdb = false;
+        return;
     case TMDB_DEPLOYMENT:
         n = deployment_streak;
         if (n < 1)

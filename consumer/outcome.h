@@ -28,7 +28,8 @@
 struct outcome {
     struct db_outcome rec;
     int64_t queue_ms;     /* RETRY: the delayed-retry queue to publish to (one of the
-                             policy's delays, <= rec.delay_ms); 0 when there are none */
+                             policy's delays, <= rec.delay_ms); 0 when there are none,
+                             and for NOT_SENT, which goes back to the work queue */
     char message[512];    /* error text for the row and the log; "" for completed */
     const char *name;     /* "completed", "failed" or "retry": for the log line */
     enum log_level level; /* info for completed, warn for a retry, error for a failure */
@@ -57,6 +58,10 @@ bool outcome_check_creds(const struct op *op, const char *session_id,
  *                       op->retry_count >= policy->max_retries; else RETRY that counts,
  *                       wanting the delay of retry retry_count + 1 raised to
  *                       r->retry_after_ms.
+ *   RATE_LIMITED     -> RETRY that does not count, kind "rate_limit", wanting
+ *                       r->retry_after_ms (at least 1 s).
+ *   NOT_SENT         -> RETRY that does not count, kind "rate_limit", delay 0 and
+ *                       queue_ms 0: the work queue again at once.
  *   DEPLOYMENT       -> RETRY that does not count, kind "deployment", wanting the delay
  *                       of retry deployment_streak (this worker's consecutive deployment
  *                       faults including this one, 1-based, capped) but no more than the

@@ -36,6 +36,7 @@
 #include "mq.h"
 #include "op.h"
 #include "outcome.h"
+#include "rate.h"
 #include "tmdb.h"
 
 #define WORKER_BACKLOG_MAX 256
@@ -48,6 +49,9 @@
 #define PAUSE_CHECK_MS 1000
 #define HEARTBEAT_MS 5000
 #define ONCE_IDLE_MS 2000
+/* TMDB calls of one claim that may meet its rate limit before the operation is handed
+ * back to the queue (no retry spent either way). */
+#define RATE_TRIES_PER_CLAIM 10
 /* The part of a rejected body that is shown in the log. */
 #define BODY_SHOW_MAX 64
 
@@ -365,6 +369,7 @@ static void heartbeat(struct worker *w, bool in_flight)
     if (w->db == NULL || clock_now_ms() < w->next_heartbeat_ms)
         return;
     w->next_heartbeat_ms = clock_now_ms() + HEARTBEAT_MS;
+    rate_flush(w->sh->rate, w->db);
     st = db_consumer_heartbeat(w->db, w->id, w->processed, w->failed, in_flight ? 1 : 0,
                                &e);
     if (st == ST_NOT_FOUND) /* removed as stale while we were away: come back */
@@ -500,6 +505,12 @@ static void publish_or_keep(struct worker *w, const char *id, int64_t delay_ms)
         backlog_add(w, id, delay_ms);
 }
 
+static void publish_handon(struct worker *w, const struct db_handon *next)
+{
+    for (size_t i = 0; i < next->n; i++)
+        publish_or_keep(w, next->ids[i], 0);
+}
+
 static void flush_backlog(struct worker *w)
 {
     size_t done = 0;
@@ -548,7 +559,7 @@ static void escape_body(const char *body, size_t len, char *out, size_t n)
  * lost is repeated safely (db_finish is idempotent). false when the grace period ran out
  * first (or the database refused the outcome as invalid, which no retry mends). */
 static bool record(struct worker *w, const char *id, const struct outcome *o,
-                   bool *recorded, char *next_id)
+                   bool *recorded, struct db_handon *next)
 {
     struct err e;
     enum status st;
@@ -561,7 +572,7 @@ static bool record(struct worker *w, const char *id, const struct outcome *o,
             continue;
         }
         memset(&e, 0, sizeof e);
-        st = db_finish(w->db, id, w->id, &o->rec, recorded, next_id, &e);
+        st = db_finish(w->db, id, w->id, &o->rec, recorded, next, &e);
         if (st == ST_OK) {
             db_query_ok(w);
             return true;
@@ -621,6 +632,81 @@ static void log_outcome(const struct worker *w, const struct db_claim *c,
     }
 }
 
+/* ---- TMDB's request budget ---------------------------------------------------------- */
+
+static bool quit_before_sending(void *arg)
+{
+    return should_quit(arg, false);
+}
+
+/* The TMDB client's pacer: wait for a slot of the shared request budget. A stop before
+ * the request is sent hands the operation back unsent (false). */
+static bool pace_before(void *arg)
+{
+    struct worker *w = arg;
+    struct err e;
+    enum status st;
+
+    for (;;) {
+        if (!connect_db(w, false))
+            return false;
+        if (db_holding_back(w)) {
+            wait_until(w, w->db_rc.next_ms, false);
+            if (should_quit(w, false))
+                return false;
+            continue;
+        }
+        memset(&e, 0, sizeof e);
+        st = rate_take(w->sh->rate, w->db, quit_before_sending, w, &e);
+        if (st == ST_OK)
+            return true;
+        if (st == ST_TIMEOUT)
+            return false;
+        if (st == ST_DB)
+            db_failed(w, &e);
+        else
+            log_error("worker %d: %s", w->index, e.msg);
+    }
+}
+
+static void pace_after(void *arg, bool limited, int64_t retry_after_ms)
+{
+    struct worker *w = arg;
+
+    rate_note(w->sh->rate, w->db, limited, retry_after_ms);
+}
+
+/* TMDB answered 429: the row says so and keeps its claim (the lease renewed past the
+ * cool-down), and the next try waits in the pacer with every other request. false when
+ * the row is no longer ours. */
+static bool hold_for_rate_limit(struct worker *w, const char *id,
+                                const struct tmdb_result *r, int tries)
+{
+    char msg[512], until[32];
+    time_t t = time(NULL) + (time_t)((r->retry_after_ms + 999) / 1000);
+    struct tm tm;
+    struct err e = {0};
+    bool held = true;
+
+    gmtime_r(&t, &tm);
+    strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(msg, sizeof msg,
+             "%s: waiting with every consumer until %s (try %d of %d in this claim); no "
+             "retry spent",
+             r->message, until, tries, RATE_TRIES_PER_CLAIM);
+    log_write(LOG_LEVEL_INFO, id, "rate limited: %s", msg);
+    if (w->db != NULL &&
+        db_hold(w->db, id, w->id, w->sh->cfg->lease_ms + r->retry_after_ms, msg, &held,
+                &e) != ST_OK) {
+        /* Only the note failed: the claim stands until its lease, and the outcome is
+         * recorded after a reconnect. */
+        if (e.code == ST_DB)
+            db_failed(w, &e);
+        held = true;
+    }
+    return held;
+}
+
 /* A claimed row: call TMDB (unless the user lacks credentials), record, publish, ack. */
 static void execute(struct worker *w, const struct mq_delivery *d,
                     const struct db_claim *c)
@@ -629,7 +715,7 @@ static void execute(struct worker *w, const struct mq_delivery *d,
     struct outcome o;
     struct tmdb_creds creds = {c->session_id, c->access_token};
     const char *id = c->op.id;
-    char next_id[37] = "";
+    struct db_handon next = {0};
     bool recorded = false;
     int64_t t0, ms = 0;
 
@@ -641,9 +727,15 @@ static void execute(struct worker *w, const struct mq_delivery *d,
                   c->op.retry_count, w->sh->policy.max_retries);
     if (!outcome_check_creds(&c->op, c->session_id, c->access_token, &o)) {
         heartbeat(w, true);
-        t0 = clock_now_ms();
-        tmdb_execute(w->tmdb, c->op.type, c->op.list_id, c->op.data_json, &creds, &r);
-        ms = clock_now_ms() - t0;
+        for (int tries = 1;; tries++) {
+            t0 = clock_now_ms();
+            tmdb_execute(w->tmdb, c->op.type, c->op.list_id, c->op.data_json, &creds, &r);
+            ms = clock_now_ms() - t0;
+            if (r.outcome != TMDB_RATE_LIMITED || tries >= RATE_TRIES_PER_CLAIM ||
+                !hold_for_rate_limit(w, id, &r, tries))
+                break;
+            tmdb_result_cleanup(&r);
+        }
         if (r.outcome == TMDB_DEPLOYMENT) {
             if (w->deployment_streak < OUTCOME_DEPLOYMENT_STREAK_MAX)
                 w->deployment_streak++;
@@ -657,7 +749,7 @@ static void execute(struct worker *w, const struct mq_delivery *d,
                   "TMDB_ACCESS_TOKEN): operations wait; fix the deployment (%s)",
                   r.message);
 
-    if (!record(w, id, &o, &recorded, next_id)) {
+    if (!record(w, id, &o, &recorded, &next)) {
         log_write(
             LOG_LEVEL_WARN, id,
             "its outcome (%s) was not recorded before the stop: its lease expires and "
@@ -675,18 +767,21 @@ static void execute(struct worker *w, const struct mq_delivery *d,
         goto out;
     }
     log_outcome(w, c, &o, &r, ms);
-    w->processed++;
+    if (r.outcome != TMDB_NOT_SENT)
+        w->processed++;
     if (o.rec.kind == DB_OUT_FAILED)
         w->failed++;
     if (o.rec.kind == DB_OUT_RETRY) {
-        if (outcome_has_retry_queue(&w->sh->policy))
+        if (o.queue_ms == 0 && o.rec.delay_ms == 0)
+            publish_or_keep(w, id, 0); /* not sent: straight back to the work queue */
+        else if (outcome_has_retry_queue(&w->sh->policy))
             publish_or_keep(w, id, o.queue_ms);
         else
             log_write(LOG_LEVEL_DEBUG, id,
                       "no delayed-retry queue (TMDBQ_MAX_RETRIES=0): the reaper's relay "
                       "publishes it when due");
-    } else if (next_id[0] != '\0') {
-        publish_or_keep(w, next_id, 0);
+    } else {
+        publish_handon(w, &next);
     }
     settle(w, d, SETTLE_ACK);
 out:
@@ -733,7 +828,7 @@ static void handle_delivery(struct worker *w, const struct mq_delivery *d)
     struct db_claim c;
     enum db_claim_result res = DB_CLAIM_GONE;
     int64_t wait = 0;
-    char next_id[37] = "";
+    struct db_handon next = {0};
     struct err e = {0};
     enum status st;
 
@@ -752,7 +847,7 @@ static void handle_delivery(struct worker *w, const struct mq_delivery *d)
         return;
     }
     st = db_claim(w->db, d->body, w->id, cfg->lease_ms, cfg->max_retries, &res, &c, &wait,
-                  next_id, &e);
+                  &next, &e);
     if (st != ST_OK) {
         /* Nothing was done for it: hand it back for after the reconnect or the backoff
          * (the main loop closes the consuming channel meanwhile). */
@@ -769,11 +864,11 @@ static void handle_delivery(struct worker *w, const struct mq_delivery *d)
     case DB_CLAIM_BLOCKED:
         log_write(LOG_LEVEL_DEBUG, d->body, "dropped: %s",
                   res == DB_CLAIM_GONE ? "no longer pending"
-                                       : "an earlier operation on its list is active");
+                                       : "an earlier conflicting operation on its list "
+                                         "is active");
         /* A finished row's message may be the redelivery of a consumer that died before
-         * handing on the list's next operation: the claim names it again. */
-        if (next_id[0] != '\0')
-            publish_or_keep(w, next_id, 0);
+         * handing on the list's next operations: the claim names them again. */
+        publish_handon(w, &next);
         settle(w, d, SETTLE_ACK);
         break;
     case DB_CLAIM_UNKNOWN:
@@ -798,8 +893,7 @@ static void handle_delivery(struct worker *w, const struct mq_delivery *d)
             "stopped before finishing and no retries are left\"");
         w->processed++;
         w->failed++;
-        if (next_id[0] != '\0')
-            publish_or_keep(w, next_id, 0);
+        publish_handon(w, &next);
         settle(w, d, SETTLE_ACK);
         break;
     case DB_CLAIMED:
@@ -905,6 +999,7 @@ enum status worker_new(struct worker_shared *sh, int index, struct worker **out,
         .connect_timeout_ms = cfg->connect_timeout_ms,
         .timeout_ms = cfg->tmdb_timeout_ms,
     };
+    struct tmdb_pacer pacer = {pace_before, pace_after, NULL};
     struct worker *w;
     enum status st;
 
@@ -923,6 +1018,8 @@ enum status worker_new(struct worker_shared *sh, int index, struct worker **out,
         free(w);
         return st;
     }
+    pacer.arg = w;
+    tmdb_client_set_pacer(w->tmdb, &pacer);
     *out = w;
     return ST_OK;
 }

@@ -21,12 +21,14 @@
 #include "backoff.h"
 #include "cfg.h"
 #include "err.h"
+#include "rate.h"
 
 /* What the supervisor and every worker share. The supervisor writes the flags; workers
  * read them at every step and in every wait, so a flag is seen within about 100 ms. */
 struct worker_shared {
     const struct cfg *cfg;        /* borrowed, lives as long as the process */
     struct backoff_policy policy; /* from cfg */
+    struct rate *rate;            /* the process's share of TMDB's request budget */
     int prefetch;                 /* basic.qos per worker */
     bool once;                    /* handle at most one delivery, or none within 2 s */
     char id_prefix[300];          /* consumer ids are "<id_prefix>:<worker#>"; the prefix

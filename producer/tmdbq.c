@@ -26,7 +26,9 @@
 #include "log.h"
 #include "mq.h"
 #include "mqadmin.h"
+#include "clock.h"
 #include "op.h"
+#include "rate.h"
 #include "tmdb.h"
 
 /* Operations per insert statement and per round of publisher confirms in a bulk enqueue:
@@ -574,17 +576,29 @@ static int op_from_row(struct tmdbq *h, struct op *row, struct tmdbq_op **out)
 }
 
 /* Publish one id that is not in hand as a row (a hand-on), by the outbox's rules. */
-static enum status publish_id(struct tmdbq *h, const char *id)
+/* Publish a hand-on: the list's operations that waited behind one that ended or was
+ * cancelled. Only the ids matter to publish_ops; they are all pending. */
+static enum status publish_handon(struct tmdbq *h, const struct db_handon *next)
 {
-    struct tmdbq_op one;
+    struct tmdbq_op *ops;
     enum status st;
 
-    memset(&one, 0, sizeof one);
-    snprintf(one.op.id, sizeof one.op.id, "%s", id);
-    one.op.status = OP_PENDING;
-    st = publish_ops(h, &one, 1);
-    if (st == ST_OK && one.op.published)
-        log_info("published %s, which waited behind the cancelled operation", id);
+    if (next->n == 0)
+        return ST_OK;
+    ops = calloc(next->n, sizeof *ops);
+    if (ops == NULL)
+        return err_set(&h->err, ST_NOMEM, "out of memory");
+    for (size_t i = 0; i < next->n; i++) {
+        snprintf(ops[i].op.id, sizeof ops[i].op.id, "%s", next->ids[i]);
+        ops[i].op.status = OP_PENDING;
+    }
+    st = publish_ops(h, ops, next->n);
+    for (size_t i = 0; i < next->n && st == ST_OK; i++) {
+        if (ops[i].op.published)
+            log_info("published %s, which waited behind operation of its list",
+                     next->ids[i]);
+    }
+    free(ops);
     return st;
 }
 
@@ -610,13 +624,13 @@ int tmdbq_retry(struct tmdbq *h, const char *id, struct tmdbq_op **out)
 int tmdbq_cancel(struct tmdbq *h, const char *id, struct tmdbq_op **out)
 {
     struct op row;
-    char next_id[37];
+    struct db_handon next;
     enum status st;
     int rc;
 
     *out = NULL;
     h->mq_down = false;
-    st = db_cancel_op(h->db, id, &row, next_id, &h->err);
+    st = db_cancel_op(h->db, id, &row, &next, &h->err);
     if (st != ST_OK)
         return public_code(st);
     rc = op_from_row(h, &row, out);
@@ -624,8 +638,7 @@ int tmdbq_cancel(struct tmdbq *h, const char *id, struct tmdbq_op **out)
         return rc;
     /* The cancel is committed: the hand-on is the outbox's business from here, and the
      * relay covers it if the broker cannot take it now. */
-    if (next_id[0] != '\0')
-        st = publish_id(h, next_id);
+    st = publish_handon(h, &next);
     return public_code(st);
 }
 
@@ -804,6 +817,8 @@ struct status_store {
     char broker_error[512];
     char management_url[512];
     char management_error[512];
+    struct db_rate_scopes rate_scopes;
+    struct tmdbq_budget *budgets;
 };
 
 static void queue_init(struct tmdbq_queue *q, const char *name, int64_t delay_ms)
@@ -924,6 +939,35 @@ static void status_broker(struct tmdbq *h, struct status_store *s)
     mqadmin_close(admin);
 }
 
+static enum status status_budgets(struct tmdbq *h, struct status_store *s)
+{
+    enum status st = db_rate_status(h->db, &s->rate_scopes, &h->err);
+
+    s->pub.configured_rate = h->cfg.tmdb_rate;
+    s->pub.rate_scope = h->cfg.tmdb_rate_scope == CFG_RATE_SCOPE_HOST ? "host" : "queue";
+    if (st != ST_OK || s->rate_scopes.n == 0)
+        return st;
+    s->budgets = calloc(s->rate_scopes.n, sizeof *s->budgets);
+    if (s->budgets == NULL)
+        return err_set(&h->err, ST_NOMEM, "out of memory");
+    for (size_t i = 0; i < s->rate_scopes.n; i++) {
+        const struct db_rate_scope *r = &s->rate_scopes.items[i];
+
+        s->budgets[i] = (struct tmdbq_budget){
+            .scope = r->scope,
+            .rate = r->rate,
+            .sent_per_s = r->sent_per_s,
+            .requests_1m = r->requests_1m,
+            .limited_1m = r->limited_1m,
+            .cooldown_until = r->cooldown_until[0] ? r->cooldown_until : NULL,
+            .seen_at = r->seen_at,
+        };
+    }
+    s->pub.budgets = s->budgets;
+    s->pub.n_budgets = s->rate_scopes.n;
+    return ST_OK;
+}
+
 int tmdbq_status(struct tmdbq *h, struct tmdbq_status **out)
 {
     struct status_store *s = calloc(1, sizeof *s);
@@ -993,6 +1037,9 @@ int tmdbq_status(struct tmdbq *h, struct tmdbq_status **out)
     }
     s->pub.reapers = s->reaps;
     s->pub.n_reapers = s->reapers.n;
+    st = status_budgets(h, s);
+    if (st != ST_OK)
+        goto out;
     st = status_queues(h, s);
     if (st != ST_OK)
         goto out;
@@ -1018,6 +1065,8 @@ void tmdbq_status_free(struct tmdbq_status *pub)
     free(s->reaps);
     free(s->retry);
     free(s->retry_names);
+    db_rate_scopes_free(&s->rate_scopes);
+    free(s->budgets);
     free(s);
 }
 
@@ -1190,7 +1239,25 @@ char *tmdbq_status_to_json(const struct tmdbq_status *s)
     ok = json_str(f, s->management_url) && ok;
     fputs(",\"error\":", f);
     ok = json_str(f, s->management_error) && ok;
-    fputs("}}}", f);
+    fprintf(f, "}},\"tmdb_budget\":{\"configured_rate\":%g,\"scope\":",
+            s->configured_rate);
+    ok = json_str(f, s->rate_scope) && ok;
+    fputs(",\"scopes\":[", f);
+    for (size_t i = 0; i < s->n_budgets; i++) {
+        const struct tmdbq_budget *b = &s->budgets[i];
+
+        fputs(i > 0 ? ",{\"scope\":" : "{\"scope\":", f);
+        ok = json_str(f, b->scope) && ok;
+        fprintf(f,
+                ",\"rate\":%g,\"sent_per_s\":%.2f,\"requests_last_minute\":%" PRId64
+                ",\"rate_limited_last_minute\":%" PRId64 ",\"cooldown_until\":",
+                b->rate, b->sent_per_s, b->requests_1m, b->limited_1m);
+        ok = json_str(f, b->cooldown_until) && ok;
+        fputs(",\"seen_at\":", f);
+        ok = json_str(f, b->seen_at) && ok;
+        fputc('}', f);
+    }
+    fputs("]}}", f);
     return memstream_done(f, &text, ok);
 }
 
@@ -1262,6 +1329,28 @@ static void text_reaper(FILE *f, const struct tmdbq_reaper *r)
     }
 }
 
+static void text_budgets(FILE *f, const struct tmdbq_status *s)
+{
+    if (s->configured_rate > 0)
+        fprintf(f, "\nTMDB budget: %g requests/s per %s (TMDBQ_TMDB_RATE)\n",
+                s->configured_rate, s->rate_scope);
+    else
+        fprintf(f, "\nTMDB budget: none here (TMDBQ_TMDB_RATE=0)\n");
+    if (s->n_budgets == 0) {
+        fprintf(f, "  no consumer has used it yet\n");
+        return;
+    }
+    fprintf(f, "  %-28s %8s %14s %14s  %s\n", "SCOPE", "RATE", "SENT/S (1 MIN)",
+            "429s (1 MIN)", "COOL-DOWN");
+    for (size_t i = 0; i < s->n_budgets; i++) {
+        const struct tmdbq_budget *b = &s->budgets[i];
+
+        fprintf(f, "  %-28s %8g %14.1f %14" PRId64 "  %s%s\n", b->scope, b->rate,
+                b->sent_per_s, b->limited_1m, b->cooldown_until ? "until " : "none",
+                b->cooldown_until ? b->cooldown_until : "");
+    }
+}
+
 char *tmdbq_status_to_text(const struct tmdbq_status *s)
 {
     char *text = NULL;
@@ -1323,6 +1412,7 @@ char *tmdbq_status_to_text(const struct tmdbq_status *s)
             fprintf(f, "  (unacked unknown: %s)\n",
                     s->management_error ? s->management_error : "no management API");
     }
+    text_budgets(f, s);
     return memstream_done(f, &text, true);
 }
 
@@ -1336,6 +1426,40 @@ int tmdbq_global_init(void)
 void tmdbq_global_cleanup(void) { mqadmin_global_cleanup(); }
 
 /* ---- apply ------------------------------------------------------------------------ */
+
+/* The direct attempt keeps to the consumers' request budget: it takes a slot like they
+ * do, waiting no longer than its own timeout (then it is queued, unsent), and a 429 sets
+ * the cool-down for everyone. */
+struct apply_pace {
+    struct rate *rate;
+    struct tmdbq *h; /* its db may be replaced by a reconnect */
+    int64_t deadline_ms;
+};
+
+static bool apply_pace_quit(void *arg)
+{
+    const struct apply_pace *p = arg;
+
+    return clock_now_ms() >= p->deadline_ms;
+}
+
+static bool apply_pace_before(void *arg)
+{
+    struct apply_pace *p = arg;
+    struct err e = {0};
+    enum status st = rate_take(p->rate, p->h->db, apply_pace_quit, p, &e);
+
+    if (st != ST_OK)
+        log_debug("the direct attempt gets no TMDB request slot: %s", e.msg);
+    return st == ST_OK;
+}
+
+static void apply_pace_after(void *arg, bool limited, int64_t retry_after_ms)
+{
+    struct apply_pace *p = arg;
+
+    rate_note(p->rate, p->h->db, limited, retry_after_ms);
+}
 
 /* The consumer id of a direct attempt, "apply:<host>:<pid>": a row left processing says
  * which process held it, and no consumer's id can be the same. */
@@ -1377,11 +1501,11 @@ static bool apply_creds_ok(const struct op *op, const struct db_claim *c, char *
  * answered, and an outcome left unrecorded means the operation runs once more after its
  * lease. */
 static enum status apply_record(struct tmdbq *h, const char *id, const char *consumer,
-                                const struct db_outcome *o, char *next_id)
+                                const struct db_outcome *o, struct db_handon *next)
 {
     bool recorded = false;
     struct db *fresh = NULL;
-    enum status st = db_finish(h->db, id, consumer, o, &recorded, next_id, &h->err);
+    enum status st = db_finish(h->db, id, consumer, o, &recorded, next, &h->err);
 
     if (st == ST_DB && !db_connected(h->db)) {
         log_warn("op=%s could not record the outcome of the direct attempt: %s; "
@@ -1391,7 +1515,7 @@ static enum status apply_record(struct tmdbq *h, const char *id, const char *con
             ST_OK) {
             db_close(h->db);
             h->db = fresh;
-            st = db_finish(h->db, id, consumer, o, &recorded, next_id, &h->err);
+            st = db_finish(h->db, id, consumer, o, &recorded, next, &h->err);
         }
     }
     if (st != ST_OK) {
@@ -1409,17 +1533,6 @@ static enum status apply_record(struct tmdbq *h, const char *id, const char *con
     return ST_OK;
 }
 
-/* Publish the list's operation that waited behind the applied one (a hand-on). */
-static enum status apply_publish_next(struct tmdbq *h, const char *id)
-{
-    struct tmdbq_op one;
-
-    memset(&one, 0, sizeof one);
-    snprintf(one.op.id, sizeof one.op.id, "%s", id);
-    one.op.status = OP_PENDING;
-    return publish_ops(h, &one, 1);
-}
-
 /* The direct attempt: steps 2 and 3 of tmdbq_apply. c is the claimed row. */
 static enum status apply_direct(struct tmdbq *h, struct tmdb_client *client,
                                 const char *consumer, struct db_claim *c,
@@ -1428,7 +1541,8 @@ static enum status apply_direct(struct tmdbq *h, struct tmdb_client *client,
     struct tmdb_result tr;
     struct tmdb_creds creds = {c->session_id, c->access_token};
     struct db_outcome o;
-    char msg[512], next_id[37] = "";
+    struct db_handon next = {0};
+    char msg[512];
     enum status st;
 
     memset(&tr, 0, sizeof tr);
@@ -1451,6 +1565,8 @@ static enum status apply_direct(struct tmdbq *h, struct tmdb_client *client,
             res->outcome = TMDBQ_APPLIED;
             break;
         case TMDB_TRANSIENT:
+        case TMDB_RATE_LIMITED:
+        case TMDB_NOT_SENT:
         case TMDB_DEPLOYMENT:
             /* The direct attempt spends no retry: its short timeout is the user's
              * patience, not a fair try; the consumers start with the full budget. A
@@ -1458,7 +1574,9 @@ static enum status apply_direct(struct tmdbq *h, struct tmdb_client *client,
             o.kind = DB_OUT_RETRY;
             o.delay_ms = tr.retry_after_ms;
             o.count_retry = false;
-            o.error_kind = tr.outcome == TMDB_DEPLOYMENT ? "deployment" : "transient";
+            o.error_kind = tr.outcome == TMDB_DEPLOYMENT     ? "deployment"
+                           : tr.outcome == TMDB_TRANSIENT ? "transient"
+                                                          : "rate_limit";
             if (tr.outcome == TMDB_DEPLOYMENT)
                 snprintf(msg, sizeof msg,
                          "TMDB rejects the application's credential (TMDB_API_KEY / "
@@ -1480,7 +1598,7 @@ static enum status apply_direct(struct tmdbq *h, struct tmdb_client *client,
             break;
         }
     }
-    st = apply_record(h, c->op.id, consumer, &o, next_id);
+    st = apply_record(h, c->op.id, consumer, &o, &next);
     if (st != ST_OK)
         goto out;
     st = db_get_op(h->db, c->op.id, &res->op->op, &h->err);
@@ -1489,8 +1607,8 @@ static enum status apply_direct(struct tmdbq *h, struct tmdb_client *client,
     if (res->outcome == TMDBQ_QUEUED) {
         log_info("op=%s TMDB unavailable (%s): queued", c->op.id, msg);
         st = publish_ops(h, res->op, 1);
-    } else if (next_id[0] != '\0') {
-        st = apply_publish_next(h, next_id);
+    } else {
+        st = publish_handon(h, &next);
     }
     if (res->outcome == TMDBQ_FAILED)
         log_debug("op=%s failed: %s", c->op.id, msg);
@@ -1509,8 +1627,10 @@ int tmdbq_apply(struct tmdbq *h, const struct tmdbq_request *req,
     struct tmdb_client *client = NULL;
     struct tmdbq_apply_result *res = NULL;
     struct tmdb_config tc;
+    struct apply_pace pace = {NULL, h, clock_now_ms() + h->cfg.apply_timeout_ms};
+    struct tmdb_pacer pacer = {apply_pace_before, apply_pace_after, &pace};
     enum db_apply_start how;
-    char consumer[320];
+    char consumer[320], host[256];
     int64_t lease_ms;
     enum status st;
 
@@ -1538,6 +1658,13 @@ int tmdbq_apply(struct tmdbq *h, const struct tmdbq_request *req,
     st = tmdb_client_new(&tc, &client, &h->err);
     if (st != ST_OK)
         goto out;
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    st = rate_scope_new(&h->cfg, host, &pace.rate, &h->err);
+    if (st != ST_OK)
+        goto out;
+    tmdb_client_set_pacer(client, &pacer);
     res = calloc(1, sizeof *res);
     if (res == NULL || (res->op = calloc(1, sizeof *res->op)) == NULL) {
         st = err_set(&h->err, ST_NOMEM, "out of memory");
@@ -1582,6 +1709,9 @@ int tmdbq_apply(struct tmdbq *h, const struct tmdbq_request *req,
 out:
     tmdbq_apply_result_free(res);
     db_claim_cleanup(&c);
+    if (pace.rate != NULL)
+        rate_flush(pace.rate, h->db);
+    rate_free(pace.rate);
     tmdb_client_free(client);
     op_request_cleanup(&r);
     if (st == ST_OK && *out != NULL && (*out)->outcome == TMDBQ_FAILED)

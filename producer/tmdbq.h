@@ -339,6 +339,19 @@ struct tmdbq_queue {
     int64_t consumers;
 };
 
+/* TMDB's request budget of one scope (TMDBQ_TMDB_RATE_SCOPE: "queue", or "host:<name>"
+ * for each host), as its consumers last reported it. */
+struct tmdbq_budget {
+    const char *scope;
+    double rate;           /* requests/s its consumers are configured to */
+    double sent_per_s;     /* requests sent over the last minute, per second */
+    int64_t requests_1m;   /* requests sent over the last minute */
+    int64_t limited_1m;    /* of which TMDB answered 429 */
+    const char *cooldown_until; /* ISO 8601 UTC: no request goes out before then; NULL
+                                   when no cool-down holds */
+    const char *seen_at;        /* the last lease or report */
+};
+
 /* Everything `tmdbq status` shows. Borrowed pointers live as long as the status. */
 struct tmdbq_status {
     struct tmdbq_pause_state pause;
@@ -357,6 +370,10 @@ struct tmdbq_status {
     bool management_reachable;
     const char *management_url;   /* the API's address, without credentials */
     const char *management_error; /* NULL when it answered */
+    double configured_rate; /* this process's TMDBQ_TMDB_RATE (0: no budget) */
+    const char *rate_scope; /* this process's TMDBQ_TMDB_RATE_SCOPE: "queue" or "host" */
+    const struct tmdbq_budget *budgets; /* every scope used so far, by name */
+    size_t n_budgets;
 };
 
 /* Read the status: the pause switch, the consumers and reapers, the operation counts from

@@ -437,7 +437,8 @@ static bool step_rescue(struct reaper *r, struct sweep *s)
             ok = false;
             break;
         }
-        pub = calloc(items.n + 1, sizeof *pub);
+        /* Each item publishes its own id or its list's hand-on. */
+        pub = calloc(items.n * DB_HANDON_MAX + 1, sizeof *pub);
         if (pub == NULL) {
             /* Committed already: the rows wait unpublished for the relay. */
             log_error("out of memory");
@@ -454,8 +455,8 @@ static bool step_rescue(struct reaper *r, struct sweep *s)
                     LOG_LEVEL_ERROR, it->id,
                     "outcome=failed kind=transient error=\"abandoned: the consumer "
                     "holding it stopped before finishing and no retries are left\"");
-                if (it->next_id[0] != '\0')
-                    pub[npub++] = it->next_id;
+                for (size_t k = 0; k < it->next.n; k++)
+                    pub[npub++] = it->next.ids[k];
             } else {
                 s->rescued++;
                 log_write(

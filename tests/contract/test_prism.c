@@ -635,6 +635,10 @@ static const char *outcome_name(enum tmdb_outcome o)
         return "PERMANENT";
     case TMDB_DEPLOYMENT:
         return "DEPLOYMENT";
+    case TMDB_RATE_LIMITED:
+        return "RATE_LIMITED";
+    case TMDB_NOT_SENT:
+        return "NOT_SENT";
     }
     return "?";
 }
@@ -836,7 +840,7 @@ static void run_rate_limit(struct tmdb_client *c, struct relay *rl)
     printf("rate limit (Prefer: code=429):\n");
     nex = run_op(c, rl, limited, 1, OP_ADD_MOVIE, LIST_ID, "{\"movie_id\":550}", &r, ex);
     check_exchanges("add_movie", ex, nex, want, 1);
-    CHECK_EQ_INT(r.outcome, TMDB_TRANSIENT);
+    CHECK_EQ_INT(r.outcome, TMDB_RATE_LIMITED);
     CHECK_EQ_INT(r.http_status, 429);
     CHECK_EQ_INT(r.tmdb_code, 25);
     CHECK_EQ_INT(r.retry_after_ms, 2000);

@@ -1831,6 +1831,9 @@ int ts_consumer_start(struct ts_env *env, const struct ts_fake *f,
         envv[ne++] = e_cap;
     }
     envv[ne++] = "TMDBQ_LEASE=3s";
+    /* The request budget is on (leases, slots) but far above what the fake needs; the
+     * rate tests ask for TMDB's real ceiling. */
+    envv[ne++] = "TMDBQ_TMDB_RATE=1000";
     envv[ne++] = "TMDBQ_LOG_LEVEL=debug";
     envv[ne++] = "TMDBQ_CONNECT_TIMEOUT=2s";
     /* The consumer refuses a lease shorter than two TMDB calls (a delete makes two). */

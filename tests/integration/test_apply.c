@@ -6,10 +6,12 @@
  * refusing connections or slower than TMDBQ_APPLY_TIMEOUT: queued (row pending, retry
  * budget untouched, published) within about the timeout; permanent errors (list not
  * found, no session): a failed row, exit 5, nothing queued; no application credential:
- * exit 2, nothing written; per-list order: behind an earlier pending operation apply
- * queues and makes no TMDB request; a pending identical operation is returned as a
+ * exit 2, nothing written; per-list order, only where it matters: behind an earlier
+ * pending operation it conflicts with (the add of the same movie, a list-wide update)
+ * apply queues and makes no TMDB request, while another movie of a list with pending
+ * operations goes to TMDB directly; a pending identical operation is returned as a
  * duplicate. At the end a consumer drains the queued operations and the lists hold what
- * they should.
+ * they should, in per-list order.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +83,23 @@ static long writes_to(const struct ts_fake *f, const char *path)
 
     json_decref(reqs);
     return n;
+}
+
+/* The index in reqs of the first request with this write key (ts_fake_request_key), -1
+ * when there is none. */
+static long first_write(const json_t *reqs, const char *key)
+{
+    char k[160];
+    size_t i;
+    json_t *rec;
+
+    json_array_foreach(reqs, i, rec)
+    {
+        ts_fake_request_key(rec, k, sizeof k);
+        if (strcmp(k, key) == 0)
+            return (long)i;
+    }
+    return -1;
 }
 
 /* A queued answer after a failed direct attempt: row pending, no retry spent, published.
@@ -180,12 +199,17 @@ int main(void)
     CHECK_EQ_INT(ts_fake_faults(&fake, "{}"), 0);
     CHECK_EQ_INT(ts_fake_faults(&fake, "{\"refuse\":true}"), 0);
     j = apply(&env, NULL, &status, NULL,
-              (const char *[]){"add_movie", "--user", "1", "--list", "9002", "--movie",
-                               "552", NULL});
+              (const char *[]){"remove_movie", "--user", "1", "--list", "9002", "--movie",
+                               "551", NULL});
     CHECK_EQ_INT(status, 0);
-    /* 9002 has the 503'd operation pending: this one must wait behind it, untried */
+    /* 9002 has the 503'd add of 551 pending: its removal must wait behind it, untried
+     * (even a refused connection is recorded by the fake) */
+    CHECK_STR_EQ(ts_json_str(j, "outcome"), "queued");
     CHECK_STR_EQ(ts_json_str(j, "reason"), "list_busy");
+    check_column(&env, op_id(j), "status", "pending");
+    ids[5] = strdup(op_id(j) ? op_id(j) : "");
     json_decref(j);
+    CHECK_EQ_INT(writes_to(&fake, "/3/list/9002/remove_item"), 0);
     CHECK_EQ_INT(ts_queue_depth(&env, "work", ++depth, 5000), depth);
     j = apply(&env, NULL, &status, NULL,
               (const char *[]){"add_movie", "--user", "1", "--list", "9004", "--movie",
@@ -196,6 +220,20 @@ int main(void)
     json_decref(j);
     CHECK_EQ_INT(ts_queue_depth(&env, "work", ++depth, 5000), depth);
     CHECK_EQ_INT(ts_fake_faults(&fake, "{}"), 0);
+
+    /* order only where it matters: 9002 has the add and the removal of 551 pending, but
+     * neither concerns 552, so its add goes to TMDB directly (the old rule queued it) */
+    j = apply(&env, NULL, &status, NULL,
+              (const char *[]){"add_movie", "--user", "1", "--list", "9002", "--movie",
+                               "552", NULL});
+    CHECK_EQ_INT(status, 0);
+    CHECK_STR_EQ(ts_json_str(j, "outcome"), "applied");
+    check_column(&env, op_id(j), "status", "completed");
+    json_decref(j);
+    CHECK_EQ_INT(writes_to(&fake, "/3/list/9002/add_item"), 2);
+    CHECK_EQ_INT(ts_fake_list_items(&fake, 9002, items, 8), 1);
+    CHECK_EQ_INT(items[0], 552);
+    CHECK_EQ_INT(ts_queue_depth(&env, "work", depth, 1000), depth);
 
     /* latency above the apply timeout (1 s): queued within about the timeout */
     CHECK_EQ_INT(ts_fake_faults(&fake, "{\"latency_ms\":4000}"), 0);
@@ -214,12 +252,21 @@ int main(void)
     writes = writes_to(&fake, "/3/list/9003/add_item");
     CHECK(writes <= 1);
 
-    /* order: an earlier pending operation on the list; apply queues behind it, no call */
-    CHECK_EQ_INT(ts_enqueue_lines(&env,
-                                  "{\"type\":\"add_movie\",\"user\":1,\"list\":9003,"
-                                  "\"data\":{\"movie_id\":555}}\n",
-                                  NULL),
-                 1);
+    /* order: an earlier pending list-wide operation (a barrier: every later operation of
+     * the list waits for it); apply queues behind it, no call */
+    {
+        json_t *ops = NULL;
+
+        CHECK_EQ_INT(ts_enqueue_lines(&env,
+                                      "{\"type\":\"update_list\",\"user\":1,"
+                                      "\"list\":9003,\"name\":\"Apply renamed\"}\n",
+                                      &ops),
+                     1);
+        ids[6] = strdup(ts_json_str(json_array_get(ops, 0), "id")
+                            ? ts_json_str(json_array_get(ops, 0), "id")
+                            : "");
+        json_decref(ops);
+    }
     CHECK_EQ_INT(ts_queue_depth(&env, "work", ++depth, 5000), depth);
     j = apply(&env, NULL, &status, NULL,
               (const char *[]){"add_movie", "--user", "1", "--list", "9003", "--movie",
@@ -300,15 +347,35 @@ int main(void)
     /* a consumer drains what was queued: each completes, in per-list order */
     CHECK_EQ_INT(ts_consumer_start(&env, &fake, NULL, NULL, &cons), 0);
     CHECK_EQ_INT(ts_wait_final(&env, 60000), 0);
-    for (int i = 1; i <= 4; i++)
+    for (int i = 1; i <= 6; i++)
         check_column(&env, ids[i], "status", "completed");
-    CHECK_EQ_INT(ts_fake_list_items(&fake, 9002, items, 8), 2);
-    CHECK_EQ_INT(items[0], 551);
-    CHECK_EQ_INT(items[1], 552);
-    CHECK_EQ_INT(ts_fake_list_items(&fake, 9003, items, 8), 3);
+    /* 551 added, then removed: the removal came after the add it waited for */
+    CHECK_EQ_INT(ts_fake_list_items(&fake, 9002, items, 8), 1);
+    CHECK_EQ_INT(items[0], 552);
+    CHECK_EQ_INT(writes_to(&fake, "/3/list/9002/remove_item"), 1);
+    CHECK_EQ_INT(ts_fake_list_items(&fake, 9003, items, 8), 2);
     CHECK_EQ_INT(items[0], 554);
-    CHECK_EQ_INT(items[1], 555);
-    CHECK_EQ_INT(items[2], 556);
+    CHECK_EQ_INT(items[1], 556);
+    /* the update waited for the add of 554 and the add of 556 for the update */
+    {
+        json_t *reqs = ts_fake_requests(&fake);
+        long add554 = first_write(reqs, "POST /3/list/9003/add_item 554");
+        long update = first_write(reqs, "PUT /4/list/9003");
+        long add556 = first_write(reqs, "POST /3/list/9003/add_item 556");
+        char *body = NULL;
+        json_t *list = NULL;
+
+        printf("apply: 9003 writes at %ld (554), %ld (update), %ld (556)\n", add554,
+               update, add556);
+        CHECK(add554 >= 0 && add554 < update && update < add556);
+        json_decref(reqs);
+        CHECK_EQ_INT(ts_fake_call(&fake, "GET", "/__control/lists/9003", NULL, &body),
+                     200);
+        list = body ? ts_json_parse(body) : NULL;
+        CHECK_STR_EQ(ts_json_str(list, "name"), "Apply renamed");
+        json_decref(list);
+        free(body);
+    }
     CHECK_EQ_INT(ts_fake_list_items(&fake, 9004, items, 8), 1);
     CHECK_EQ_INT(ts_count_status(&env, "failed"), 2);
     CHECK_EQ_INT(ts_proc_stop(&cons, 15000), 0);

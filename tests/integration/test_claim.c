@@ -28,17 +28,18 @@ static struct ts_env env;
 static struct db *c1, *c2; /* consumers "c1" and "c2" */
 
 /* Enqueue add_movie and put its id in id (37 bytes); "" on failure (reported). */
-static void enqueue(int user, int list, int movie, char *id)
+/* Operation n of a list: an add of movie 550 when n is odd, its remove when even, so each
+ * conflicts with the one before it (migration 007) and they keep the list's order. */
+static void enqueue(int user, int list, int n, char *id)
 {
-    char u[16], l[16], m[16];
+    char u[16], l[16];
     struct ts_result r;
     json_t *op;
 
     snprintf(u, sizeof u, "%d", user);
     snprintf(l, sizeof l, "%d", list);
-    snprintf(m, sizeof m, "%d", movie);
-    ts_run(&env, NULL, NULL, &r, "enqueue", "add_movie", "--user", u, "--list", l,
-           "--movie", m, "--json", (const char *)NULL);
+    ts_run(&env, NULL, NULL, &r, "enqueue", n % 2 ? "add_movie" : "remove_movie", "--user",
+           u, "--list", l, "--movie", "550", "--json", (const char *)NULL);
     CHECK_EQ_INT(r.status, 0);
     op = ts_json_parse(r.out);
     snprintf(id, 37, "%s", ts_json_str(op, "id") ? ts_json_str(op, "id") : "");
@@ -90,6 +91,17 @@ static void mark_published(const char *id)
     CHECK_EQ_INT(db_mark_published(c1, ids, 1, &e), ST_OK);
 }
 
+/* The hand-on as text: its ids joined by commas, "" when empty. */
+#define HANDON_TEXT (37 * DB_HANDON_MAX)
+static void handon_text(const struct db_handon *h, char *out)
+{
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < h->n; i++)
+        o += (size_t)snprintf(out + o, HANDON_TEXT - o, "%s%s", i ? "," : "", h->ids[i]);
+}
+
 /* Claim id; returns the result, or -1 on an error (printed). claimed is cleaned unless
  * keep is given. */
 static int claim(struct db *db, const char *id, const char *consumer, int64_t lease_ms,
@@ -99,11 +111,12 @@ static int claim(struct db *db, const char *id, const char *consumer, int64_t le
     struct db_claim c;
     struct err e = {0};
     int64_t left_ms;
-    char next_id[37];
+    struct db_handon h;
+    char next_id[HANDON_TEXT];
     enum status st;
 
-    st = db_claim(db, id, consumer, lease_ms, max_retries, &res, &c, &left_ms, next_id,
-                  &e);
+    st = db_claim(db, id, consumer, lease_ms, max_retries, &res, &c, &left_ms, &h, &e);
+    handon_text(&h, next_id);
     if (st != ST_OK) {
         fprintf(stderr, "db_claim: %s\n", e.msg);
         db_claim_cleanup(&c);
@@ -112,7 +125,7 @@ static int claim(struct db *db, const char *id, const char *consumer, int64_t le
     if (left)
         *left = left_ms;
     if (next)
-        snprintf(next, 37, "%s", next_id);
+        snprintf(next, HANDON_TEXT, "%s", next_id);
     if (res != DB_CLAIMED)
         CHECK(c.op.data_json == NULL && c.session_id == NULL && c.access_token == NULL);
     if (res != DB_CLAIM_LEASED && res != DB_CLAIM_EARLY)
@@ -131,13 +144,13 @@ static bool finish(struct db *db, const char *id, const char *consumer,
 {
     struct err e = {0};
     bool recorded = false;
-    char next_id[37] = "x";
+    struct db_handon h = {1, {"x"}};
 
-    CHECK_EQ_INT(db_finish(db, id, consumer, o, &recorded, next_id, &e), ST_OK);
+    CHECK_EQ_INT(db_finish(db, id, consumer, o, &recorded, &h, &e), ST_OK);
     if (e.code != ST_OK)
         fprintf(stderr, "db_finish: %s\n", e.msg);
     if (next)
-        snprintf(next, 37, "%s", next_id);
+        handon_text(&h, next);
     return recorded;
 }
 
@@ -159,7 +172,8 @@ static void wait_lease_expired(const char *id)
 
 static void test_claim_lease_finish(void)
 {
-    char a[37], next[37];
+    char a[37], next[HANDON_TEXT];
+    struct db_handon h;
     struct db_claim c;
     struct err e = {0};
     int64_t left = -1;
@@ -236,16 +250,16 @@ static void test_claim_lease_finish(void)
     CHECK(finish(c1, a, "c1", &done, NULL));
 
     /* Garbage in a message is refused without a query; so is a bad outcome. */
-    CHECK_EQ_INT(db_claim(c1, "not-a-uuid", "c1", 1000, 5, &res, &c, &left, next, &e),
+    CHECK_EQ_INT(db_claim(c1, "not-a-uuid", "c1", 1000, 5, &res, &c, &left, &h, &e),
                  ST_INVALID);
     db_claim_cleanup(&c);
-    CHECK_EQ_INT(db_claim(c1, a, "c1", 0, 5, &res, &c, &left, next, &e), ST_INVALID);
+    CHECK_EQ_INT(db_claim(c1, a, "c1", 0, 5, &res, &c, &left, &h, &e), ST_INVALID);
     db_claim_cleanup(&c);
     {
         struct db_outcome bad = {
             .kind = DB_OUT_FAILED, .error_message = "x", .error_kind = "cosmic"};
         bool recorded = true;
-        CHECK_EQ_INT(db_finish(c1, a, "c1", &bad, &recorded, next, &e), ST_INVALID);
+        CHECK_EQ_INT(db_finish(c1, a, "c1", &bad, &recorded, &h, &e), ST_INVALID);
         CHECK(!recorded);
     }
 }
@@ -622,7 +636,7 @@ struct racer {
     int kind; /* 0: claim; 1: finish completed */
     int result;
     bool recorded;
-    char next[37];
+    char next[HANDON_TEXT];
 };
 
 static void *race(void *arg)
@@ -630,22 +644,24 @@ static void *race(void *arg)
     struct racer *r = arg;
     struct err e = {0};
 
+    struct db_handon h = {0};
+
     pthread_barrier_wait(r->gate);
     if (r->kind == 0) {
         enum db_claim_result res;
         struct db_claim c;
         int64_t left;
-        if (db_claim(r->db, r->id, r->consumer, LEASE_LONG, 5, &res, &c, &left, r->next,
-                     &e) == ST_OK)
+        if (db_claim(r->db, r->id, r->consumer, LEASE_LONG, 5, &res, &c, &left, &h, &e) ==
+            ST_OK)
             r->result = (int)res;
         else
             fprintf(stderr, "db_claim: %s\n", e.msg);
         db_claim_cleanup(&c);
     } else {
-        if (db_finish(r->db, r->id, r->consumer, &done, &r->recorded, r->next, &e) !=
-            ST_OK)
+        if (db_finish(r->db, r->id, r->consumer, &done, &r->recorded, &h, &e) != ST_OK)
             fprintf(stderr, "db_finish: %s\n", e.msg);
     }
+    handon_text(&h, r->next);
     return NULL;
 }
 
@@ -737,7 +753,8 @@ static void test_races(void)
  * result. Runs last: it kills every tmdbq connection to the test database. */
 static void test_lost_connection(void)
 {
-    char a[37], next[37];
+    char a[37];
+    struct db_handon h;
     enum db_claim_result res;
     struct db_claim c;
     struct err e = {0};
@@ -751,10 +768,10 @@ static void test_lost_connection(void)
                       "WHERE datname = current_database() "
                       "AND application_name = 'tmdbq' AND pid <> pg_backend_pid()") >= 2);
     CHECK(db_connected(c1));
-    CHECK_EQ_INT(db_claim(c1, a, "c1", LEASE_LONG, 5, &res, &c, &left, next, &e), ST_DB);
+    CHECK_EQ_INT(db_claim(c1, a, "c1", LEASE_LONG, 5, &res, &c, &left, &h, &e), ST_DB);
     CHECK(!db_connected(c1));
     db_claim_cleanup(&c);
-    CHECK_EQ_INT(db_finish(c2, a, "c2", &done, &recorded, next, &e), ST_DB);
+    CHECK_EQ_INT(db_finish(c2, a, "c2", &done, &recorded, &h, &e), ST_DB);
     CHECK(!recorded);
     CHECK_EQ_INT(db_is_paused(c1, &paused, &e), ST_DB);
     CHECK_EQ_INT(db_consumer_heartbeat(c2, "c2", 0, 0, 0, &e), ST_DB);
@@ -768,7 +785,8 @@ static void test_lost_connection(void)
  * too, but the connection stays good, and the message says what to do. */
 static void test_sql_error(void)
 {
-    char a[37], next[37];
+    char a[37];
+    struct db_handon h;
     enum db_claim_result res;
     struct db_claim c;
     struct err e = {0};
@@ -780,7 +798,7 @@ static void test_sql_error(void)
     CHECK_EQ_INT(ts_sql_exec(&env, "ALTER FUNCTION tmdbq_claim(uuid, text, bigint,"
                                    " integer) RENAME TO tmdbq_claim_away"),
                  0);
-    CHECK_EQ_INT(db_claim(c1, a, "c1", LEASE_LONG, 5, &res, &c, &left, next, &e), ST_DB);
+    CHECK_EQ_INT(db_claim(c1, a, "c1", LEASE_LONG, 5, &res, &c, &left, &h, &e), ST_DB);
     db_claim_cleanup(&c);
     CHECK_CONTAINS(e.msg, "tmdbq_claim");
     CHECK_CONTAINS(e.msg, "run tmdbq migrate");
@@ -792,7 +810,7 @@ static void test_sql_error(void)
     {
         struct db_outcome bad = {.kind = DB_OUT_COMPLETED, .result_json = "{not json"};
         memset(&e, 0, sizeof e);
-        CHECK_EQ_INT(db_finish(c2, a, "c2", &bad, &recorded, next, &e), ST_DB);
+        CHECK_EQ_INT(db_finish(c2, a, "c2", &bad, &recorded, &h, &e), ST_DB);
         CHECK(!recorded);
         CHECK(db_connected(c2));
     }

@@ -1,18 +1,26 @@
 /*
- * test_consumer_order: operations on one list take effect in enqueue order, however many
- * consumers run.
+ * test_consumer_order: operations that conflict (an add and a remove of one movie on one
+ * list) take effect in enqueue order, however many consumers run.
  *
  * On each of four lists, for movies 550, 551 and 552: add, remove, add (three operations
  * each, not deduplicated). Three consumers with several workers each race for them; the
  * fake answers after a few ms so that a wrong order would have room to show. At the end
- * every movie is on every list, and the writes the fake saw on each list are exactly the
- * enqueued ones, in enqueue order.
+ * every movie is on every list, and the writes the fake saw for each movie of each list
+ * are exactly the enqueued ones, in enqueue order (writes of different movies may
+ * interleave: they do not conflict).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "support.h"
+
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), t = strlen(tail);
+
+    return n >= t && strcmp(s + n - t, tail) == 0;
+}
 
 #define NLISTS 4
 #define NMOVIES 3
@@ -100,16 +108,32 @@ int main(void)
     for (i = 0; i < NLISTS; i++) {
         bool same = ngot[i] == nwant[i];
 
-        for (k = 0; same && k < nwant[i]; k++)
-            same = strcmp(got[i][k], want[i][k]) == 0;
+        /* Per movie: the writes of that movie, in the order TMDB saw them. */
+        for (m = 0; same && m < NMOVIES; m++) {
+            char tail[16];
+            size_t g = 0, w = 0;
+
+            snprintf(tail, sizeof tail, " %d", 550 + m);
+            for (;;) {
+                while (g < ngot[i] && !ends_with(got[i][g], tail))
+                    g++;
+                while (w < nwant[i] && !ends_with(want[i][w], tail))
+                    w++;
+                if (g == ngot[i] || w == nwant[i]) {
+                    same = g == ngot[i] && w == nwant[i];
+                    break;
+                }
+                if (strcmp(got[i][g++], want[i][w++]) != 0) {
+                    same = false;
+                    break;
+                }
+            }
+        }
         if (!same) {
             fprintf(stderr, "list %ld: writes seen by TMDB, in order:\n",
                     FIRST_LIST + (long)i);
             for (k = 0; k < ngot[i]; k++)
-                fprintf(stderr, "  %s%s\n", got[i][k],
-                        k < nwant[i] && strcmp(got[i][k], want[i][k]) == 0
-                            ? ""
-                            : "   <-- wrong");
+                fprintf(stderr, "  %s\n", got[i][k]);
             fprintf(stderr, "expected:\n");
             for (k = 0; k < nwant[i]; k++)
                 fprintf(stderr, "  %s\n", want[i][k]);

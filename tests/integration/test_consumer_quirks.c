@@ -98,9 +98,9 @@ int main(void)
         goto out;
     }
 
-    /* 429 + Retry-After. */
+    /* 429 + Retry-After: tried again after it, and no retry spent. */
     check_completed(&env, "429 Retry-After", ts_json_str(json_array_get(ops, 0), "id"),
-                    1);
+                    0);
     n = ts_fake_times(reqs, "POST", "/3/list/9001/add_item", t, 4);
     CHECK_EQ_INT(n, 2);
     if (n == 2) {

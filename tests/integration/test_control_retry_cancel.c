@@ -8,9 +8,10 @@
  * cancel: a pending operation (no consumer running) is cancelled, and a consumer started
  * afterwards drops its message without calling TMDB; cancelling it again, or a completed
  * operation, is exit 4 naming the status.
- * Hand-on: on one list, A waits for a retry scheduled an hour ahead and B, enqueued after
- * it, was dropped by the consumer as blocked (handoff set, no message left). Cancelling A
- * publishes B, and the consumer completes it.
+ * Hand-on: on one list, A (add of movie 1) waits for a retry scheduled an hour ahead and
+ * B (removal of movie 1), enqueued after it, was dropped by the consumer as blocked
+ * (handoff set, no message left), while C (add of movie 2), which does not conflict with
+ * A, completes. Cancelling A publishes B, and the consumer completes it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -75,15 +76,16 @@ static bool wait_status(struct ts_env *env, const char *id, const char *status,
     return wait_long(env, sql, 1, within_ms);
 }
 
-/* Enqueue one add_movie; its id (malloc'd) or NULL. */
-static char *enqueue_add(struct ts_env *env, long user, long list, long movie)
+/* Enqueue one add_movie or remove_movie (type); its id (malloc'd) or NULL. */
+static char *enqueue_movie(struct ts_env *env, const char *type, long user, long list,
+                           long movie)
 {
     char line[160];
     json_t *ops = NULL;
     char *id = NULL;
 
     snprintf(line, sizeof line,
-             "{\"type\":\"add_movie\",\"user\":%ld,\"list\":%ld,\"movie\":%ld}\n", user,
+             "{\"type\":\"%s\",\"user\":%ld,\"list\":%ld,\"movie\":%ld}\n", type, user,
              list, movie);
     if (ts_enqueue_lines(env, line, &ops) == 1 &&
         ts_json_str(json_array_get(ops, 0), "id"))
@@ -117,8 +119,8 @@ static void test_retry(struct ts_env *env, struct ts_fake *fake)
     long items[4];
     char sql[256];
 
-    failed = enqueue_add(env, 1, LIST_LATER, 550);
-    done = enqueue_add(env, 1, LIST_OK, 600);
+    failed = enqueue_movie(env, "add_movie", 1, LIST_LATER, 550);
+    done = enqueue_movie(env, "add_movie", 1, LIST_OK, 600);
     CHECK(failed != NULL && done != NULL);
     if (failed == NULL || done == NULL)
         goto out;
@@ -185,7 +187,7 @@ static void test_cancel(struct ts_env *env, struct ts_fake *fake, struct ts_proc
     json_t *row = NULL, *reqs = NULL;
     char *id = NULL, msg[200];
 
-    id = enqueue_add(env, 1, LIST_OK, 700);
+    id = enqueue_movie(env, "add_movie", 1, LIST_OK, 700);
     CHECK(id != NULL);
     if (id == NULL)
         return;
@@ -226,17 +228,20 @@ static void test_cancel(struct ts_env *env, struct ts_fake *fake, struct ts_proc
 static void test_cancel_hands_on(struct ts_env *env, struct ts_fake *fake,
                                  struct ts_proc *cons)
 {
-    static const long none[] = {0};
+    static const long one[] = {1};
     struct ts_result r = {0};
-    char *a = NULL, *b = NULL, sql[320];
+    char *a = NULL, *b = NULL, *c = NULL, sql[320];
     json_t *reqs = NULL;
     long items[4];
 
-    CHECK_EQ_INT(ts_fake_list(fake, LIST_ORDER, 1, none, 0), 0);
-    a = enqueue_add(env, 1, LIST_ORDER, 1);
-    b = enqueue_add(env, 1, LIST_ORDER, 2);
-    CHECK(a != NULL && b != NULL);
-    if (a == NULL || b == NULL)
+    /* B conflicts with A (the same movie), C does not (another movie): only B waits. The
+     * list holds movie 1 already, so that B's removal shows in it. */
+    CHECK_EQ_INT(ts_fake_list(fake, LIST_ORDER, 1, one, 1), 0);
+    a = enqueue_movie(env, "add_movie", 1, LIST_ORDER, 1);
+    b = enqueue_movie(env, "remove_movie", 1, LIST_ORDER, 1);
+    c = enqueue_movie(env, "add_movie", 1, LIST_ORDER, 2);
+    CHECK(a != NULL && b != NULL && c != NULL);
+    if (a == NULL || b == NULL || c == NULL)
         goto out;
     /* A waits for a retry an hour ahead, as after a failure with a long backoff. */
     snprintf(
@@ -253,22 +258,32 @@ static void test_cancel_hands_on(struct ts_env *env, struct ts_fake *fake,
              " AND status = 'pending'",
              b);
     CHECK(wait_long(env, sql, 1, 15000));
+    /* Order only where it matters: A holds up no other movie of its list. */
+    CHECK(wait_status(env, c, "completed", 15000));
     CHECK(op_status_is(env, a, "pending"));
+    CHECK(op_status_is(env, b, "pending"));
     reqs = ts_fake_requests(fake);
-    CHECK_EQ_INT(ts_fake_count(reqs, "POST", "/3/list/8003/add_item"), 0);
+    CHECK_EQ_INT(ts_fake_count(reqs, "POST", "/3/list/8003/add_item"), 1); /* C's */
+    CHECK_EQ_INT(ts_fake_count(reqs, "POST", "/3/list/8003/remove_item"), 0);
     json_decref(reqs);
     reqs = NULL;
+    CHECK_EQ_INT(ts_fake_list_items(fake, LIST_ORDER, items, 4), 2);
 
     CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "cancel", a, NULL), 0);
     CHECK_CONTAINS(r.out, "cancelled");
     CHECK(wait_status(env, b, "completed", 15000));
     CHECK(op_status_is(env, a, "cancelled"));
+    reqs = ts_fake_requests(fake);
+    CHECK_EQ_INT(ts_fake_count(reqs, "POST", "/3/list/8003/add_item"), 1);
+    CHECK_EQ_INT(ts_fake_count(reqs, "POST", "/3/list/8003/remove_item"), 1);
+    json_decref(reqs);
     CHECK_EQ_INT(ts_fake_list_items(fake, LIST_ORDER, items, 4), 1);
     CHECK_EQ_INT(items[0], 2);
 out:
     ts_result_free(&r);
     free(a);
     free(b);
+    free(c);
 }
 
 int main(void)

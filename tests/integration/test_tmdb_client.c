@@ -612,38 +612,111 @@ static void test_retry_after(void)
     c = client_make(s.port, API_KEY, NULL, 5000);
 
     tmdb_execute(c, OP_ADD_MOVIE, 7, "{\"movie_id\":550}", &creds_v3, &r);
-    CHECK_EQ_INT(r.outcome, TMDB_TRANSIENT);
+    CHECK_EQ_INT(r.outcome, TMDB_RATE_LIMITED);
     CHECK_EQ_INT(r.http_status, 429);
     CHECK_EQ_INT(r.tmdb_code, 25);
     CHECK_EQ_INT(r.retry_after_ms, 2000);
-    CHECK_STR_EQ(r.message, "TMDB rate limit (HTTP 429), retry after 2 s");
+    CHECK_STR_EQ(r.message, "TMDB rate limit (HTTP 429, status_code 25), retry after 2 s");
     CHECK(r.result_json == NULL);
     check_no_secret(&r, __LINE__);
     tmdb_result_cleanup(&r);
 
     /* TMDB has sent 0: wait at least a second. */
     tmdb_execute(c, OP_ADD_MOVIE, 7, "{\"movie_id\":550}", &creds_v3, &r);
-    CHECK_EQ_INT(r.outcome, TMDB_TRANSIENT);
+    CHECK_EQ_INT(r.outcome, TMDB_RATE_LIMITED);
     CHECK_EQ_INT(r.retry_after_ms, 1000);
-    CHECK_STR_EQ(r.message, "TMDB rate limit (HTTP 429), retry after 1 s");
+    CHECK_STR_EQ(r.message, "TMDB rate limit (HTTP 429, status_code 25), retry after 1 s");
     tmdb_result_cleanup(&r);
 
     /* An HTTP-date five seconds ahead. */
     tmdb_execute(c, OP_ADD_MOVIE, 7, "{\"movie_id\":550}", &creds_v3, &r);
-    CHECK_EQ_INT(r.outcome, TMDB_TRANSIENT);
+    CHECK_EQ_INT(r.outcome, TMDB_RATE_LIMITED);
     CHECK(r.retry_after_ms >= 3000 && r.retry_after_ms <= 6000);
     tmdb_result_cleanup(&r);
 
-    /* No header: nothing to honour beyond the backoff. */
+    /* No header: a 429 still means wait, at least a second. */
     tmdb_execute(c, OP_ADD_MOVIE, 7, "{\"movie_id\":550}", &creds_v3, &r);
-    CHECK_EQ_INT(r.outcome, TMDB_TRANSIENT);
-    CHECK_EQ_INT(r.retry_after_ms, 0);
-    CHECK_STR_EQ(r.message, "TMDB rate limit (HTTP 429)");
+    CHECK_EQ_INT(r.outcome, TMDB_RATE_LIMITED);
+    CHECK_EQ_INT(r.retry_after_ms, 1000);
+    CHECK_STR_EQ(r.message, "TMDB rate limit (HTTP 429, status_code 25), retry after 1 s");
     tmdb_result_cleanup(&r);
 
     tmdb_client_free(c);
     server_stop(&s);
     CHECK_EQ_INT(s.nreq, 4);
+}
+
+/* The pacer sees every request before it goes and every answer after: a 429 as limited
+ * with its Retry-After; a request it holds back is never sent. */
+struct pacer_log {
+    int before, after, limited;
+    int64_t retry_after_ms;
+    bool allow;
+};
+
+static bool pacer_before(void *arg)
+{
+    struct pacer_log *p = arg;
+
+    p->before++;
+    return p->allow;
+}
+
+static void pacer_after(void *arg, bool limited, int64_t retry_after_ms)
+{
+    struct pacer_log *p = arg;
+
+    p->after++;
+    if (limited) {
+        p->limited++;
+        p->retry_after_ms = retry_after_ms;
+    }
+}
+
+static void test_pacer(void)
+{
+    struct server s;
+    struct tmdb_client *c;
+    struct tmdb_result r;
+    struct pacer_log log = {0, 0, 0, 0, true};
+    struct tmdb_pacer pacer = {pacer_before, pacer_after, &log};
+
+    server_init(&s);
+    server_add(&s, 429, "Retry-After: 3\r\n",
+               "{\"success\":false,\"status_code\":25,\"status_message\":\"x\"}", 0);
+    server_add(&s, 201, NULL,
+               "{\"success\":true,\"status_code\":12,\"status_message\":\"ok\"}", 0);
+    server_start(&s);
+    c = client_make(s.port, API_KEY, NULL, 5000);
+    tmdb_client_set_pacer(c, &pacer);
+
+    tmdb_execute(c, OP_ADD_MOVIE, 7, "{\"movie_id\":550}", &creds_v3, &r);
+    CHECK_EQ_INT(r.outcome, TMDB_RATE_LIMITED);
+    CHECK_EQ_INT(log.before, 1);
+    CHECK_EQ_INT(log.after, 1);
+    CHECK_EQ_INT(log.limited, 1);
+    CHECK_EQ_INT(log.retry_after_ms, 3000);
+    tmdb_result_cleanup(&r);
+
+    /* Held back: nothing reaches the server, the outcome says so. */
+    log.allow = false;
+    tmdb_execute(c, OP_ADD_MOVIE, 7, "{\"movie_id\":550}", &creds_v3, &r);
+    CHECK_EQ_INT(r.outcome, TMDB_NOT_SENT);
+    CHECK_EQ_INT(r.requests, 0);
+    CHECK_EQ_INT(log.before, 2);
+    CHECK_EQ_INT(log.after, 1);
+    tmdb_result_cleanup(&r);
+
+    log.allow = true;
+    tmdb_execute(c, OP_ADD_MOVIE, 7, "{\"movie_id\":550}", &creds_v3, &r);
+    CHECK_EQ_INT(r.outcome, TMDB_DONE);
+    CHECK_EQ_INT(log.after, 2);
+    CHECK_EQ_INT(log.limited, 1);
+    tmdb_result_cleanup(&r);
+
+    tmdb_client_free(c);
+    server_stop(&s);
+    CHECK_EQ_INT(s.nreq, 2);
 }
 
 static void test_delete_quirk(void)
@@ -979,6 +1052,7 @@ int main(void)
     test_update_list_v4();
     test_read_token_bearer();
     test_retry_after();
+    test_pacer();
     test_delete_quirk();
     test_error_answers();
     test_refused_before_sending();

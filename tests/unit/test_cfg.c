@@ -21,7 +21,7 @@ static const char *const all_vars[] = {
     "TMDBQ_MAX_RETRIES",    "TMDBQ_BACKOFF_BASE", "TMDBQ_BACKOFF_CAP",
     "TMDBQ_LEASE",          "TMDBQ_SWEEP_INTERVAL", "TMDBQ_RETENTION",
     "TMDBQ_CONNECT_TIMEOUT", "TMDBQ_TMDB_TIMEOUT", "TMDBQ_LOG_LEVEL",   "TMDBQ_LOG_FORMAT",
-    "TMDBQ_APPLY_TIMEOUT",
+    "TMDBQ_APPLY_TIMEOUT", "TMDBQ_TMDB_RATE", "TMDBQ_TMDB_RATE_SCOPE",
 };
 
 static void clear_env(void)
@@ -155,8 +155,32 @@ static void test_defaults(void)
     CHECK_EQ_INT(c.connect_timeout_ms, 5000);
     CHECK_EQ_INT(c.tmdb_timeout_ms, 30000);
     CHECK_EQ_INT(c.apply_timeout_ms, 5000);
+    CHECK(c.tmdb_rate == 40.0);
+    CHECK_EQ_INT(c.tmdb_rate_scope, CFG_RATE_SCOPE_QUEUE);
     CHECK_EQ_INT(c.log_level, LOG_LEVEL_INFO);
     CHECK_EQ_INT(c.log_format, LOG_FORMAT_TEXT);
+}
+
+/* TMDBQ_TMDB_RATE: requests per second, 0 for none; the scope: queue or host. */
+static void test_rate(void)
+{
+    struct cfg c;
+    struct err e = {0};
+
+    clear_env();
+    setenv("TMDBQ_TMDB_RATE", "2.5", 1);
+    setenv("TMDBQ_TMDB_RATE_SCOPE", "host", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    CHECK(c.tmdb_rate == 2.5);
+    CHECK_EQ_INT(c.tmdb_rate_scope, CFG_RATE_SCOPE_HOST);
+    setenv("TMDBQ_TMDB_RATE", "0", 1);
+    setenv("TMDBQ_TMDB_RATE_SCOPE", "queue", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    CHECK(c.tmdb_rate == 0.0);
+    CHECK_EQ_INT(c.tmdb_rate_scope, CFG_RATE_SCOPE_QUEUE);
+    setenv("TMDBQ_TMDB_RATE", "100000", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    CHECK(c.tmdb_rate == 100000.0);
 }
 
 static void test_overrides(void)
@@ -261,6 +285,15 @@ static void test_bad_values(void)
     check_bad("TMDBQ_TMDB_TIMEOUT", "0s");
     check_bad("TMDBQ_APPLY_TIMEOUT", "0s");
     check_bad("TMDBQ_APPLY_TIMEOUT", "5 s");
+    check_bad("TMDBQ_TMDB_RATE", "-1");
+    check_bad("TMDBQ_TMDB_RATE", "abc");
+    check_bad("TMDBQ_TMDB_RATE", " 40");
+    check_bad("TMDBQ_TMDB_RATE", "40/s");
+    check_bad("TMDBQ_TMDB_RATE", "1e3");
+    check_bad("TMDBQ_TMDB_RATE", "inf");
+    check_bad("TMDBQ_TMDB_RATE", "0x10");
+    check_bad("TMDBQ_TMDB_RATE", "100001");
+    check_bad("TMDBQ_TMDB_RATE_SCOPE", "cluster");
     check_bad("TMDBQ_MAX_RETRIES", "abc");
     check_bad("TMDBQ_MAX_RETRIES", "-1");
     check_bad("TMDBQ_MAX_RETRIES", "101");
@@ -368,6 +401,7 @@ static void test_summary(void)
     CHECK_CONTAINS(out, "lease=2m");
     CHECK_CONTAINS(out, "sweep=1m");
     CHECK_CONTAINS(out, "retention=30d");
+    CHECK_CONTAINS(out, "tmdb_rate=40/s per queue");
     CHECK_CONTAINS(out, "info");
     CHECK_CONTAINS(out, "text");
     CHECK(strstr(out, "dbsecret") == NULL);
@@ -422,6 +456,7 @@ int main(void)
     test_parse_duration();
     test_format_duration();
     test_defaults();
+    test_rate();
     test_overrides();
     test_empty_is_unset();
     test_bad_values();

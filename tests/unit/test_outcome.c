@@ -226,7 +226,7 @@ static void test_transient(void)
 static void test_retry_after(void)
 {
     struct op op = make_op(OP_ADD_MOVIE, 0);
-    struct tmdb_result r = make_result(TMDB_TRANSIENT, 429, 25, "rate limited");
+    struct tmdb_result r = make_result(TMDB_TRANSIENT, 503, 9, "TMDB answered 503");
     struct outcome o;
 
     /* Retry-After 45 s beats the 30 s backoff; the queue that carries it is 60 s, and the
@@ -364,6 +364,38 @@ static void test_unknown_outcome(void)
     CHECK_CONTAINS(o.message, "unknown TMDB outcome 99");
 }
 
+/* A 429 spends no retry, even with none left, and waits TMDB's Retry-After (at least
+ * 1 s), carried by the nearest delayed-retry queue. */
+static void test_rate_limited(void)
+{
+    struct op op = make_op(OP_ADD_MOVIE, 5);
+    struct tmdb_result r = make_result(TMDB_RATE_LIMITED, 429, 25, "TMDB rate limit");
+    struct outcome o;
+
+    r.retry_after_ms = 2000;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK(!o.rec.count_retry);
+    CHECK_STR_EQ(o.rec.error_kind, "rate_limit");
+    CHECK_EQ_INT(o.queue_ms, 30000);
+    CHECK_EQ_INT(o.rec.delay_ms, 30000);
+    CHECK_STR_EQ(o.message, "TMDB rate limit; no retry spent");
+
+    r.retry_after_ms = 0;
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK(o.rec.delay_ms >= 1000);
+
+    /* Not sent at all: straight back to the work queue, nothing spent. */
+    r = make_result(TMDB_NOT_SENT, 0, 0, "not sent");
+    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK(!o.rec.count_retry);
+    CHECK_EQ_INT(o.rec.delay_ms, 0);
+    CHECK_EQ_INT(o.queue_ms, 0);
+    CHECK(!o.called_tmdb);
+}
+
 int main(void)
 {
     test_credential_codes();
@@ -372,6 +404,7 @@ int main(void)
     test_permanent();
     test_transient();
     test_retry_after();
+    test_rate_limited();
     test_small_base();
     test_no_retries();
     test_deployment();

@@ -23,6 +23,10 @@ static const char *outcome_name(enum tmdb_outcome o)
         return "permanent";
     case TMDB_DEPLOYMENT:
         return "deployment";
+    case TMDB_RATE_LIMITED:
+        return "rate_limited";
+    case TMDB_NOT_SENT:
+        return "not_sent";
     }
     return "?";
 }
@@ -134,9 +138,12 @@ static void test_transient(void)
     int t;
 
     for (t = 0; t < OP_TYPE_COUNT; t++) {
-        CHECK_OUTCOME(t, 429, 25, TMDB_TRANSIENT);
-        CHECK_OUTCOME(t, 429, 0, TMDB_TRANSIENT);
-        CHECK_OUTCOME(t, 200, 25, TMDB_TRANSIENT);
+        /* TMDB's rate limit is its own outcome: HTTP 429, or status_code 25 under any
+         * HTTP status. */
+        CHECK_OUTCOME(t, 429, 25, TMDB_RATE_LIMITED);
+        CHECK_OUTCOME(t, 429, 0, TMDB_RATE_LIMITED);
+        CHECK_OUTCOME(t, 200, 25, TMDB_RATE_LIMITED);
+        CHECK_OUTCOME(t, 503, 25, TMDB_RATE_LIMITED);
         for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
             CHECK_OUTCOME(t, 500, codes[i], TMDB_TRANSIENT);
             CHECK_OUTCOME(t, 503, codes[i], TMDB_TRANSIENT);
