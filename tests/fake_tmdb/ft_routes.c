@@ -1,9 +1,10 @@
 /*
  * ft_routes: fake-tmdb's answers. TMDB requests go through, in order: the refuse fault,
- * the invalid-API-key fault, the rate-limit and failure faults, application auth, then
- * the endpoint (user auth, body, list, ownership, parameters). Every TMDB request is
- * logged for GET /__control/requests; control requests are not. Status codes follow
- * shared/tmdb/README.md; where it leaves a choice, README.md in this folder says which.
+ * the invalid-API-key fault, the rate_limit window, the rate_limit_next and failure
+ * faults, application auth, then the endpoint (user auth, body, list, ownership,
+ * parameters). Every TMDB request is logged for GET /__control/requests; control requests
+ * are not. Status codes follow shared/tmdb/README.md; where it leaves a choice, README.md
+ * in this folder says which.
  */
 #include "ft_routes.h"
 
@@ -469,11 +470,17 @@ static void tmdb_endpoint(struct ft_state *st, const struct ft_request *req, jso
     respond_tmdb(resp, 11);
 }
 
-static int faults_match(const struct ft_faults *f, const struct ft_request *req)
+static int faults_match(const struct ft_faults *f, const struct ft_request *req,
+                        const json_t *body)
 {
     if (f->path_contains && !strstr(req->path, f->path_contains))
         return 0;
-    return !f->method || strcmp(f->method, req->method) == 0;
+    if (f->method && strcmp(f->method, req->method) != 0)
+        return 0;
+    if (f->media_id == 0)
+        return 1;
+    const json_t *media = json_object_get(body, "media_id");
+    return json_is_integer(media) && json_integer_value(media) == f->media_id;
 }
 
 /* The TMDB status_code TMDB sends with a given 5xx. */
@@ -495,9 +502,9 @@ static int failure_code(int http)
  * that does not match does not draw from the PRNG, so a seed gives the same failures for
  * the same sequence of matching requests. */
 static int faults_inject(struct ft_faults *f, const struct ft_request *req,
-                         struct ft_response *resp)
+                         const json_t *body, struct ft_response *resp)
 {
-    if (!faults_match(f, req))
+    if (!faults_match(f, req, body))
         return 0;
     if (f->rate_limit_next > 0) {
         f->rate_limit_next--;
@@ -551,6 +558,25 @@ static void record_request(struct ft_state *st, const struct ft_request *req,
     json_decref(rec);
 }
 
+/* The rate_limit window, TMDB's global ceiling: answers 429/25 and returns 1 when the
+ * request is over it. Applies to every TMDB request, whatever path_contains and method
+ * say. */
+static int rate_window_limit(struct ft_state *st, struct ft_response *resp,
+                             int64_t now_ms)
+{
+    int retry_after = 1;
+    if (!ft_rate_full(&st->faults, now_ms, &retry_after))
+        return 0;
+    char msg[96];
+    snprintf(msg, sizeof msg,
+             "Your request count (#) is over the allowed limit of (%" PRId64 ").",
+             st->faults.rate_limit);
+    respond_status(resp, 429, 25, msg);
+    resp->retry_after = retry_after;
+    st->n_limited++;
+    return 1;
+}
+
 static void tmdb_route(struct ft_state *st, const struct ft_request *req,
                        struct ft_response *resp, int64_t now_ms)
 {
@@ -558,15 +584,23 @@ static void tmdb_route(struct ft_state *st, const struct ft_request *req,
     if (req->body_len > 0)
         body = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, NULL);
 
+    int limited = 0;
     resp->tmdb = 1;
     if (st->faults.refuse) {
         resp->drop = 1;
+    } else if (st->faults.invalid_api_key) {
+        respond_tmdb(resp, 7);
     } else {
-        resp->delay_ms = st->faults.latency_ms;
-        if (st->faults.invalid_api_key)
-            respond_tmdb(resp, 7);
-        else if (!faults_inject(&st->faults, req, resp))
+        limited = rate_window_limit(st, resp, now_ms);
+        if (!limited && !faults_inject(&st->faults, req, body, resp))
             tmdb_endpoint(st, req, body, resp);
+    }
+    if (!resp->drop) {
+        resp->delay_ms = st->faults.latency_ms;
+        /* Like real limiters, the window counts every answered request but its own 429s;
+         * a refused request gets no answer and is not counted either. */
+        if (!limited)
+            ft_rate_accept(&st->faults, now_ms);
     }
     record_request(st, req, body, resp, now_ms);
     json_decref(body);
@@ -590,8 +624,10 @@ static void collect_list(const struct ft_list *l, void *arg)
     json_array_append_new(arg, list_state_json(l));
 }
 
-static json_t *faults_json(const struct ft_faults *f)
+/* The fault settings, plus the rate_limit window's counters as of now_ms. */
+static json_t *faults_json(const struct ft_state *st, int64_t now_ms)
 {
+    const struct ft_faults *f = &st->faults;
     json_t *o = json_pack("{s:I,s:f,s:i,s:i,s:I,s:i,s:I,s:b,s:b,s:b}", "fail_first",
                           (json_int_t)f->fail_first, "fail_rate", f->fail_rate,
                           "fail_status", f->fail_status, "fail_code", f->fail_code,
@@ -605,6 +641,15 @@ static json_t *faults_json(const struct ft_faults *f)
                                              : json_null());
         json_object_set_new(o, "method",
                             f->method ? json_string(f->method) : json_null());
+        json_object_set_new(o, "media_id",
+                            f->media_id ? json_integer((json_int_t)f->media_id)
+                                        : json_null());
+        json_object_set_new(o, "rate_limit", json_integer((json_int_t)f->rate_limit));
+        json_object_set_new(o, "rate_window_ms",
+                            json_integer((json_int_t)f->rate_window_ms));
+        json_object_set_new(o, "accepted_in_window",
+                            json_integer((json_int_t)ft_rate_in_window(f, now_ms)));
+        json_object_set_new(o, "limited", json_integer((json_int_t)st->n_limited));
     }
     return o;
 }
@@ -643,6 +688,12 @@ static const char *faults_validate(json_t *body)
             ok = json_is_boolean(v);
         else if (strcmp(key, "path_contains") == 0 || strcmp(key, "method") == 0)
             ok = json_is_null(v) || (json_is_string(v) && json_string_length(v) > 0);
+        else if (strcmp(key, "media_id") == 0)
+            ok = json_is_null(v) || int_in(v, 1, INT64_MAX);
+        else if (strcmp(key, "rate_limit") == 0)
+            ok = int_in(v, 0, FT_MAX_RATE_LIMIT);
+        else if (strcmp(key, "rate_window_ms") == 0)
+            ok = int_in(v, 1, 86400000);
         else
             return key;
         if (!ok)
@@ -665,7 +716,8 @@ static int set_opt_string(char **field, const json_t *v)
     return 0;
 }
 
-static void control_faults(struct ft_state *st, json_t *body, struct ft_response *resp)
+static void control_faults(struct ft_state *st, json_t *body, struct ft_response *resp,
+                           int64_t now_ms)
 {
     struct ft_faults *f = &st->faults;
     char msg[160];
@@ -677,8 +729,20 @@ static void control_faults(struct ft_state *st, json_t *body, struct ft_response
     }
     if (json_object_size(body) == 0)
         ft_faults_clear(f);
+    /* First the one change that allocates, so running out of memory changes nothing. */
+    json_t *v = json_object_get(body, "rate_limit");
+    if (v && ft_rate_set_limit(f, json_integer_value(v)) != 0) {
+        respond_control_error(resp, 500, "out of memory");
+        return;
+    }
     /* Keys present change their setting; the others keep theirs (see README.md). */
-    json_t *v = json_object_get(body, "fail_first");
+    v = json_object_get(body, "rate_window_ms");
+    if (v)
+        f->rate_window_ms = json_integer_value(v);
+    v = json_object_get(body, "media_id");
+    if (v)
+        f->media_id = json_is_null(v) ? 0 : json_integer_value(v);
+    v = json_object_get(body, "fail_first");
     if (v)
         f->fail_first = json_integer_value(v);
     v = json_object_get(body, "rate_limit_next");
@@ -718,7 +782,7 @@ static void control_faults(struct ft_state *st, json_t *body, struct ft_response
         respond_control_error(resp, 500, "out of memory");
         return;
     }
-    respond_json(resp, 200, faults_json(f));
+    respond_json(resp, 200, faults_json(st, now_ms));
 }
 
 static void control_users(struct ft_state *st, json_t *body, struct ft_response *resp)
@@ -840,7 +904,7 @@ static void control_requests(struct ft_state *st, const struct ft_request *req,
 }
 
 static void control_route(struct ft_state *st, const struct ft_request *req,
-                          struct ft_response *resp)
+                          struct ft_response *resp, int64_t now_ms)
 {
     const char *m = req->method;
     const char *p = req->path + strlen("/__control");
@@ -889,9 +953,9 @@ static void control_route(struct ft_state *st, const struct ft_request *req,
             respond_json(resp, 200, json_pack("{s:b}", "ok", 1));
         }
     } else if (strcmp(p, "/faults") == 0 && is_post) {
-        control_faults(st, body, resp);
+        control_faults(st, body, resp, now_ms);
     } else if (strcmp(p, "/faults") == 0 && is_get) {
-        respond_json(resp, 200, faults_json(&st->faults));
+        respond_json(resp, 200, faults_json(st, now_ms));
     } else if (strcmp(p, "/requests") == 0 && is_get) {
         control_requests(st, req, resp);
     } else if (strcmp(p, "/requests") == 0 && is_delete) {
@@ -908,7 +972,7 @@ void ft_route(struct ft_state *st, const struct ft_request *req, struct ft_respo
               int64_t now_ms)
 {
     if (strncmp(req->path, "/__control/", 11) == 0)
-        control_route(st, req, resp);
+        control_route(st, req, resp, now_ms);
     else
         tmdb_route(st, req, resp, now_ms);
 }

@@ -39,10 +39,12 @@ void ft_faults_clear(struct ft_faults *f)
 {
     free(f->path_contains);
     free(f->method);
+    free(f->rate_times);
     memset(f, 0, sizeof *f);
     f->fail_status = 503;
     f->retry_after = 1;
     f->rng = 1;
+    f->rate_window_ms = FT_DEFAULT_RATE_WINDOW_MS;
 }
 
 static void lists_clear(struct ft_state *st)
@@ -79,6 +81,7 @@ void ft_state_reset(struct ft_state *st)
     lists_clear(st);
     ft_faults_clear(&st->faults);
     ft_records_clear(st);
+    st->n_limited = 0;
 }
 
 struct ft_state *ft_state_new(const char *api_key, const char *read_token, int64_t now_ms)
@@ -333,4 +336,76 @@ double ft_faults_random(struct ft_faults *f)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     z ^= z >> 31;
     return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/*
+ * The rate_limit window is a ring of the arrival times of the last rate_limit accepted
+ * requests, not a pruned queue: the ceiling is reached exactly when the oldest of the
+ * last N accepted requests is still inside the window, so nothing ever needs removing.
+ */
+int ft_rate_set_limit(struct ft_faults *f, int64_t limit)
+{
+    if (limit == f->rate_limit)
+        return 0;
+    int64_t *ring = NULL;
+    size_t keep = 0;
+    if (limit > 0) {
+        ring = malloc((size_t)limit * sizeof *ring);
+        if (!ring)
+            return -1;
+        keep = f->rate_count < (size_t)limit ? f->rate_count : (size_t)limit;
+        for (size_t i = 0; i < keep; i++) {
+            size_t from =
+                (f->rate_head + f->rate_count - keep + i) % (size_t)f->rate_limit;
+            ring[i] = f->rate_times[from];
+        }
+    }
+    free(f->rate_times);
+    f->rate_times = ring;
+    f->rate_limit = limit;
+    f->rate_head = 0;
+    f->rate_count = keep;
+    return 0;
+}
+
+int ft_rate_full(const struct ft_faults *f, int64_t now_ms, int *retry_after_s)
+{
+    if (f->rate_limit <= 0 || f->rate_count < (size_t)f->rate_limit)
+        return 0;
+    int64_t left_ms = f->rate_times[f->rate_head] + f->rate_window_ms - now_ms;
+    if (left_ms <= 0)
+        return 0;
+    int64_t secs = (left_ms + 999) / 1000;
+    *retry_after_s = (int)(secs < 1 ? 1 : secs);
+    return 1;
+}
+
+void ft_rate_accept(struct ft_faults *f, int64_t now_ms)
+{
+    if (f->rate_limit <= 0)
+        return;
+    size_t cap = (size_t)f->rate_limit;
+    if (f->rate_count < cap) {
+        f->rate_times[(f->rate_head + f->rate_count) % cap] = now_ms;
+        f->rate_count++;
+    } else {
+        /* Full: the newest time replaces the oldest. */
+        f->rate_times[f->rate_head] = now_ms;
+        f->rate_head = (f->rate_head + 1) % cap;
+    }
+}
+
+size_t ft_rate_in_window(const struct ft_faults *f, int64_t now_ms)
+{
+    size_t n = 0;
+    if (f->rate_limit <= 0)
+        return 0;
+    /* Times are in arrival order, so count back from the newest until one is too old. */
+    while (n < f->rate_count) {
+        size_t i = (f->rate_head + f->rate_count - 1 - n) % (size_t)f->rate_limit;
+        if (now_ms - f->rate_times[i] >= f->rate_window_ms)
+            break;
+        n++;
+    }
+    return n;
 }

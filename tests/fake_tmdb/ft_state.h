@@ -15,6 +15,10 @@
 /* Records kept for GET /__control/requests; older ones are dropped, the count goes on. */
 #define FT_MAX_RECORDS 200000
 
+/* Largest rate_limit: the window keeps one arrival time per request it allows. */
+#define FT_MAX_RATE_LIMIT 100000
+#define FT_DEFAULT_RATE_WINDOW_MS 1000
+
 struct ft_list {
     int64_t id;
     int64_t owner;
@@ -43,6 +47,15 @@ struct ft_faults {
     int invalid_api_key;     /* answer every TMDB request 401/7 */
     char *path_contains;     /* restricts fail_* and rate_limit_next; NULL matches all */
     char *method;            /* same, on the method; NULL matches all */
+    int64_t media_id;        /* same, on the JSON body's media_id; 0 matches all */
+    /* TMDB's request ceiling: at most rate_limit accepted requests (answered with
+     * anything but the window's own 429) in any rate_window_ms. 0 is off. */
+    int64_t rate_limit;
+    int64_t rate_window_ms;
+    int64_t *rate_times; /* ring of the arrival times (monotonic ms) of the last
+                            rate_limit accepted requests, oldest at rate_head */
+    size_t rate_head;
+    size_t rate_count;
 };
 
 struct ft_state {
@@ -58,6 +71,7 @@ struct ft_state {
     struct ft_faults faults;
     char **records;     /* ring of FT_MAX_RECORDS serialized records, by seq */
     uint64_t n_records; /* seq of the newest record; records since reset */
+    uint64_t n_limited; /* 429s sent by the rate_limit window since reset */
     int64_t start_ms;
 };
 
@@ -111,5 +125,17 @@ void ft_records_clear(struct ft_state *st);
 
 /* A deterministic uniform double in [0, 1) from the faults' PRNG. */
 double ft_faults_random(struct ft_faults *f);
+
+/* Sets the rate_limit ceiling (0 turns it off), keeping the newest accepted arrival times
+ * that still fit. Returns 0, or -1 on out of memory with the faults unchanged. */
+int ft_rate_set_limit(struct ft_faults *f, int64_t limit);
+/* 1 when a request arriving at now_ms is over the ceiling (then *retry_after_s gets the
+ * whole seconds until the oldest accepted request leaves the window, at least 1), else 0.
+ * Changes nothing: the caller counts the request with ft_rate_accept if it is served. */
+int ft_rate_full(const struct ft_faults *f, int64_t now_ms, int *retry_after_s);
+/* Counts a request accepted at now_ms in the window; no-op when rate_limit is off. */
+void ft_rate_accept(struct ft_faults *f, int64_t now_ms);
+/* Accepted requests whose arrival is within the window ending at now_ms. */
+size_t ft_rate_in_window(const struct ft_faults *f, int64_t now_ms);
 
 #endif

@@ -296,6 +296,84 @@ call GET "/3/list/8?$V3"
 expect "after rate limit" 200 '"id":"8"'
 check "no Retry-After on 200" "$(grep -ci '^retry-after:' "$WORK/headers")" 0
 
+# ---- faults: rate_limit window -----------------------------------------------------
+# statuses N: N GETs of list 8 from one curl (keep-alive, so they arrive within ms).
+statuses() {
+    local urls=() i
+    for i in $(seq 1 "$1"); do urls+=(-o /dev/null "$BASE/3/list/8?$V3"); done
+    curl -s -w '%{http_code} ' "${urls[@]}"
+}
+call POST /__control/faults '{}'
+call GET "/__control/requests?count=1"
+SEQ0=$(printf '%s' "$BODY" | tr -cd 0-9)
+call POST /__control/faults '{"rate_limit":5,"rate_window_ms":1000}'
+expect "set rate_limit" 200 '"rate_limit":5' '"rate_window_ms":1000' \
+    '"accepted_in_window":0' '"limited":0'
+check "rate_limit: 5 quick requests pass" "$(statuses 5)" "200 200 200 200 200 "
+call GET "/3/list/8?$V3"
+expect "rate_limit: the 6th is limited" 429 '"success":false' '"status_code":25' \
+    '"status_message":"Your request count (#) is over the allowed limit of (5)."'
+RA=$(grep -i '^retry-after:' "$WORK/headers" | tr -cd 0-9)
+if [ -n "$RA" ] && [ "$RA" -ge 1 ] && [ "$RA" -le 1 ]; then
+    ok
+else
+    bad "rate_limit: Retry-After '$RA', want 1 (a 1000 ms window)"
+fi
+call GET "/3/list/8?$V3"
+expect "rate_limit: the 7th is limited too (429s do not count)" 429 '"status_code":25'
+call GET /__control/faults
+expect "rate_limit: counters" 200 '"limited":2' '"rate_limit":5'
+call GET "/__control/requests?since=$SEQ0"
+check "rate_limit: 429s in the request log" \
+    "$(printf '%s' "$BODY" | grep -o '"status":429' | wc -l)" 2
+check "rate_limit: 200s in the request log" \
+    "$(printf '%s' "$BODY" | grep -o '"status":200' | wc -l)" 5
+sleep 1.1
+check "rate_limit: after the window, requests pass again" "$(statuses 5)" \
+    "200 200 200 200 200 "
+call GET "/3/list/8?$V3"
+expect "rate_limit: and the window fills again" 429 '"status_code":25'
+call GET /__control/faults
+expect "rate_limit: window counters" 200 '"accepted_in_window":5' '"limited":3'
+# Turning it off and on again starts an empty window.
+call POST /__control/faults '{"rate_limit":0}'
+expect "rate_limit off" 200 '"rate_limit":0' '"accepted_in_window":0' '"limited":3'
+# A 429 does not count: with 1 per 1500 ms, a request at 0 passes, one at ~800 is limited,
+# one at ~1800 passes (it would not if the 429 at ~800 had counted).
+call POST /__control/faults '{"rate_limit":1,"rate_window_ms":1500}'
+check "rate_limit 1: first passes" "$(statuses 1)" "200 "
+sleep 0.8
+check "rate_limit 1: second, inside the window, limited" "$(statuses 1)" "429 "
+sleep 1
+check "rate_limit 1: third passes, the 429 was not counted" "$(statuses 1)" "200 "
+call POST /__control/faults '{"rate_limit":0}'
+call POST /__control/faults \
+    '{"rate_limit":2,"rate_window_ms":3000,"path_contains":"remove_item","method":"DELETE"}'
+check "rate_limit ignores path_contains and method" "$(statuses 3)" "200 200 429 "
+RA=$(curl -s -o /dev/null -D - "$BASE/3/list/8?$V3" | grep -i '^retry-after:' | tr -cd 0-9)
+check "rate_limit: Retry-After rounds the window up" "$RA" 3
+call POST /__control/faults '{"rate_limit":100001}'
+expect "rate_limit over the maximum" 400 'field \"rate_limit\"'
+call POST /__control/faults '{"rate_window_ms":0}'
+expect "rate_window_ms 0" 400 'field \"rate_window_ms\"'
+call POST /__control/faults '{"rate_limit":"5"}'
+expect "rate_limit not an integer" 400 'field \"rate_limit\"'
+call GET /__control/faults
+expect "rate_limit kept after bad POSTs" 200 '"rate_limit":2' '"rate_window_ms":3000'
+call POST /__control/faults '{}'
+# Six 429s by now: the 6th, the 7th, the one after the window, the one at ~800 ms, the 3rd
+# of three and the Retry-After probe. {} leaves the count; only a reset clears it.
+expect "clear faults clears rate_limit" 200 '"rate_limit":0' '"rate_window_ms":1000' \
+    '"limited":6'
+check "rate_limit cleared: requests pass" "$(statuses 3)" "200 200 200 "
+call POST /__control/reset '{}'
+call GET /__control/faults
+expect "reset clears the limited count" 200 '"limited":0' '"accepted_in_window":0'
+call POST /__control/users "{\"user_id\":1,\"session_id\":\"$S1\",\"access_token\":\"$T1\"}"
+call POST /__control/users "{\"user_id\":2,\"session_id\":\"$S2\",\"access_token\":\"$T2\"}"
+call POST /__control/lists '{"id":8,"owner":1,"name":"eight"}'
+expect "fixture 8 again" 201 '"id":8'
+
 # ---- faults: fail_first, path_contains, method --------------------------------------
 call POST /__control/faults '{"fail_first":2,"fail_status":503}'
 expect "set fail_first" 200 '"fail_first":2'
@@ -327,6 +405,43 @@ call POST /__control/faults '{"fail_frist":1}'
 expect "unknown fault field" 400 'fail_frist'
 call GET /__control/faults
 expect "faults kept after bad POST" 200 '"fail_first":1' '"method":"DELETE"'
+call POST /__control/faults '{}'
+
+# ---- faults: media_id ----------------------------------------------------------------
+call POST /__control/faults '{"fail_first":1,"fail_status":503,"media_id":4243}'
+expect "set media_id" 200 '"media_id":4243' '"fail_first":1'
+call POST "/3/list/8/add_item?$U1" '{"media_id":4242}'
+expect "media_id: other movie added" 201 '"status_code":12'
+call GET "/3/list/8?$V3"
+expect "media_id: request without a body passes" 200 '"id":"8"'
+call POST "/3/list/8/add_item?$U1" '{"media_id":4243}'
+expect "media_id: its add fails" 503 '"status_code":9'
+call POST "/3/list/8/add_item?$U1" '{"media_id":4243}'
+expect "media_id: then succeeds" 201 '"status_code":12'
+call POST /__control/faults '{"fail_first":1,"fail_status":500,"media_id":4243,"path_contains":"remove_item"}'
+call POST "/3/list/8/add_item?$U1" '{"media_id":4244}'
+expect "media_id with path_contains: add passes" 201 '"status_code":12'
+call POST "/3/list/8/remove_item?$U1" '{"media_id":4244}'
+expect "media_id with path_contains: other movie's remove passes" 200 '"status_code":13'
+call POST "/3/list/8/remove_item?$U1" '{"media_id":4243}'
+expect "media_id with path_contains: its remove fails" 500 '"status_code":11'
+call POST /__control/faults '{}'
+call POST /__control/faults '{"fail_rate":1.0,"media_id":4245}'
+call POST "/3/list/8/add_item?$U1" '{"media_id":4246}'
+expect "media_id with fail_rate: other movie added" 201 '"status_code":12'
+call POST "/3/list/8/add_item?$U1" '{"media_id":4245}'
+expect "media_id with fail_rate: its add fails" 503 '"status_code":9'
+call POST /__control/faults '{"fail_rate":0,"rate_limit_next":1,"media_id":4247}'
+call POST "/3/list/8/add_item?$U1" '{"media_id":4248}'
+expect "media_id with rate_limit_next: other movie added" 201 '"status_code":12'
+call POST "/3/list/8/add_item?$U1" '{"media_id":4247}'
+expect "media_id with rate_limit_next: its add limited" 429 '"status_code":25'
+call POST /__control/faults '{"media_id":null}'
+expect "media_id null lifts it" 200 '"media_id":null'
+call POST /__control/faults '{"media_id":0}'
+expect "media_id 0 refused" 400 'field \"media_id\"'
+call POST /__control/faults '{"media_id":"4243"}'
+expect "media_id string refused" 400 'field \"media_id\"'
 call POST /__control/faults '{}'
 
 # ---- faults: fail_rate, reproducible -----------------------------------------------
