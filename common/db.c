@@ -822,14 +822,17 @@ enum status db_consumer_schema_check(struct db *db, struct err *e)
         db,
         "SELECT to_regprocedure('tmdbq_claim(uuid, text, bigint, integer)')"
         " IS NOT NULL AND to_regprocedure('tmdbq_finish(uuid, text, text,"
-        " jsonb, text, text, bigint, boolean)') IS NOT NULL",
+        " jsonb, text, text, bigint, boolean)') IS NOT NULL"
+        " AND to_regprocedure('tmdbq_rate_lease(text, double precision,"
+        " double precision, integer, bigint, integer, integer, bigint)') IS NOT NULL",
         0, NULL, PGRES_TUPLES_OK, &res, "look for the consumer's schema", e);
     if (st != ST_OK)
         return st;
     if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
         st = err_set(e, ST_NOT_FOUND,
-                     "the database has no consumer schema (tmdbq_claim or tmdbq_finish "
-                     "is missing): run tmdbq migrate");
+                     "the database lacks the consumer's schema (tmdbq_claim, tmdbq_finish "
+                     "or tmdbq_rate_lease of migration 007 is missing): run tmdbq "
+                     "migrate");
     PQclear(res);
     return st;
 }

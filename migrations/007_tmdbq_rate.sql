@@ -500,14 +500,14 @@ LANGUAGE sql AS $$
 $$;
 
 -- The request budget of a scope: the next slot nobody holds, the cool-down after a 429,
--- the rate the last lease asked for, and how many leases were granted (the benchmark
--- divides TMDB requests by it).
+-- the rate the last lease asked for, and how many statements the budget has cost (every
+-- call of tmdbq_rate_lease; the benchmark divides them by the TMDB requests).
 CREATE TABLE tmdbq_rate (
   scope TEXT PRIMARY KEY CHECK (scope <> ''),
   rate DOUBLE PRECISION NOT NULL CHECK (rate > 0),
   next_slot TIMESTAMP WITH TIME ZONE NOT NULL,
   cooldown_until TIMESTAMP WITH TIME ZONE,
-  leases BIGINT NOT NULL DEFAULT 0,
+  statements BIGINT NOT NULL DEFAULT 0,
   updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW()
 );
 
@@ -572,7 +572,7 @@ BEGIN
   END IF;
   UPDATE tmdbq_rate r
      SET rate = p_rate, next_slot = v_row.next_slot, cooldown_until = v_row.cooldown_until,
-         leases = r.leases + CASE WHEN granted > 0 THEN 1 ELSE 0 END, updated_at = v_now
+         statements = r.statements + 1, updated_at = v_now
    WHERE r.scope = p_scope;
   IF coalesce(p_sent, 0) > 0 OR coalesce(p_limited, 0) > 0 THEN
     v_bucket := to_timestamp(floor(extract(epoch FROM v_now) / 10) * 10);

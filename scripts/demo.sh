@@ -78,12 +78,15 @@ else
     control /__control/lists '{"id":102,"owner":2,"name":"Noir","items":[]}'
     control /__control/lists '{"id":104,"owner":2,"name":"Old list","items":[78,79]}'
     echo "fake TMDB at $fake: users 1 and 2, lists 101 (user 1), 102 and 104 (user 2)"
-    # Transient trouble on list 102: the first add is rate limited (429, Retry-After: 1),
-    # the next two meet a 503. The consumers retry them with backoff; the list's later
-    # operations wait their turn, so the list still ends as the batch says.
+    # The fake keeps TMDB's ceiling (40 requests in any second, 429 above it), which the
+    # consumers' shared budget (TMDBQ_TMDB_RATE, 40/s) never crosses. Transient trouble on
+    # list 102: the first add is rate limited (429, Retry-After: 1: every consumer waits a
+    # second, no retry is spent), the next two meet a 503 and are retried with backoff;
+    # only the list's operations that conflict with them wait (its update_list, a
+    # barrier), so the list still ends as the batch says.
     control /__control/faults \
-        '{"path_contains":"/3/list/102/add_item","rate_limit_next":1,"retry_after":1,"fail_first":2,"fail_status":503}'
-    echo "faults armed: POST /3/list/102/add_item answers 429 once, then 503 twice"
+        '{"rate_limit":40,"path_contains":"/3/list/102/add_item","rate_limit_next":1,"retry_after":1,"fail_first":2,"fail_status":503}'
+    echo "faults armed: 40 requests/s at most; POST /3/list/102/add_item answers 429 once, then 503 twice"
     export TMDB_API_URL=$fake TMDB_API_KEY=demo-api-key
 fi
 
