@@ -831,7 +831,7 @@ enum status db_consumer_schema_check(struct db *db, struct err *e)
     if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
         st = err_set(e, ST_NOT_FOUND,
                      "the database lacks the consumer's schema (tmdbq_claim, tmdbq_finish "
-                     "or tmdbq_rate_lease of migration 007 is missing): run tmdbq "
+                     "or tmdbq_rate_lease of migration 008 is missing): run tmdbq "
                      "migrate");
     PQclear(res);
     return st;

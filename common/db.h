@@ -75,10 +75,10 @@ enum status db_session_set(struct db *db, int32_t user_id, const char *session_i
 /* Remove them: ST_NOT_FOUND when the user had none. */
 enum status db_session_rm(struct db *db, int32_t user_id, struct err *e);
 
-/* ---- consumer side (migrations 003 and 007 hold the SQL functions these call) ---- */
+/* ---- consumer side (migrations 003 and 008 hold the SQL functions these call) ---- */
 
 /* The operations of a list to publish after one of its operations ended (the hand-on):
- * those that waited only for it under the conflict rule (migration 007, tmdbq_handon),
+ * those that waited only for it under the conflict rule (migration 008, tmdbq_handon),
  * in seq order, at most DB_HANDON_MAX (the reaper's relay publishes any beyond). Each is
  * marked unpublished: the caller publishes it and calls db_mark_published. */
 #define DB_HANDON_MAX 64
@@ -139,7 +139,7 @@ void db_claim_cleanup(struct db_claim *c);
  * and claimed without the checks below; pending with scheduled_for more than 50 ms
  * ahead: EARLY; an earlier (lower seq) pending or processing operation on the same list
  * that conflicts with it (an add or remove of the same movie, or either one list-wide:
- * migration 007, tmdbq_blocked): BLOCKED, and the row is marked for hand-on (handoff;
+ * migration 008, tmdbq_blocked): BLOCKED, and the row is marked for hand-on (handoff;
  * create_list rows have no list and are never blocked); else CLAIMED: status processing, claimed_by consumer_id,
  * lease_expires_at now + lease_ms, handoff cleared. Only CLAIMED, ABANDONED and BLOCKED
  * change the row.
@@ -189,7 +189,7 @@ enum status db_finish(struct db *db, const char *id, const char *consumer_id,
                       const struct db_outcome *o, bool *recorded, struct db_handon *next,
                       struct err *e);
 
-/* ---- the TMDB request budget (migration 007; see rate.h) ---- */
+/* ---- the TMDB request budget (migration 008; see rate.h) ---- */
 
 /* A lease of up to want request slots of scope, interval_ms apart, no further than
  * horizon_ms ahead; with it the caller reports sent requests and limited 429s since its

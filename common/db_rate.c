@@ -1,5 +1,5 @@
 /*
- * db_rate: the TMDB request budget's statements (migration 007): lease request slots of a
+ * db_rate: the TMDB request budget's statements (migration 008): lease request slots of a
  * scope, report requests and 429s, hold a claimed row through a rate-limit cool-down, and
  * read every scope's budget for `tmdbq status`.
  *

@@ -3,7 +3,7 @@
  * cool-down after a 429.
  *
  * The budget of a scope (every consumer of the queue, or of one host) lives in
- * PostgreSQL as the time of its next free request slot (migration 007). A process leases
+ * PostgreSQL as the time of its next free request slot (migration 008). A process leases
  * a few slots at a time, spaced 1/rate apart and never more than a second ahead, and
  * hands them to its threads one by one at their times: whoever asks gets slots, so an
  * idle process holds none and a new one gets its share at its first lease. One lease

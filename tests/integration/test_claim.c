@@ -29,7 +29,7 @@ static struct db *c1, *c2; /* consumers "c1" and "c2" */
 
 /* Enqueue add_movie and put its id in id (37 bytes); "" on failure (reported). */
 /* Operation n of a list: an add of movie 550 when n is odd, its remove when even, so each
- * conflicts with the one before it (migration 007) and they keep the list's order. */
+ * conflicts with the one before it (migration 008) and they keep the list's order. */
 static void enqueue(int user, int list, int n, char *id)
 {
     char u[16], l[16];
