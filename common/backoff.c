@@ -8,6 +8,13 @@
  */
 #include "backoff.h"
 
+struct backoff_policy backoff_policy_of(const struct cfg *c)
+{
+    struct backoff_policy p = {c->max_retries, c->backoff_base_ms, c->backoff_cap_ms};
+
+    return p;
+}
+
 int64_t backoff_delay_ms(const struct backoff_policy *p, int n)
 {
     int64_t d;

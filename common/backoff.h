@@ -11,11 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg.h"
+
 struct backoff_policy {
     int max_retries;  /* retries after the first attempt */
     int64_t base_ms;  /* delay of the first retry */
     int64_t cap_ms;   /* no delay is longer */
 };
+
+/* The policy of the configuration: TMDBQ_MAX_RETRIES, TMDBQ_BACKOFF_BASE and _CAP. */
+struct backoff_policy backoff_policy_of(const struct cfg *c);
 
 /* Delay before retry n (n >= 1), in ms: min(base * 2^(n-1), cap), without overflow. */
 int64_t backoff_delay_ms(const struct backoff_policy *p, int n);

@@ -11,6 +11,7 @@
 #include "codec.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -589,6 +590,25 @@ char *codec_json_quote(const char *s)
 
     if (v != NULL)
         text = dump_malloc(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+    return text;
+}
+
+/* json_int_t must be what codec.h promises its callers. */
+_Static_assert(sizeof(json_int_t) == sizeof(long long), "json_int_t is long long");
+
+char *codec_pack(const char *fmt, ...)
+{
+    va_list ap;
+    json_t *v;
+    char *text;
+
+    va_start(ap, fmt);
+    v = json_vpack_ex(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (v == NULL)
+        return NULL;
+    text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     json_decref(v);
     return text;
 }

@@ -12,7 +12,7 @@
 #include "err.h"
 #include "op.h"
 
-/* Validate in as DESIGN.md fixes it and fill out (caller cleans up with
+/* Validate in as docs/design.md fixes it and fill out (caller cleans up with
  * op_request_cleanup). --data fields come first and flags override them. On failure returns
  * ST_INVALID with a message that names the field, e.g.
  * `add_movie: "movie_id" must be a positive integer` or `unknown operation type "foo"`. */
@@ -35,6 +35,13 @@ struct codec_op_extra {
  * scheduled_for, inserted_at, updated_at, result, then published and, for enqueue,
  * duplicate). NULLs print as null. Returns a malloc'd string (free), NULL on out of memory. */
 char *codec_op_to_json(const struct op *o, const struct codec_op_extra *extra);
+
+/* One compact JSON value built by jansson's json_pack from fmt and its arguments (see
+ * jansson's "Building values": "{s:I, s:b, s:s?}" with long long (jansson's json_int_t), int and const char *),
+ * object keys in the order given. Returns a malloc'd string (free), NULL on out of memory
+ * or a format error. For everything the programs print or store as JSON: no JSON is
+ * assembled with printf. */
+char *codec_pack(const char *fmt, ...);
 
 /* s as a JSON string literal with its quotes ("a\"b"). Caller frees; NULL on OOM. */
 char *codec_json_quote(const char *s);

@@ -116,17 +116,10 @@ static const struct {
                      "SELECT recorded, next_ids::text FROM tmdbq_finish($1::uuid, $2, $3,"
                      " $4::jsonb, $5, $6, $7::bigint, $8::boolean)",
                      8},
-    /* updated_at stays: publishing is transport, not a change of the operation. Rows
-     * locked right now are skipped rather than waited for: their holder (a finish naming
-     * the row for hand-on, a claim) takes the list lock first, and waiting on it in id
-     * order could deadlock; an unmarked row costs at most one more publish. */
+    /* updated_at stays: publishing is transport, not a change of the operation (see
+     * tmdbq_mark_published, migration 010). */
     [STMT_MARK_PUBLISHED] = {"tmdbq_db_mark_published",
-                             "WITH m AS (SELECT q.id FROM queued_list_operations q"
-                             " WHERE q.id = ANY($1::uuid[]) AND q.published_at IS NULL"
-                             " FOR UPDATE SKIP LOCKED)"
-                             " UPDATE queued_list_operations SET published_at = now()"
-                             " FROM m WHERE queued_list_operations.id = m.id",
-                             1},
+                             "SELECT tmdbq_mark_published($1::uuid[])", 1},
 };
 
 /* Whether res is the failure of a prepared statement that no longer stands for its text:
@@ -302,6 +295,24 @@ static enum status migration_checksum(struct db *db, const struct migration *m, 
     return ST_OK;
 }
 
+/* Whether recorded, the checksum the database holds for m, is that of a text of m that
+ * landed: today's (sum) or one of the manifest's earlier ones. Such a database goes on: a
+ * later migration (007) brings the schema of an earlier text forward. The record stays
+ * as it is, saying which text ran. */
+static bool migration_landed(const struct migration *m, const char *recorded,
+                             const char *sum)
+{
+    if (strcmp(recorded, sum) == 0)
+        return true;
+    for (const char *const *x = m->earlier; x != NULL && *x != NULL; x++) {
+        if (strcmp(recorded, *x) == 0) {
+            log_debug("migration %s was applied from an earlier landed text", m->name);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Apply one migration and record it, in one transaction. */
 static enum status migration_apply(struct db *db, const struct migration *m,
                                    const char *checksum, struct err *e)
@@ -372,16 +383,26 @@ enum status db_migrate(struct db *db, int *applied, int *version, struct err *e)
                 row = r;
         }
         if (row >= 0) {
-            if (strcmp(PQgetvalue(res, row, 2), sum) != 0) {
+            const char *was = PQgetvalue(res, row, 1);
+
+            if (migration_landed(m, PQgetvalue(res, row, 2), sum))
+                continue;
+            /* A file renumbered after it ran elsewhere: the version's record names
+             * another file, and saying which is the useful part. */
+            if (strcmp(was, m->name) != 0)
+                st = err_set(e, ST_DB,
+                             "migration \"%s\" differs from the one applied as version "
+                             "%d, \"%.100s\": applied migrations are never edited or "
+                             "renumbered; add a new numbered file instead",
+                             m->name, m->version, was);
+            else
                 st = err_set(
                     e, ST_DB,
                     "migration \"%s\" was changed after it was applied (its checksum "
                     "differs from the one recorded): applied migrations are never "
                     "edited; add a new numbered file instead",
                     m->name);
-                goto out;
-            }
-            continue;
+            goto out;
         }
         st = migration_apply(db, m, sum, e);
         if (st != ST_OK)
@@ -531,7 +552,9 @@ static void buf_str(struct buf *b, const char *s) { buf_add(b, s, strlen(s)); }
 enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n,
                        struct op *ops, bool *dup, struct err *e)
 {
-    struct buf batch = {0}, ids = {0};
+    struct buf batch = {0};
+    const char **got = NULL;
+    char *ids = NULL;
     PGresult *res = NULL;
     enum status st = ST_OK;
     char num[64];
@@ -578,25 +601,25 @@ enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n,
                      PQntuples(res), n);
         goto out;
     }
-    buf_str(&ids, "{");
-    for (size_t i = 0; i < n; i++) {
-        dup[i] = strcmp(PQgetvalue(res, (int)i, 2), "t") == 0;
-        if (i)
-            buf_str(&ids, ",");
-        buf_str(&ids, PQgetvalue(res, (int)i, 1));
-    }
-    buf_str(&ids, "}");
-    PQclear(res);
-    res = NULL;
-    if (ids.oom) {
+    got = calloc(n, sizeof *got);
+    if (got == NULL) {
         st = err_set(e, ST_NOMEM, "out of memory");
         goto out;
     }
+    for (size_t i = 0; i < n; i++) {
+        dup[i] = strcmp(PQgetvalue(res, (int)i, 2), "t") == 0;
+        got[i] = PQgetvalue(res, (int)i, 1);
+    }
+    st = db_id_array(got, n, &ids, e);
+    PQclear(res);
+    res = NULL;
+    if (st != ST_OK)
+        goto out;
 
     /* A second statement: the function's own statement could not see its inserts. The
      * ordinality keeps the input order, and a duplicate inside the batch appears twice.
      */
-    p[0] = ids.p;
+    p[0] = ids;
     st = db_exec_params(db,
                         "SELECT " OP_COLUMNS
                         " FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n)"
@@ -621,34 +644,27 @@ out:
     }
     PQclear(res);
     free(batch.p);
-    free(ids.p);
+    free(got);
+    free(ids);
     return st;
 }
 
 enum status db_mark_published(struct db *db, const char *const *ids, size_t n,
                               struct err *e)
 {
-    struct buf arr = {0};
+    char *arr;
     const char *p[1];
     enum status st;
 
     if (n == 0)
         return ST_OK;
-    buf_str(&arr, "{");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            buf_str(&arr, ",");
-        buf_str(&arr, ids[i]);
-    }
-    buf_str(&arr, "}");
-    if (arr.oom) {
-        free(arr.p);
-        return err_set(e, ST_NOMEM, "out of memory");
-    }
-    p[0] = arr.p;
-    st = db_exec_stmt(db, STMT_MARK_PUBLISHED, p, PGRES_COMMAND_OK, NULL,
+    st = db_id_array(ids, n, &arr, e);
+    if (st != ST_OK)
+        return st;
+    p[0] = arr;
+    st = db_exec_stmt(db, STMT_MARK_PUBLISHED, p, PGRES_TUPLES_OK, NULL,
                       "mark operations published", e);
-    free(arr.p);
+    free(arr);
     return st;
 }
 
@@ -779,6 +795,33 @@ enum status db_session_rm(struct db *db, int32_t user_id, struct err *e)
 void db_copy_id(char *dst, PGresult *res, int row, int col)
 {
     copy_text(dst, 37, PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
+}
+
+enum status db_id_array(const char *const *ids, size_t n, char **out, struct err *e)
+{
+    size_t cap = n * 37 + 3, len = 0;
+    char *s;
+
+    *out = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!op_id_valid(ids[i]))
+            return err_set(e, ST_INVALID, "\"%.40s\" is not an operation id (a UUID)",
+                           ids[i]);
+    }
+    s = malloc(cap);
+    if (s == NULL)
+        return err_set(e, ST_NOMEM, "out of memory");
+    s[len++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            s[len++] = ',';
+        memcpy(s + len, ids[i], 36);
+        len += 36;
+    }
+    s[len++] = '}';
+    s[len] = '\0';
+    *out = s;
+    return ST_OK;
 }
 
 void db_copy_handon(struct db_handon *h, PGresult *res, int row, int col)
@@ -1083,16 +1126,9 @@ enum status db_retry_credential_failures(struct db *db, int32_t user_id,
     out->ids = NULL;
     out->n = 0;
     snprintf(user, sizeof user, "%" PRId32, user_id);
-    st = db_exec_params(
-        db,
-        "WITH u AS (UPDATE queued_list_operations q SET status = 'pending',"
-        " retry_count = 0, error_message = NULL, error_kind = NULL,"
-        " scheduled_for = NULL, last_retry_at = NULL, published_at = NULL,"
-        " lease_expires_at = NULL, updated_at = now()"
-        " WHERE q.tmdb_user_id = $1 AND q.status = 'failed'"
-        " AND q.error_kind = 'credentials' RETURNING q.id, q.seq)"
-        " SELECT id::text FROM u ORDER BY seq",
-        1, p, PGRES_TUPLES_OK, &res, "retry the user's credential failures", e);
+    st = db_exec_params(db, "SELECT id::text FROM tmdbq_retry_credentials($1::integer) id",
+                        1, p, PGRES_TUPLES_OK, &res, "retry the user's credential failures",
+                        e);
     if (st != ST_OK)
         return st;
     n = PQntuples(res);

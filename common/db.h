@@ -34,7 +34,8 @@ bool db_connected(const struct db *db);
 
 /* Apply the embedded migrations not yet applied, in order, each in its own transaction, under
  * a session advisory lock so concurrent migrators serialise. Refuses (ST_DB, message names
- * the file) when an applied file's checksum differs. *applied = files applied now,
+ * the file) when an applied file's checksum differs from today's text and from every
+ * earlier landed text of it in the manifest (migrations/checksums.txt). *applied = files applied now,
  * *version = the schema version afterwards. */
 enum status db_migrate(struct db *db, int *applied, int *version, struct err *e);
 
@@ -44,7 +45,9 @@ enum status db_migrate(struct db *db, int *applied, int *version, struct err *e)
 enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n, struct op *ops,
                        bool *dup, struct err *e);
 
-/* Record that the broker confirmed these ids (published_at = now() where NULL). */
+/* Record that the broker confirmed these ids: published_at = now() for the pending rows
+ * among them, skipping rows another transaction holds (tmdbq_mark_published, migration
+ * 010); one statement. Use it through outbox_publish. */
 enum status db_mark_published(struct db *db, const char *const *ids, size_t n,
                               struct err *e);
 
@@ -253,9 +256,10 @@ enum status db_consumer_unregister(struct db *db, const char *consumer_id, struc
 enum status db_is_paused(struct db *db, bool *paused, struct err *e);
 
 /* After db_session_set: the user's failed operations whose error_kind is "credentials" go
- * back to pending with a full retry budget (retry_count 0; error, error_kind,
- * scheduled_for and last_retry_at cleared; published_at NULL), in one statement; their ids
- * are returned in seq order in *out (out->ids NULL when none; free with db_ids_free, which
+ * back to pending exactly as `tmdbq retry` sends one back (tmdbq_retry_credentials and
+ * tmdbq_requeue_failed, migration 010: under their lists' locks, a full retry budget,
+ * unpublished, a new seq, so a revived operation takes effect after everything of its
+ * list enqueued before it), in one statement; their ids are returned in seq order in *out (out->ids NULL when none; free with db_ids_free, which
  * accepts an empty list) so the caller can publish them and db_mark_published. */
 struct db_ids {
     char (*ids)[37];

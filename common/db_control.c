@@ -146,34 +146,6 @@ enum status db_list_due(struct db *db, struct db_ops *out, struct err *e)
                       0, NULL, "list due operations", out, e);
 }
 
-/* "{id,id,...}" for a uuid[] parameter; NULL when out of memory or an id is malformed
- * (then e says which). */
-static char *id_array(const char *const *ids, size_t n, struct err *e)
-{
-    size_t cap = n * 37 + 3, len = 0;
-    char *s = malloc(cap);
-
-    if (s == NULL) {
-        err_set(e, ST_NOMEM, "out of memory");
-        return NULL;
-    }
-    s[len++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (!op_id_valid(ids[i])) {
-            err_set(e, ST_INVALID, "\"%.40s\" is not an operation id (a UUID)", ids[i]);
-            free(s);
-            return NULL;
-        }
-        if (i > 0)
-            s[len++] = ',';
-        memcpy(s + len, ids[i], 36);
-        len += 36;
-    }
-    s[len++] = '}';
-    s[len] = '\0';
-    return s;
-}
-
 enum status db_get_ops(struct db *db, const char *const *ids, size_t n,
                        struct db_ops *out, struct err *e)
 {
@@ -185,9 +157,9 @@ enum status db_get_ops(struct db *db, const char *const *ids, size_t n,
     out->n = 0;
     if (n == 0)
         return ST_OK;
-    arr = id_array(ids, n, e);
-    if (arr == NULL)
-        return e != NULL ? e->code : ST_NOMEM;
+    st = db_id_array(ids, n, &arr, e);
+    if (st != ST_OK)
+        return st;
     p[0] = arr;
     st = rows_query(db,
                     "SELECT " OP_COLUMNS " FROM queued_list_operations q"
@@ -208,9 +180,9 @@ enum status db_count_active(struct db *db, const char *const *ids, size_t n,
     *active = 0;
     if (n == 0)
         return ST_OK;
-    arr = id_array(ids, n, e);
-    if (arr == NULL)
-        return e != NULL ? e->code : ST_NOMEM;
+    st = db_id_array(ids, n, &arr, e);
+    if (st != ST_OK)
+        return st;
     p[0] = arr;
     st = db_exec_params(db,
                         "SELECT count(*) FROM queued_list_operations q"

@@ -77,6 +77,9 @@ char *db_dup_or_null(PGresult *res, int row, int col);
 void db_copy_time(char *dst, PGresult *res, int row, int col);
 /* Copy a uuid column into a 37-byte buffer; "" for NULL. */
 void db_copy_id(char *dst, PGresult *res, int row, int col);
+/* A uuid[] parameter "{id,id,...}" of n ids into *out (malloc'd; the caller frees).
+ * ST_INVALID (naming it) when an id is not op_id_valid, ST_NOMEM. */
+enum status db_id_array(const char *const *ids, size_t n, char **out, struct err *e);
 /* A uuid[] column (text form) into h: at most DB_HANDON_MAX ids; NULL or {} is empty. */
 void db_copy_handon(struct db_handon *h, PGresult *res, int row, int col);
 /* Fill o from the OP_COLUMNS of row, starting at column base. */

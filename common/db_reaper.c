@@ -12,29 +12,6 @@
 
 #include "db_internal.h"
 
-/* A uuid[] literal of n ids ("{a,b,c}"), malloc'd; NULL when out of memory. */
-static char *id_array(const char *const *ids, size_t n)
-{
-    size_t len = 3 + n * 37, off = 0;
-    char *s = malloc(len);
-
-    if (s == NULL)
-        return NULL;
-    s[off++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        int w = snprintf(s + off, len - off, "%s%.36s", i ? "," : "", ids[i]);
-
-        if (w < 0 || (size_t)w >= len - off) {
-            free(s);
-            return NULL;
-        }
-        off += (size_t)w;
-    }
-    s[off++] = '}';
-    s[off] = '\0';
-    return s;
-}
-
 /* The single value of a one-row, one-column result as an int64. */
 static int64_t result_int64(PGresult *res)
 {
@@ -334,33 +311,6 @@ enum status db_reaper_relay_candidates(struct db *db, enum db_relay_kind kind,
 out:
     PQclear(res);
     return st;
-}
-
-enum status db_reaper_mark_relayed(struct db *db, const char *const *ids, size_t n,
-                                   int64_t *marked, struct err *e)
-{
-    const char *p[1];
-    PGresult *res = NULL;
-    char *arr;
-    enum status st;
-
-    if (marked != NULL)
-        *marked = 0;
-    if (n == 0)
-        return ST_OK;
-    arr = id_array(ids, n);
-    if (arr == NULL)
-        return err_set(e, ST_NOMEM, "out of memory");
-    p[0] = arr;
-    st = db_exec_params(db, "SELECT tmdbq_relay_mark($1::uuid[])", 1, p, PGRES_TUPLES_OK,
-                        &res, "mark relayed operations published", e);
-    free(arr);
-    if (st != ST_OK)
-        return st;
-    if (marked != NULL)
-        *marked = result_int64(res);
-    PQclear(res);
-    return ST_OK;
 }
 
 /* ---- cleanup ----------------------------------------------------------------------- */

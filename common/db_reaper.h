@@ -88,7 +88,7 @@ void db_rescue_items_free(struct db_rescue_items *l);
  * transient) and names its list's next operation. claimed_by becomes reaper_id. *out
  * (free with db_rescue_items_free; empty when nothing was due) lists what changed; the
  * caller publishes the rescued ids and the next ids and marks them
- * (db_reaper_mark_relayed); should it fail to, the relay finds them unpublished. Fewer
+ * (outbox_publish); should it fail to, the relay finds them unpublished. Fewer
  * than limit items means no expired lease is left. */
 enum status db_reaper_rescue(struct db *db, const char *reaper_id, int max_retries,
                              int limit, struct db_rescue_items *out, struct err *e);
@@ -109,11 +109,6 @@ enum status db_reaper_relay_candidates(struct db *db, enum db_relay_kind kind,
                                        int64_t after_seq, int64_t age_ms, int limit,
                                        struct db_ids *out, int64_t *last_seq,
                                        struct err *e);
-
-/* published_at = now for the pending rows among ids (the broker confirmed them), skipping
- * rows another transaction holds; *marked (may be NULL) gets how many were marked. */
-enum status db_reaper_mark_relayed(struct db *db, const char *const *ids, size_t n,
-                                   int64_t *marked, struct err *e);
 
 /* ---- cleanup ---- */
 

@@ -33,7 +33,7 @@ enum status err_set(struct err *e, enum status code, const char *fmt, ...)
 /* Prefix e->msg with more context: "ctx: old message". No-op when e is NULL. */
 void err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The process exit status for a code: 0, 1, 2, 3 or 4 as DESIGN.md fixes them. */
+/* The process exit status for a code: 0, 1, 2, 3 or 4 as docs/design.md fixes them. */
 int status_exit_code(enum status code);
 
 /* A short lowercase name for a code, e.g. "database error". Static storage. */

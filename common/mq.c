@@ -105,6 +105,14 @@ static bool prefix_valid(const char *p)
     return true;
 }
 
+void mq_retry_suffix(int64_t delay_ms, char *buf, size_t n)
+{
+    char delay[MQ_DELAY_NAME_MAX];
+
+    cfg_format_duration(delay_ms, delay, sizeof delay);
+    snprintf(buf, n, "retry.%s", delay);
+}
+
 /* "<prefix>.<suffix>"; suffixes are short and the prefix is bounded, so this never
  * truncates for names we build ourselves. */
 static void make_name(const struct mq *mq, const char *suffix, char *buf, size_t n)
@@ -352,7 +360,7 @@ static enum status declare_topology(struct mq *mq, struct err *e)
         char delay[MQ_DELAY_NAME_MAX], suffix[MQ_DELAY_NAME_MAX + 8];
 
         cfg_format_duration(mq->delays[i], delay, sizeof delay);
-        snprintf(suffix, sizeof suffix, "retry.%s", delay);
+        mq_retry_suffix(mq->delays[i], suffix, sizeof suffix);
         /* A classic queue: messages only wait out their TTL here, and TTL expiry
          * dead-letters them to the work exchange, which is the whole delay mechanism. */
         entries[0] = entry_i64("x-message-ttl", mq->delays[i]);
@@ -880,7 +888,7 @@ enum status mq_queue_depth(struct mq *mq, const char *suffix, uint32_t *messages
 
 enum status mq_delete_topology(struct mq *mq, struct err *e)
 {
-    char name[MQ_NAME_MAX], suffix[MQ_DELAY_NAME_MAX + 8], delay[MQ_DELAY_NAME_MAX];
+    char name[MQ_NAME_MAX], suffix[MQ_DELAY_NAME_MAX + 8];
     static const char *const fixed[] = {"work", "dead"};
     static const char *const exchanges[] = {"work", "retry", "dead"};
     enum status st = ST_OK;
@@ -893,9 +901,8 @@ enum status mq_delete_topology(struct mq *mq, struct err *e)
         if (i < sizeof fixed / sizeof fixed[0]) {
             snprintf(suffix, sizeof suffix, "%s", fixed[i]);
         } else {
-            cfg_format_duration(mq->delays[i - sizeof fixed / sizeof fixed[0]], delay,
-                                sizeof delay);
-            snprintf(suffix, sizeof suffix, "retry.%s", delay);
+            mq_retry_suffix(mq->delays[i - sizeof fixed / sizeof fixed[0]], suffix,
+                            sizeof suffix);
         }
         st = usable(mq, e);
         if (st != ST_OK)

@@ -48,6 +48,10 @@ enum status mq_publish_work(struct mq *mq, const char *const *ids, size_t n, boo
  * policy's distinct delays, see backoff_queue_delay_ms), and wait for its confirm. */
 enum status mq_publish_retry(struct mq *mq, const char *id, int64_t delay_ms, struct err *e);
 
+/* The suffix of the delayed-retry queue of delay_ms: "retry.30s" (its queue is
+ * P.retry.30s). Always NUL-terminates. */
+void mq_retry_suffix(int64_t delay_ms, char *buf, size_t n);
+
 /* Passive-declare queue P.<suffix> ("work", "dead", "retry.30s") and report its ready
  * message count and consumer count. ST_MQ if it does not exist (the channel is reopened). */
 enum status mq_queue_depth(struct mq *mq, const char *suffix, uint32_t *messages,

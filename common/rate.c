@@ -69,7 +69,7 @@ enum status rate_new(double rate, const char *scope, struct rate **out, struct e
     pthread_condattr_destroy(&ca);
     r->rate = rate;
     if (rate > 0) {
-        r->interval_ms = (1000.0 + RATE_SLOT_GRACE_MS) / rate;
+        r->interval_ms = (1000.0 + RATE_SLOT_SLACK_MS) / rate;
         r->span_slots = (int)(RATE_LEASE_SPAN_MS / r->interval_ms);
         if (r->span_slots < 1)
             r->span_slots = 1;
@@ -152,11 +152,12 @@ static enum status lease(struct rate *r, struct db *db, struct err *e)
     };
     struct db_rate_grant g;
     enum status st;
-    int64_t t;
+    int64_t t0, t;
 
     r->leasing = true;
     r->unreported_sent = r->unreported_limited = 0;
     pthread_mutex_unlock(&r->mu);
+    t0 = clock_now_ms();
     st = db_rate_lease(db, &ask, &g, e);
     t = clock_now_ms();
     pthread_mutex_lock(&r->mu);
@@ -171,9 +172,10 @@ static enum status lease(struct rate *r, struct db *db, struct err *e)
     if (g.cooldown_ms > 0 && t + g.cooldown_ms > r->cooldown_until_ms)
         r->cooldown_until_ms = t + g.cooldown_ms;
     if (g.granted > 0) {
-        /* Timed from the reply: slots can only seem later here than the schedule says,
-         * never earlier. */
-        r->first_ms = (double)t + g.first_ms;
+        /* The server read its clock somewhere inside the round trip, before the commit
+         * that ends it: timed from the middle, a process is off by at most half its
+         * round trip, which the slack covers. */
+        r->first_ms = (double)(t0 + t) / 2.0 + g.first_ms;
         r->next = 0;
         r->count = g.granted;
     } else {

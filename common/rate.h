@@ -8,9 +8,10 @@
  * hands them to its threads one by one at their times: whoever asks gets slots, so an
  * idle process holds none and a new one gets its share at its first lease. One lease
  * statement serves several requests. A slot not used within RATE_SLOT_GRACE_MS of its
- * time is dropped, and slots are spaced (1000 + RATE_SLOT_GRACE_MS) / rate ms apart, so
- * the requests that leave every process together never exceed rate in any one-second
- * window. A 429 stops this process's requests at once and sets a cool-down for the whole
+ * time is dropped, and slots are spaced (1000 + RATE_SLOT_SLACK_MS) / rate ms apart, so
+ * the requests that leave every process together stay under rate in any one-second
+ * window even when a request leaves up to RATE_SLOT_SLACK_MS - RATE_SLOT_GRACE_MS behind
+ * its slot's schedule (a lease's round trip, a busy machine). A 429 stops this process's requests at once and sets a cool-down for the whole
  * scope that no slot is granted inside.
  *
  * Thread-safe: one struct rate per process, shared by its threads. Each caller passes its
@@ -26,7 +27,11 @@
 #include "db.h"
 #include "err.h"
 
-#define RATE_SLOT_GRACE_MS 20
+/* A slot more than this late is dropped, and slots are this much further apart than
+ * 1000 / rate, so that a request sent late, or a process whose clock reading of a lease
+ * is off by part of the lease's round trip, still keeps the scope under the rate. */
+#define RATE_SLOT_GRACE_MS 10
+#define RATE_SLOT_SLACK_MS 30
 /* Slots are never leased further ahead of now than this. */
 #define RATE_HORIZON_MS 1000
 /* A lease asks for at most this long a run of slots (and at least one). */

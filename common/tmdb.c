@@ -546,21 +546,11 @@ void tmdb_result_cleanup(struct tmdb_result *r)
     r->result_json = NULL;
 }
 
-/* ---- classification --------------------------------------------------------------- */
-
-/* The policy, in one place. TMDB's status_code decides when it names a case of the table
- * (shared/tmdb/README.md); otherwise the HTTP status does. */
-enum tmdb_outcome tmdb_classify(enum op_type type, long http_status, int tmdb_code)
+/* TMDB's status codes for a rejected session or user token (docs/tmdb.md): the
+ * one list of them. */
+static bool is_session_code(int code)
 {
-    switch (tmdb_code) {
-    case 7:
-        /* update_list carries no application credential, only the user's v4 token: TMDB's
-         * "invalid API key" there is about that token, so it is the user's problem. */
-        if (type == OP_UPDATE_LIST)
-            return TMDB_PERMANENT;
-        return TMDB_DEPLOYMENT;
-    case 10:
-        return TMDB_DEPLOYMENT;
+    switch (code) {
     case 3:
     case 14:
     case 17:
@@ -570,7 +560,37 @@ enum tmdb_outcome tmdb_classify(enum op_type type, long http_status, int tmdb_co
     case 33:
     case 35:
     case 37:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool tmdb_rejects_user_credential(enum op_type type, long http_status, int tmdb_code)
+{
+    if (is_session_code(tmdb_code))
+        return true;
+    /* update_list's only credential is the user's v4 token. */
+    return type == OP_UPDATE_LIST && (tmdb_code == 7 || (http_status == 401 && tmdb_code == 0));
+}
+
+/* ---- classification --------------------------------------------------------------- */
+
+/* The policy, in one place. TMDB's status_code decides when it names a case of the table
+ * (docs/tmdb.md); otherwise the HTTP status does. */
+enum tmdb_outcome tmdb_classify(enum op_type type, long http_status, int tmdb_code)
+{
+    if (is_session_code(tmdb_code))
         return TMDB_PERMANENT; /* the user's session or token is rejected */
+    switch (tmdb_code) {
+    case 7:
+        /* update_list carries no application credential, only the user's v4 token: TMDB's
+         * "invalid API key" there is about that token, so it is the user's problem. */
+        if (type == OP_UPDATE_LIST)
+            return TMDB_PERMANENT;
+        return TMDB_DEPLOYMENT;
+    case 10:
+        return TMDB_DEPLOYMENT;
     case 8:
         return type == OP_ADD_MOVIE ? TMDB_GOAL_HOLDS : TMDB_PERMANENT;
     case 21:
@@ -626,23 +646,6 @@ enum tmdb_outcome tmdb_classify(enum op_type type, long http_status, int tmdb_co
 
 /* ---- requests --------------------------------------------------------------------- */
 
-static bool is_session_code(int code)
-{
-    switch (code) {
-    case 3:
-    case 14:
-    case 17:
-    case 30:
-    case 31:
-    case 32:
-    case 33:
-    case 35:
-    case 37:
-        return true;
-    default:
-        return false;
-    }
-}
 
 static char *json_dump_compact(json_t *v)
 {
@@ -1110,16 +1113,11 @@ static void describe(const struct tmdb_client *c, enum op_type type, int32_t lis
 
     /* Permanent. */
     code_suffix(r, true, sfx_text, sizeof sfx_text);
-    if (type == OP_UPDATE_LIST && (is_session_code(r->code) || r->code == 7 ||
-                                   (r->http_status == 401 && r->code == 0)))
-        snprintf(msg, n,
-                 "TMDB rejected the v4 access token of this user (%s%d): set a new "
-                 "one with tmdbq session set --access-token",
+    if (type == OP_UPDATE_LIST && tmdb_rejects_user_credential(type, r->http_status, r->code))
+        snprintf(msg, n, "TMDB rejected the v4 access token of this user (%s%d)",
                  r->code ? "status_code " : "HTTP ", r->code ? r->code : 401);
     else if (is_session_code(r->code))
-        snprintf(msg, n,
-                 "TMDB rejected the session of this user (status_code %d): set a new "
-                 "one with tmdbq session set",
+        snprintf(msg, n, "TMDB rejected the session of this user (status_code %d)",
                  r->code);
     else if (r->code == 34 && type != OP_CREATE_LIST)
         snprintf(msg, n, "TMDB list %" PRId32 " not found (status_code 34)", list_id);
@@ -1245,6 +1243,8 @@ void tmdb_execute(struct tmdb_client *c, enum op_type type, int32_t list_id,
     out->outcome = o;
     out->http_status = r.curl_code == CURLE_OK ? r.http_status : 0;
     out->tmdb_code = r.code;
+    out->credentials =
+        o == TMDB_PERMANENT && tmdb_rejects_user_credential(type, out->http_status, r.code);
     if (o == TMDB_TRANSIENT)
         out->retry_after_ms = r.retry_after_ms;
     else if (o == TMDB_RATE_LIMITED)

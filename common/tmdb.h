@@ -55,6 +55,8 @@ struct tmdb_result {
     char *result_json;        /* on success, what to keep on the row, e.g. {"list_id":123}
                                  for create_list, {"status_code":12} otherwise; owned */
     int requests;             /* HTTP requests made (2 when the delete quirk was confirmed) */
+    bool credentials;         /* PERMANENT because TMDB rejected the user's session or v4
+                                 token: new credentials (tmdbq session set) mend it */
 };
 
 /* A request budget for the client, optional (see rate.h). before(arg) is called before
@@ -86,5 +88,9 @@ void tmdb_result_cleanup(struct tmdb_result *r);
 /* The classification on its own (exposed for unit tests): what an answer with this HTTP
  * status and TMDB status_code (0 when absent) means for an operation of this type. */
 enum tmdb_outcome tmdb_classify(enum op_type type, long http_status, int tmdb_code);
+
+/* Whether such an answer rejects the user's credential (session, or for update_list the
+ * v4 token) rather than the operation: what tmdb_result.credentials says. */
+bool tmdb_rejects_user_credential(enum op_type type, long http_status, int tmdb_code);
 
 #endif

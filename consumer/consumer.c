@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "reconnect.h"
 #include "log.h"
 #include "mq.h"
 #include "worker.h"
@@ -38,8 +39,6 @@
 #define DRAIN_IDLE_NEEDED 2
 /* After the grace period, how long workers get to leave their waits. */
 #define ABORT_MS 1000
-#define RECONNECT_FIRST_MS 100
-#define RECONNECT_MAX_MS 5000
 /* More distinct retry delays than any policy cfg accepts can have. */
 #define DELAYS_MAX 128
 
@@ -48,8 +47,7 @@ struct drain {
     const struct cfg *cfg;
     const struct backoff_policy *policy;
     struct mq *mq;
-    int64_t next_connect_ms;
-    int64_t delay_ms;
+    struct reconnect rc;
     char suffixes[DELAYS_MAX + 1][48]; /* "work", "retry.30s", ... */
     size_t n;
     int idle_seen;
@@ -64,17 +62,13 @@ static void drain_init(struct drain *d, const struct cfg *cfg,
     memset(d, 0, sizeof *d);
     d->cfg = cfg;
     d->policy = policy;
-    d->delay_ms = RECONNECT_FIRST_MS;
+    reconnect_reset(&d->rc);
     snprintf(d->suffixes[d->n++], sizeof d->suffixes[0], "work");
     n = backoff_distinct_delays(policy, delays, DELAYS_MAX);
     if (n > DELAYS_MAX)
         n = DELAYS_MAX;
-    for (size_t i = 0; i < n; i++) {
-        char dur[32];
-
-        cfg_format_duration(delays[i], dur, sizeof dur);
-        snprintf(d->suffixes[d->n++], sizeof d->suffixes[0], "retry.%s", dur);
-    }
+    for (size_t i = 0; i < n; i++)
+        mq_retry_suffix(delays[i], d->suffixes[d->n++], sizeof d->suffixes[0]);
 }
 
 /* One observation: true when every watched queue is empty. false when it is not, or when
@@ -85,17 +79,15 @@ static bool drain_queues_empty(struct drain *d)
     uint32_t messages = 0, consumers = 0;
 
     if (d->mq == NULL) {
-        if (clock_now_ms() < d->next_connect_ms)
+        if (!reconnect_due(&d->rc))
             return false;
         if (mq_open(d->cfg->amqp_url, d->cfg->amqp_prefix, d->policy,
                     d->cfg->connect_timeout_ms, &d->mq, &e) != ST_OK) {
             log_debug("drain check: %s", e.msg);
-            d->next_connect_ms = clock_now_ms() + d->delay_ms;
-            d->delay_ms =
-                d->delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : d->delay_ms * 2;
+            reconnect_failed(&d->rc);
             return false;
         }
-        d->delay_ms = RECONNECT_FIRST_MS;
+        reconnect_reset(&d->rc);
     }
     for (size_t i = 0; i < d->n; i++) {
         if (mq_queue_depth(d->mq, d->suffixes[i], &messages, &consumers, &e) != ST_OK) {
@@ -190,9 +182,7 @@ enum status consumer_run(const struct cfg *cfg, const struct consumer_opts *o,
     if (sh == NULL)
         return err_set(e, ST_NOMEM, "out of memory");
     sh->cfg = cfg;
-    sh->policy.max_retries = cfg->max_retries;
-    sh->policy.base_ms = cfg->backoff_base_ms;
-    sh->policy.cap_ms = cfg->backoff_cap_ms;
+    sh->policy = backoff_policy_of(cfg);
     /* --once takes one delivery: prefetching more would only bounce them back. */
     sh->prefetch = o->once ? 1 : o->prefetch;
     sh->once = o->once;

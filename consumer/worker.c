@@ -35,13 +35,13 @@
 #include "log.h"
 #include "mq.h"
 #include "op.h"
+#include "outbox.h"
 #include "outcome.h"
 #include "rate.h"
+#include "reconnect.h"
 #include "tmdb.h"
 
 #define WORKER_BACKLOG_MAX 256
-#define RECONNECT_FIRST_MS 100
-#define RECONNECT_MAX_MS 5000
 /* Every wait is cut into slices this long, so a stop is seen within one. */
 #define SLICE_MS 100
 /* How long one wait for a delivery lasts: the stop flag is looked at in between. */
@@ -54,14 +54,6 @@
 #define RATE_TRIES_PER_CLAIM 10
 /* The part of a rejected body that is shown in the log. */
 #define BODY_SHOW_MAX 64
-
-/* Backoff of one connection: the wait after the next failure, and when to try again.
- * For PostgreSQL next_ms also holds back statements on a live connection after an SQL
- * error. */
-struct reconnect {
-    int64_t delay_ms;
-    int64_t next_ms; /* monotonic; 0 means now */
-};
 
 /* An id whose publish failed, kept to publish after reconnecting. */
 struct backlog_item {
@@ -82,6 +74,8 @@ struct worker {
     struct db *db;
     struct mq *in;  /* consuming */
     struct mq *out; /* publishing */
+    /* For PostgreSQL db_rc also holds back statements on a live connection after an SQL
+     * error. */
     struct reconnect db_rc, in_rc, out_rc;
     bool announced; /* the "ready" line was logged */
 
@@ -140,21 +134,17 @@ static void service_failed(struct worker *w, atomic_bool *down, struct reconnect
         log_warn("%s (reconnecting with backoff)", e->msg);
     else
         log_debug("worker %d: %s", w->index, e->msg);
-    if (connecting) {
-        rc->next_ms = clock_now_ms() + rc->delay_ms;
-        rc->delay_ms =
-            rc->delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : rc->delay_ms * 2;
-    } else {
+    if (connecting)
+        reconnect_failed(rc);
+    else
         rc->next_ms = 0;
-    }
 }
 
 static void service_ok(atomic_bool *down, struct reconnect *rc, const char *what)
 {
     if (atomic_exchange(down, false))
         log_info("%s answers again", what);
-    rc->delay_ms = RECONNECT_FIRST_MS;
-    rc->next_ms = 0;
+    reconnect_reset(rc);
 }
 
 static void close_in(struct worker *w)
@@ -163,20 +153,13 @@ static void close_in(struct worker *w)
     w->in = NULL;
 }
 
-static void db_backoff(struct reconnect *rc)
-{
-    rc->next_ms = clock_now_ms() + rc->delay_ms;
-    rc->delay_ms =
-        rc->delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : rc->delay_ms * 2;
-}
-
 /* The PostgreSQL connection is gone. The first loss after statements went through is
  * reconnected at once (a restart usually fails that try, and then the backoff applies);
  * a loss while the backoff is still growing waits it, so a server that takes connections
  * and drops them cannot make a hot loop. */
 static void db_lost(struct worker *w, const struct err *e)
 {
-    bool first = w->db_rc.delay_ms == RECONNECT_FIRST_MS;
+    bool first = reconnect_fresh(&w->db_rc);
 
     db_close(w->db);
     w->db = NULL;
@@ -184,7 +167,7 @@ static void db_lost(struct worker *w, const struct err *e)
         log_warn("%s (reconnecting with backoff)", e->msg);
     else
         log_debug("worker %d: %s", w->index, e->msg);
-    db_backoff(&w->db_rc);
+    reconnect_failed(&w->db_rc);
     if (first)
         w->db_rc.next_ms = 0;
 }
@@ -198,7 +181,7 @@ static void query_failed(struct worker *w, const struct err *e)
         log_error("%s (trying again with backoff)", e->msg);
     else
         log_debug("worker %d: %s", w->index, e->msg);
-    db_backoff(&w->db_rc);
+    reconnect_failed(&w->db_rc);
 }
 
 /* Any ST_DB from a statement. */
@@ -215,8 +198,7 @@ static void db_query_ok(struct worker *w)
 {
     if (atomic_exchange(&w->sh->db_failing, false))
         log_info("PostgreSQL statements succeed again");
-    w->db_rc.delay_ms = RECONNECT_FIRST_MS;
-    w->db_rc.next_ms = 0;
+    reconnect_reset(&w->db_rc);
 }
 
 /* Whether statements are held back after an SQL error (the connection is up). */
@@ -266,7 +248,7 @@ static bool connect_db(struct worker *w, bool holding)
                 log_error("%s", e.msg);
             db_close(w->db);
             w->db = NULL;
-            db_backoff(&w->db_rc);
+            reconnect_failed(&w->db_rc);
             continue;
         }
         if (st == ST_OK)
@@ -436,39 +418,19 @@ static void check_pause(struct worker *w)
     }
 }
 
-static void mark_published(struct worker *w, const char *id)
-{
-    const char *ids[1] = {id};
-    struct err e = {0};
-
-    /* A row left unpublished is only published again by the reaper's relay: a duplicate
-     * message, which a claim drops. So a failure here is not worth more than a note. */
-    if (w->db == NULL) {
-        log_write(LOG_LEVEL_DEBUG, id, "published; not marked (PostgreSQL is away)");
-        return;
-    }
-    if (db_mark_published(w->db, ids, 1, &e) != ST_OK) {
-        log_write(LOG_LEVEL_DEBUG, id, "published; not marked: %s", e.msg);
-        if (e.code == ST_DB)
-            db_failed(w, &e);
-    }
-}
-
 /* Publish id to the work queue (delay_ms 0) or to the delayed-retry queue of delay_ms,
- * then mark it published. ST_MQ (and the handle closed) when the broker failed: keep the
- * id. */
+ * then mark it published (the outbox). ST_MQ (and the handle closed) when the broker
+ * failed: keep the id. A row left unmarked is only published again by the reaper's
+ * relay, a duplicate message that a claim drops: a failed mark is worth a note. */
 static enum status publish(struct worker *w, const char *id, int64_t delay_ms)
 {
     struct err e = {0};
+    struct outbox_mark mark;
     enum status st;
-    bool confirmed = false;
 
     if (w->out == NULL)
         return ST_MQ;
-    if (delay_ms > 0)
-        st = mq_publish_retry(w->out, id, delay_ms, &e);
-    else
-        st = mq_publish_work(w->out, &id, 1, &confirmed, &e);
+    st = outbox_publish(w->out, w->db, &id, 1, delay_ms, NULL, &mark, &e);
     if (st == ST_MQ) {
         out_lost(w, &e);
         return ST_MQ;
@@ -478,7 +440,11 @@ static enum status publish(struct worker *w, const char *id, int64_t delay_ms)
                   "could not publish it: %s (the reaper's relay will publish it)", e.msg);
         return st;
     }
-    mark_published(w, id);
+    if (mark.st != ST_OK) {
+        log_write(LOG_LEVEL_DEBUG, id, "published; not marked: %s", mark.err.msg);
+        if (mark.st == ST_DB && w->db != NULL)
+            db_failed(w, &mark.err);
+    }
     return ST_OK;
 }
 
@@ -918,6 +884,8 @@ static void shut_down(struct worker *w)
                  "them",
                  w->index, w->n_backlog);
     w->n_backlog = 0;
+    if (w->db != NULL)
+        rate_flush(w->sh->rate, w->db); /* the last requests count in `tmdbq status` */
     if (w->db != NULL && db_consumer_unregister(w->db, w->id, &e) != ST_OK)
         log_debug("worker %d: could not leave the consumer registry: %s", w->index,
                   e.msg);
@@ -1012,7 +980,9 @@ enum status worker_new(struct worker_shared *sh, int index, struct worker **out,
     snprintf(w->id, sizeof w->id, "%s:%d", sh->id_prefix, index);
     atomic_init(&w->busy, false);
     atomic_init(&w->finished, false);
-    w->db_rc.delay_ms = w->in_rc.delay_ms = w->out_rc.delay_ms = RECONNECT_FIRST_MS;
+    reconnect_reset(&w->db_rc);
+    reconnect_reset(&w->in_rc);
+    reconnect_reset(&w->out_rc);
     st = tmdb_client_new(&tc, &w->tmdb, e);
     if (st != ST_OK) {
         free(w);

@@ -29,14 +29,15 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "codec.h"
+#include "outbox.h"
+#include "reconnect.h"
 #include "db.h"
 #include "db_reaper.h"
 #include "log.h"
 #include "mq.h"
 
 #define SLICE_MS 100
-#define RECONNECT_FIRST_MS 100
-#define RECONNECT_MAX_MS 5000
 /* Bounds on the reaper's statements: a lock held elsewhere for longer fails the step,
  * which the next sweep does again. */
 #define LOCK_TIMEOUT_MS 5000
@@ -49,25 +50,6 @@ long long reaper_grace_ms(const struct cfg *cfg)
         cfg->sweep_interval_ms > INT64_MAX / 2 ? INT64_MAX : 2 * cfg->sweep_interval_ms;
 
     return twice > REAPER_GRACE_MIN_MS ? twice : REAPER_GRACE_MIN_MS;
-}
-
-/* Backoff of one connection: the wait after the next failure, and when to try again. */
-struct reconnect {
-    int64_t delay_ms;
-    int64_t next_ms; /* monotonic; 0 means now */
-};
-
-static void backoff_failed(struct reconnect *rc)
-{
-    rc->next_ms = clock_now_ms() + rc->delay_ms;
-    rc->delay_ms =
-        rc->delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : rc->delay_ms * 2;
-}
-
-static void backoff_reset(struct reconnect *rc)
-{
-    rc->delay_ms = RECONNECT_FIRST_MS;
-    rc->next_ms = 0;
 }
 
 struct reaper {
@@ -155,9 +137,9 @@ static void db_failed(struct reaper *r, const struct err *e)
      * growing waits it, so a server that takes connections and drops them cannot make a
      * hot loop. */
     {
-        bool first = r->db_rc.delay_ms == RECONNECT_FIRST_MS;
+        bool first = reconnect_fresh(&r->db_rc);
 
-        backoff_failed(&r->db_rc);
+        reconnect_failed(&r->db_rc);
         if (first)
             r->db_rc.next_ms = 0;
     }
@@ -209,7 +191,7 @@ static bool connect_db(struct reaper *r)
 failed:
     db_close(r->db);
     r->db = NULL;
-    backoff_failed(&r->db_rc);
+    reconnect_failed(&r->db_rc);
     return false;
 }
 
@@ -244,14 +226,14 @@ static bool ensure_mq(struct reaper *r)
                 r->cfg->connect_timeout_ms, &r->mq, &e) != ST_OK) {
         r->mq = NULL;
         mq_failed(r, &e);
-        backoff_failed(&r->mq_rc);
+        reconnect_failed(&r->mq_rc);
         return false;
     }
     if (r->mq_down)
         log_info("RabbitMQ answers again");
     r->mq_down = false;
     r->mq_fresh = true;
-    backoff_reset(&r->mq_rc);
+    reconnect_reset(&r->mq_rc);
     return true;
 }
 
@@ -303,7 +285,7 @@ static enum status beat(struct reaper *r)
     }
 out:
     if (st == ST_OK)
-        backoff_reset(&r->db_rc); /* PostgreSQL works: the next loss retries at once */
+        reconnect_reset(&r->db_rc); /* PostgreSQL works: the next loss retries at once */
     if (st == ST_DB)
         db_failed(r, &e);
     else if (st != ST_OK)
@@ -328,21 +310,20 @@ static void beat_if_due(struct reaper *r)
 static enum status publish_and_mark(struct reaper *r, const char *const *ids, size_t n,
                                     struct sweep *s)
 {
-    const char **todo = NULL, **acked = NULL;
+    const char **todo = NULL;
     bool *confirmed = NULL;
     size_t left = n, nacked;
     struct err e = {0};
+    struct outbox_mark mark;
     enum status st = ST_OK;
-    int64_t marked = 0;
 
     if (n == 0)
         return ST_OK;
     if (s->broker_down)
         return ST_MQ;
     todo = malloc(n * sizeof *todo);
-    acked = malloc(n * sizeof *acked);
     confirmed = malloc(n * sizeof *confirmed);
-    if (todo == NULL || acked == NULL || confirmed == NULL) {
+    if (todo == NULL || confirmed == NULL) {
         st = err_set(&e, ST_NOMEM, "out of memory");
         log_error("%s", e.msg);
         goto out;
@@ -354,34 +335,23 @@ static enum status publish_and_mark(struct reaper *r, const char *const *ids, si
             break;
         }
         memset(&e, 0, sizeof e);
-        st = mq_publish_work(r->mq, todo, left, confirmed, &e);
+        st = outbox_publish(r->mq, r->db, todo, left, 0, confirmed, &mark, &e);
         nacked = 0;
         for (size_t i = 0, k = 0; i < left; i++) {
             if (confirmed[i])
-                acked[nacked++] = todo[i];
+                nacked++;
             else
                 todo[k++] = todo[i];
         }
         left -= nacked;
         s->relayed += (int64_t)nacked;
-        if (nacked > 0) {
-            struct err me = {0};
-            enum status mst = r->db == NULL ? err_set(&me, ST_DB, "PostgreSQL is away")
-                                            : db_reaper_mark_relayed(r->db, acked, nacked,
-                                                                     &marked, &me);
-
-            if (mst == ST_OK && marked < (int64_t)nacked)
-                log_debug("%" PRId64 " of %zu confirmed publishes not marked: those rows "
-                          "changed or were held meanwhile",
-                          (int64_t)nacked - marked, nacked);
-            if (mst != ST_OK) {
-                /* Published but unmarked: the relay publishes them again (a duplicate
-                 * message, which a claim drops). */
-                if (mst == ST_DB && r->db != NULL)
-                    db_failed(r, &me);
-                st = mst;
-                break;
-            }
+        if (nacked > 0 && mark.st != ST_OK) {
+            /* Published but unmarked: the relay publishes them again (a duplicate
+             * message, which a claim drops). */
+            if (mark.st == ST_DB && r->db != NULL)
+                db_failed(r, &mark.err);
+            st = mark.st;
+            break;
         }
         if (st == ST_OK)
             break;
@@ -396,7 +366,6 @@ static enum status publish_and_mark(struct reaper *r, const char *const *ids, si
         s->broker_down = true;
 out:
     free(todo);
-    free(acked);
     free(confirmed);
     return st;
 }
@@ -620,19 +589,19 @@ static bool cleanup_due(struct reaper *r, struct sweep *s)
     return age < 0 || age >= REAPER_CLEANUP_EVERY_MS;
 }
 
-static void sweep_json(const struct sweep *s, char *buf, size_t n)
+/* The sweep's own account, stored for `tmdbq status`; malloc'd, NULL on out of memory. */
+static char *sweep_json(const struct sweep *s)
 {
-    snprintf(buf, n,
-             "{\"relayed\":%" PRId64 ",\"overdue\":%" PRId64 ",\"rescued\":%" PRId64
-             ",\"abandoned\":%" PRId64 ",\"deleted\":%" PRId64 ",\"ms\":%" PRId64
-             ",\"cleanup\":%s,\"cleanup_batches\":%" PRId64
-             ",\"longest_batch_ms\":%" PRId64 ",\"purged\":%" PRId64
-             ",\"overdue_skipped\":%s,\"broker\":\"%s\",\"complete\":%s}",
-             s->relayed, s->overdue, s->rescued, s->abandoned, s->deleted, s->ms,
-             s->cleanup ? "true" : "false", s->cleanup_batches, s->longest_batch_ms,
-             s->purged, s->overdue_skipped ? "true" : "false",
-             s->broker_down ? "down" : "ok",
-             !s->db_failed && !s->broker_down && !s->interrupted ? "true" : "false");
+    return codec_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:b, s:s, s:b}", "relayed",
+        (long long)s->relayed, "overdue", (long long)s->overdue, "rescued",
+        (long long)s->rescued, "abandoned", (long long)s->abandoned, "deleted",
+        (long long)s->deleted, "ms", (long long)s->ms, "cleanup", (int)s->cleanup,
+        "cleanup_batches", (long long)s->cleanup_batches, "longest_batch_ms",
+        (long long)s->longest_batch_ms, "purged", (long long)s->purged,
+        "overdue_skipped", (int)s->overdue_skipped, "broker",
+        s->broker_down ? "down" : "ok", "complete",
+        (int)(!s->db_failed && !s->broker_down && !s->interrupted));
 }
 
 static void sweep_log(const struct sweep *s)
@@ -669,7 +638,7 @@ static void sweep_log(const struct sweep *s)
 static void sweep(struct reaper *r, struct sweep *s)
 {
     int64_t t0 = clock_now_ms(), purged_c = 0, purged_r = 0;
-    char json[640];
+    char *json = NULL;
     struct err e = {0};
     bool ok;
 
@@ -690,8 +659,7 @@ static void sweep(struct reaper *r, struct sweep *s)
     }
     s->ms = clock_now_ms() - t0;
     sweep_log(s);
-    if (r->db != NULL) {
-        sweep_json(s, json, sizeof json);
+    if (r->db != NULL && (json = sweep_json(s)) != NULL) {
         memset(&e, 0, sizeof e);
         if (db_reaper_record_sweep(r->db, r->id, json, s->cleanup && s->cleaned, &e) !=
             ST_OK)
@@ -701,6 +669,7 @@ static void sweep(struct reaper *r, struct sweep *s)
             r->sql_failing = false;
         }
     }
+    free(json);
 }
 
 /* ---- the loop ---------------------------------------------------------------------- */
@@ -769,14 +738,12 @@ enum status reaper_run(const struct cfg *cfg, bool once, struct err *e)
         return err_set(e, ST_NOMEM, "out of memory");
     r->cfg = cfg;
     r->once = once;
-    r->policy.max_retries = cfg->max_retries;
-    r->policy.base_ms = cfg->backoff_base_ms;
-    r->policy.cap_ms = cfg->backoff_cap_ms;
+    r->policy = backoff_policy_of(cfg);
     r->grace_ms = reaper_grace_ms(cfg);
     r->beat_ms = cfg->sweep_interval_ms < REAPER_BEAT_MAX_MS ? cfg->sweep_interval_ms
                                                              : REAPER_BEAT_MAX_MS;
-    backoff_reset(&r->db_rc);
-    backoff_reset(&r->mq_rc);
+    reconnect_reset(&r->db_rc);
+    reconnect_reset(&r->mq_rc);
     identity(r);
     cfg_format_duration(cfg->sweep_interval_ms, every, sizeof every);
     cfg_format_duration(cfg->retention_ms, retention, sizeof retention);

@@ -3,7 +3,7 @@
  * the invalid-API-key fault, the rate_limit window, the rate_limit_next and failure
  * faults, application auth, then the endpoint (user auth, body, list, ownership,
  * parameters). Every TMDB request is logged for GET /__control/requests; control requests
- * are not. Status codes follow shared/tmdb/README.md; where it leaves a choice, README.md
+ * are not. Status codes follow docs/tmdb.md; where it leaves a choice, README.md
  * in this folder says which.
  */
 #include "ft_routes.h"
@@ -274,7 +274,7 @@ static void tmdb_create(struct ft_state *st, int64_t user, json_t *body,
     json_t *name = json_object_get(body, "name");
     json_t *desc = json_object_get(body, "description");
     json_t *lang = json_object_get(body, "language");
-    /* TMDB wants description as a string even when empty (shared/tmdb/README.md). */
+    /* TMDB wants description as a string even when empty (docs/tmdb.md). */
     if (!json_is_string(name) || json_string_length(name) == 0 || !json_is_string(desc) ||
         (lang && !json_is_string(lang))) {
         respond_tmdb(resp, 5);
@@ -429,7 +429,7 @@ static void tmdb_endpoint(struct ft_state *st, const struct ft_request *req, jso
     }
     case EP_V3_DELETE:
         ft_list_delete(st, id);
-        /* Quirk 1 of shared/tmdb/README.md: deleted, yet TMDB answers 500/11. */
+        /* Quirk 1 of docs/tmdb.md: deleted, yet TMDB answers 500/11. */
         respond_tmdb(resp, st->faults.delete_quirk ? 11 : 13);
         return;
     case EP_CLEAR:

@@ -49,7 +49,7 @@
 #define TS_CONNECT_TIMEOUT_MS 3000
 #define TS_MQ_TIMEOUT_MS 5000
 
-/* The policy the binary runs with by default (DESIGN.md: 5 retries, 30 s, 1 h); the
+/* The policy the binary runs with by default (docs/design.md: 5 retries, 30 s, 1 h); the
  * teardown handle must name the same retry queues to delete them. */
 static const struct backoff_policy ts_policy = {5, 30000, 3600000};
 
@@ -81,7 +81,7 @@ static const char *env_or(const char *name, const char *fallback)
     return v != NULL && v[0] != '\0' ? v : fallback;
 }
 
-/* A service is missing: by hand that is a skip, under CI a failure (DESIGN.md). */
+/* A service is missing: by hand that is a skip, under CI a failure (docs/design.md). */
 static int unavailable(const char *service, const char *why)
 {
     if (getenv("CI") != NULL) {

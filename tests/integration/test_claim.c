@@ -594,6 +594,37 @@ static void test_credentials(void)
     CHECK_EQ_INT(claim(c2, h1, "c2", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
 }
 
+/* Finding of a review (issue 11): a credential failure revived by `tmdbq session set` must
+ * go to the back of its list's order, as `tmdbq retry` sends a failed operation, or it
+ * could be claimed while a later operation of its list that it conflicts with is still
+ * running. Revived here while that later operation is processing: the claim waits for
+ * it, and its finish hands the revived one on. (Before the fix the claim succeeded.) */
+static void test_revival_keeps_order(void)
+{
+    char a[37], b[37], next[HANDON_TEXT];
+    struct db_outcome cred = {.kind = DB_OUT_FAILED,
+                              .error_message = "HTTP 401: session",
+                              .error_kind = "credentials"};
+    struct db_ids ids = {0};
+    struct err e = {0};
+
+    enqueue(5, 85, 1, a); /* add 550 */
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
+    CHECK(finish(c1, a, "c1", &cred, NULL));
+    enqueue(5, 85, 2, b); /* remove 550, enqueued after the add failed */
+    CHECK_EQ_INT(claim(c2, b, "c2", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
+
+    CHECK_EQ_INT(db_retry_credential_failures(c1, 5, &ids, &e), ST_OK);
+    CHECK_EQ_INT(ids.n, 1);
+    db_ids_free(&ids);
+    CHECK(col_long(a, "seq") > col_long(b, "seq"));
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIM_BLOCKED);
+    CHECK(finish(c2, b, "c2", &done, next));
+    CHECK_STR_EQ(next, a);
+    CHECK_EQ_INT(claim(c1, a, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
+    CHECK(finish(c1, a, "c1", &done, NULL));
+}
+
 static void test_registry(void)
 {
     struct err e = {0};
@@ -847,6 +878,7 @@ int main(void)
     test_rescue_and_abandon();
     test_retry();
     test_credentials();
+    test_revival_keeps_order();
     test_registry();
     test_races();
     test_sql_error();

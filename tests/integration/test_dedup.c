@@ -1,5 +1,5 @@
 /*
- * test_dedup: deduplication of enqueues, as DESIGN.md fixes it.
+ * test_dedup: deduplication of enqueues, as docs/design.md fixes it.
  *
  * An operation identical to the latest pending one on its target (same user, type, list;
  * same movie_id; same name for create_list) returns that one and inserts nothing, even

@@ -1,5 +1,5 @@
 /*
- * test_tmdb_classify: the whole answer table of shared/tmdb/README.md through
+ * test_tmdb_classify: the whole answer table of docs/tmdb.md through
  * tmdb_classify, for every operation type. Needs no services.
  *
  * Each row says: with this HTTP status and TMDB status_code, an operation of this type is
@@ -171,8 +171,30 @@ static void test_code_wins(void)
     CHECK_OUTCOME(OP_CLEAR_LIST, 503, 34, TMDB_PERMANENT);
 }
 
+/* Which answers reject the user's credential rather than the operation. */
+static void test_user_credential(void)
+{
+    static const int yes[] = {3, 14, 17, 30, 31, 32, 33, 35, 37};
+    static const int no[] = {0, 1, 5, 7, 8, 10, 11, 21, 25, 29, 34, 36, 38, 39};
+    int t;
+
+    for (t = 0; t < OP_TYPE_COUNT; t++) {
+        for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+            CHECK(tmdb_rejects_user_credential(t, 401, yes[i]));
+        for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+            /* update_list's only credential is the user's token: 7 and a bare 401 are
+             * about it. */
+            bool want = t == OP_UPDATE_LIST && no[i] == 7;
+
+            CHECK(tmdb_rejects_user_credential(t, 400, no[i]) == want);
+        }
+        CHECK(tmdb_rejects_user_credential(t, 401, 0) == (t == OP_UPDATE_LIST));
+    }
+}
+
 int main(void)
 {
+    test_user_credential();
     test_success();
     test_deployment();
     test_session();

@@ -14,24 +14,6 @@
 
 static const char *const SESSION_HINT = "tmdbq session set --user %d --session-id S";
 
-bool outcome_is_credential_code(int tmdb_code)
-{
-    switch (tmdb_code) {
-    case 3:  /* authentication failed: no permission (bad session) */
-    case 14: /* authentication failed */
-    case 17: /* session denied */
-    case 30: /* invalid username and/or password */
-    case 31: /* account disabled */
-    case 32: /* email not verified */
-    case 33: /* invalid request token */
-    case 35: /* invalid token */
-    case 37: /* access token expired or revoked */
-        return true;
-    default:
-        return false;
-    }
-}
-
 bool outcome_has_retry_queue(const struct backoff_policy *policy)
 {
     return backoff_queue_delay_ms(policy, 0) > 0;
@@ -116,20 +98,16 @@ void outcome_decide(const struct tmdb_result *r, const struct op *op,
         out->level = LOG_LEVEL_INFO;
         return;
     case TMDB_PERMANENT:
-        if (outcome_is_credential_code(r->tmdb_code)) {
+        if (r->credentials) {
             char hint[128];
 
-            /* The tmdb module's message may already say what to run; the user is what it
-             * cannot know. */
+            /* The tmdb module says what TMDB rejected; the user, and the command that
+             * stores new credentials for them, are this side's to add. */
             snprintf(hint, sizeof hint, SESSION_HINT, (int)op->user_id);
-            if (strstr(r->message, "tmdbq session set") != NULL)
-                snprintf(out->message, sizeof out->message, "%s (user %d)", r->message,
-                         (int)op->user_id);
-            else
-                snprintf(out->message, sizeof out->message,
-                         "%s (user %d: set new credentials with: %s%s)", r->message,
-                         (int)op->user_id, hint,
-                         op->type == OP_UPDATE_LIST ? " --access-token T" : "");
+            snprintf(out->message, sizeof out->message,
+                     "%s (user %d: set new credentials with: %s%s)", r->message,
+                     (int)op->user_id, hint,
+                     op->type == OP_UPDATE_LIST ? " --access-token T" : "");
             set_failed(out, "credentials");
         } else {
             snprintf(out->message, sizeof out->message, "%s", r->message);

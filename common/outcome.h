@@ -6,8 +6,8 @@
  * retry after which delay. Pure functions of their inputs: no I/O, no clock, so every
  * branch is unit-tested (tests/unit/test_outcome.c).
  */
-#ifndef TMDBQ_CONSUMER_OUTCOME_H
-#define TMDBQ_CONSUMER_OUTCOME_H
+#ifndef TMDBQ_OUTCOME_H
+#define TMDBQ_OUTCOME_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,11 +37,6 @@ struct outcome {
     bool called_tmdb;     /* false when decided before any TMDB call (no credentials) */
 };
 
-/* true when TMDB's status_code says the user's session or v4 token is invalid (codes 3,
- * 14, 17, 30-33, 35, 37): such failures get error_kind "credentials", which
- * `tmdbq session set` sends back to pending. */
-bool outcome_is_credential_code(int tmdb_code);
-
 /* Before calling TMDB: when the claim lacks the user credential that op's type needs (a
  * v3 session for all; a v4 access token for update_list), fill *out with a FAILED outcome
  * of kind "credentials" whose message tells how to set one, and return true. Otherwise
@@ -52,7 +47,8 @@ bool outcome_check_creds(const struct op *op, const char *session_id,
 
 /* After calling TMDB: map r and op's retry state to *out.
  *   DONE, GOAL_HOLDS -> COMPLETED with r->result_json.
- *   PERMANENT        -> FAILED, kind "credentials" for a rejected session or token, else
+ *   PERMANENT        -> FAILED, kind "credentials" when r->credentials (a rejected session or
+ *                       token), else
  *                       "permanent".
  *   TRANSIENT        -> FAILED, kind "transient" ("gave up after N retries: ...") once
  *                       op->retry_count >= policy->max_retries; else RETRY that counts,
