@@ -53,8 +53,24 @@ static void set_retry(struct outcome *out, const struct backoff_policy *policy,
     out->level = LOG_LEVEL_WARN;
 }
 
+/* The direct attempt's retry: no retry spent, due after want_ms (0: at once), carried by
+ * the work queue (a claim before it is due publishes it again for the time left). */
+static void set_direct_retry(struct outcome *out, int64_t want_ms, const char *kind)
+{
+    out->rec.kind = DB_OUT_RETRY;
+    out->rec.result_json = NULL;
+    out->rec.error_message = out->message;
+    out->rec.error_kind = kind;
+    out->rec.delay_ms = want_ms;
+    out->rec.count_retry = false;
+    out->queue_ms = 0;
+    out->name = "retry";
+    out->level = LOG_LEVEL_WARN;
+}
+
 bool outcome_check_creds(const struct op *op, const char *session_id,
-                         const char *access_token, struct outcome *out)
+                         const char *access_token, enum outcome_caller caller,
+                         struct outcome *out)
 {
     char hint[128];
 
@@ -75,15 +91,17 @@ bool outcome_check_creds(const struct op *op, const char *session_id,
     } else {
         return false;
     }
-    set_failed(out, "credentials");
+    /* The caller of a direct attempt is told it failed: nothing revives it later. */
+    set_failed(out, caller == OUTCOME_DIRECT ? "permanent" : "credentials");
     out->called_tmdb = false;
     return true;
 }
 
 void outcome_decide(const struct tmdb_result *r, const struct op *op,
                     const struct backoff_policy *policy, int deployment_streak,
-                    struct outcome *out)
+                    enum outcome_caller caller, struct outcome *out)
 {
+    bool direct = caller == OUTCOME_DIRECT;
     int64_t want, longest;
     int n;
 
@@ -98,7 +116,7 @@ void outcome_decide(const struct tmdb_result *r, const struct op *op,
         out->level = LOG_LEVEL_INFO;
         return;
     case TMDB_PERMANENT:
-        if (r->credentials) {
+        if (r->credentials && !direct) {
             char hint[128];
 
             /* The tmdb module says what TMDB rejected; the user, and the command that
@@ -115,6 +133,13 @@ void outcome_decide(const struct tmdb_result *r, const struct op *op,
         }
         return;
     case TMDB_TRANSIENT:
+        if (direct) {
+            /* Its short timeout is the user's patience, not a fair try: the consumers
+             * start with the full budget. */
+            snprintf(out->message, sizeof out->message, "direct attempt: %s", r->message);
+            set_direct_retry(out, r->retry_after_ms, "transient");
+            return;
+        }
         if (op->retry_count >= policy->max_retries) {
             snprintf(out->message, sizeof out->message, "gave up after %d retries: %s",
                      op->retry_count, r->message);
@@ -131,18 +156,30 @@ void outcome_decide(const struct tmdb_result *r, const struct op *op,
         /* The server's word on the rate, not on the operation: no retry is spent, and the
          * wait is TMDB's, not the backoff's. */
         want = r->retry_after_ms > 1000 ? r->retry_after_ms : 1000;
-        snprintf(out->message, sizeof out->message, "%s; no retry spent", r->message);
-        set_retry(out, policy, want, "rate_limit", false);
+        snprintf(out->message, sizeof out->message, "%s%s; no retry spent",
+                 direct ? "direct attempt: " : "", r->message);
+        if (direct)
+            set_direct_retry(out, want, "rate_limit");
+        else
+            set_retry(out, policy, want, "rate_limit", false);
         return;
     case TMDB_NOT_SENT:
         /* Nothing happened: back to the work queue at once, for another consumer. */
-        snprintf(out->message, sizeof out->message, "%s; no retry spent", r->message);
-        set_retry(out, policy, 0, "rate_limit", false);
-        out->rec.delay_ms = 0;
-        out->queue_ms = 0;
+        snprintf(out->message, sizeof out->message, "%s%s; no retry spent",
+                 direct ? "direct attempt: " : "", r->message);
+        set_direct_retry(out, 0, "rate_limit");
         out->called_tmdb = false;
         return;
     case TMDB_DEPLOYMENT:
+        if (direct) {
+            snprintf(out->message, sizeof out->message,
+                     "TMDB rejects the application's credential (TMDB_API_KEY / "
+                     "TMDB_ACCESS_TOKEN): %s",
+                     r->message);
+            set_direct_retry(out, r->retry_after_ms, "deployment");
+            out->deployment = true;
+            return;
+        }
         n = deployment_streak;
         if (n < 1)
             n = 1;

@@ -1,5 +1,5 @@
 /*
- * outcome: the consumer's retry/fail policy, in one place.
+ * outcome: the retry/fail policy of every caller of TMDB, in one switch.
  *
  * Given a claimed operation and what TMDB answered (or that the user has no credentials
  * for it), decide what to record on the row: completed, failed (and of which kind), or a
@@ -22,6 +22,13 @@
  * policy's cap already bounds it; this only keeps the count small). */
 #define OUTCOME_DEPLOYMENT_STREAK_MAX 30
 
+/* Who decides: a consumer, or the direct attempt of `tmdbq apply`, which spends no retry
+ * whatever happens (its short timeout is the user's patience, not a fair try: the
+ * consumers start with the full budget), is queued at once or after TMDB's Retry-After,
+ * and fails "permanent" even for credentials (its caller is told it failed, so nothing
+ * revives it later). */
+enum outcome_caller { OUTCOME_CONSUMER, OUTCOME_DIRECT };
+
 /* A decision. rec is what db_finish records; its error_message points into message and
  * its result_json is borrowed from the tmdb_result the decision was made from (keep that
  * alive until the outcome is recorded). */
@@ -43,7 +50,8 @@ struct outcome {
  * return false and leave *out untouched. session_id and access_token are only tested for
  * NULL or empty, never copied. */
 bool outcome_check_creds(const struct op *op, const char *session_id,
-                         const char *access_token, struct outcome *out);
+                         const char *access_token, enum outcome_caller caller,
+                         struct outcome *out);
 
 /* After calling TMDB: map r and op's retry state to *out.
  *   DONE, GOAL_HOLDS -> COMPLETED with r->result_json.
@@ -67,10 +75,11 @@ bool outcome_check_creds(const struct op *op, const char *session_id,
  * longer of the two: a Retry-After beyond every queue is still honoured, the message then
  * comes back early and the consumer publishes it again for the time left. When the policy
  * has no retry queues (max_retries 0) queue_ms is 0, rec.delay_ms the wanted delay, and
- * outcome_has_retry_queue says so. */
+ * outcome_has_retry_queue says so. For OUTCOME_DIRECT, every RETRY neither counts nor
+ * backs off: due after TMDB's Retry-After (at once without one), queue_ms 0. */
 void outcome_decide(const struct tmdb_result *r, const struct op *op,
                     const struct backoff_policy *policy, int deployment_streak,
-                    struct outcome *out);
+                    enum outcome_caller caller, struct outcome *out);
 
 /* Whether the policy has delayed-retry queues (so a RETRY can be published to one). */
 bool outcome_has_retry_queue(const struct backoff_policy *policy);

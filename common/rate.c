@@ -308,10 +308,11 @@ void rate_note(struct rate *r, struct db *db, bool limited, int64_t retry_after_
     pthread_mutex_unlock(&r->mu);
 }
 
-void rate_flush(struct rate *r, struct db *db)
+void rate_flush(struct rate *r, struct db *db, bool now)
 {
     pthread_mutex_lock(&r->mu);
-    if (r->unreported_sent > 0 || r->unreported_limited > 0)
+    if ((r->unreported_sent > 0 || r->unreported_limited > 0) &&
+        (now || clock_now_ms() - r->reported_ms >= REPORT_EVERY_MS))
         report(r, db, 0);
     pthread_mutex_unlock(&r->mu);
 }

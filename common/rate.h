@@ -64,9 +64,9 @@ enum status rate_take(struct rate *r, struct db *db, bool (*quit)(void *), void 
 void rate_note(struct rate *r, struct db *db, bool limited, int64_t retry_after_ms);
 
 /* Report the requests and 429s not reported yet (one statement when there are any; a
- * failure is only logged). For a heartbeat, so an idle process's last requests are
- * counted too. */
-void rate_flush(struct rate *r, struct db *db);
+ * failure is only logged): when now is true, or when the last report is 5 s old. For a
+ * heartbeat, so an idle process's last requests are counted too, and for the exit. */
+void rate_flush(struct rate *r, struct db *db, bool now);
 
 /* What is left of the cool-down this process knows of, in ms (0 when none). */
 int64_t rate_cooldown_left_ms(struct rate *r);

@@ -351,7 +351,7 @@ static void heartbeat(struct worker *w, bool in_flight)
     if (w->db == NULL || clock_now_ms() < w->next_heartbeat_ms)
         return;
     w->next_heartbeat_ms = clock_now_ms() + HEARTBEAT_MS;
-    rate_flush(w->sh->rate, w->db);
+    rate_flush(w->sh->rate, w->db, false);
     st = db_consumer_heartbeat(w->db, w->id, w->processed, w->failed, in_flight ? 1 : 0,
                                &e);
     if (st == ST_NOT_FOUND) /* removed as stale while we were away: come back */
@@ -691,7 +691,7 @@ static void execute(struct worker *w, const struct mq_delivery *d,
                   "taken over: the consumer that held it stopped before finishing (that "
                   "attempt counts: retry %d of %d)",
                   c->op.retry_count, w->sh->policy.max_retries);
-    if (!outcome_check_creds(&c->op, c->session_id, c->access_token, &o)) {
+    if (!outcome_check_creds(&c->op, c->session_id, c->access_token, OUTCOME_CONSUMER, &o)) {
         heartbeat(w, true);
         for (int tries = 1;; tries++) {
             t0 = clock_now_ms();
@@ -708,7 +708,8 @@ static void execute(struct worker *w, const struct mq_delivery *d,
         } else {
             w->deployment_streak = 0;
         }
-        outcome_decide(&r, &c->op, &w->sh->policy, w->deployment_streak, &o);
+        outcome_decide(&r, &c->op, &w->sh->policy, w->deployment_streak, OUTCOME_CONSUMER,
+                       &o);
     }
     if (o.deployment)
         log_error("TMDB rejects the application's credential (TMDB_API_KEY / "
@@ -885,7 +886,7 @@ static void shut_down(struct worker *w)
                  w->index, w->n_backlog);
     w->n_backlog = 0;
     if (w->db != NULL)
-        rate_flush(w->sh->rate, w->db); /* the last requests count in `tmdbq status` */
+        rate_flush(w->sh->rate, w->db, true); /* the last requests count in `tmdbq status` */
     if (w->db != NULL && db_consumer_unregister(w->db, w->id, &e) != ST_OK)
         log_debug("worker %d: could not leave the consumer registry: %s", w->index,
                   e.msg);

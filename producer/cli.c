@@ -1,13 +1,16 @@
 /*
  * cli: the `tmdbq` command, a thin shell over tmdbq.h.
  *
- * It parses arguments, calls the library, prints results on stdout (JSON with --json,
- * tables for people otherwise) and messages on stderr, and returns the library's status,
- * which is already the exit status. Global flags may stand anywhere on the line.
+ * It parses arguments (getopt_long, in order: options may stand anywhere on the line),
+ * calls the library, prints results on stdout (JSON with --json, tables for people
+ * otherwise) and messages on stderr, and returns the library's status, which is already
+ * the exit status. The JSON of the library's objects comes from the library; the few
+ * objects of the command's own are built with codec_pack (jansson).
  */
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,37 +18,41 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "codec.h"
 #include "err.h"
 #include "log.h"
 #include "tmdbq.h"
 
-#define USAGE                                                                              \
-    "usage: tmdbq [--json] [--database-url URL] [--amqp-url URL] COMMAND ...\n"              \
-    "\n"                                                                                     \
-    "  migrate                              apply the schema migrations\n"                  \
-    "  enqueue TYPE --user N [--list N] [--movie N] [--name S] [--description S]\n"          \
-    "               [--public true|false] [--data JSON]\n"                                    \
-    "  enqueue --file F|-                   one JSON operation a line\n"                     \
-    "  apply TYPE ...same as enqueue...     to TMDB now when it answers and the list is idle,\n" \
-    "                                       else queued (needs TMDB_API_KEY or\n"            \
-    "                                       TMDB_ACCESS_TOKEN)\n"                              \
-    "  show ID                              one operation\n"                                 \
-    "  stats                                operations per status\n"                         \
-    "  pending --user N                     a user's pending and processing operations\n"   \
-    "  failed [--limit N]                   failed operations, newest first (default 50)\n" \
-    "  session set --user N --session-id S [--access-token T]\n"                              \
-    "  session rm --user N\n"                                                                 \
-    "  retry ID                             a failed operation: pending again, published\n"   \
-    "  cancel ID                            a pending operation: cancelled\n"                 \
-    "  process ID | --user N | --all [--wait [--timeout D]]\n"                                \
-    "                                       publish now (a scheduled retry too); --wait:\n"   \
-    "                                       until done (default timeout 60s; exit 1 then)\n" \
-    "  pause | resume                       stop / restart every consumer taking work\n"     \
-    "  status                               paused?, consumers, reapers, counts, queues\n"   \
-    "\n"                                                                                     \
-    "TYPE: create_list update_list delete_list clear_list add_movie remove_movie\n"          \
-    "Exit status: 0 done, 1 service failed, 2 bad usage or input, 3 no such operation,\n"    \
-    "4 the operation's status does not allow it, 5 (apply) TMDB refused the operation.\n"
+/* The text of --help, a line of it a line here, aligned as it prints. */
+/* clang-format off */
+static const char usage[] =
+    "usage: tmdbq [--json] [--database-url URL] [--amqp-url URL] COMMAND ...\n"
+    "\n"
+    "  migrate                              apply the schema migrations\n"
+    "  enqueue TYPE --user N [--list N] [--movie N] [--name S] [--description S]\n"
+    "               [--public true|false] [--data JSON]\n"
+    "  enqueue --file F|-                   one JSON operation a line\n"
+    "  apply TYPE ...same as enqueue...     to TMDB now when it answers and the list is idle,\n"
+    "                                       else queued (needs TMDB_API_KEY or\n"
+    "                                       TMDB_ACCESS_TOKEN)\n"
+    "  show ID                              one operation\n"
+    "  stats                                operations per status\n"
+    "  pending --user N                     a user's pending and processing operations\n"
+    "  failed [--limit N]                   failed operations, newest first (default 50)\n"
+    "  session set --user N --session-id S [--access-token T]\n"
+    "  session rm --user N\n"
+    "  retry ID                             a failed operation: pending again, published\n"
+    "  cancel ID                            a pending operation: cancelled\n"
+    "  process ID | --user N | --all [--wait [--timeout D]]\n"
+    "                                       publish now (a scheduled retry too); --wait:\n"
+    "                                       until done (default timeout 60s; exit 1 then)\n"
+    "  pause | resume                       stop / restart every consumer taking work\n"
+    "  status                               paused?, consumers, reapers, counts, queues\n"
+    "\n"
+    "TYPE: create_list update_list delete_list clear_list add_movie remove_movie\n"
+    "Exit status: 0 done, 1 service failed, 2 bad usage or input, 3 no such operation,\n"
+    "4 the operation's status does not allow it, 5 (apply) TMDB refused the operation.\n";
+/* clang-format on */
 
 /* Everything the command line said; strings borrowed from argv. */
 struct cli_args {
@@ -88,127 +95,230 @@ static int parse_int(const char *flag, const char *s, int64_t *out)
     return TMDBQ_OK;
 }
 
-/* Which flags take a value; the value is the next word or follows "=". */
-static const char *const value_flags[] = {
-    "--database-url", "--amqp-url", "--user", "--list", "--movie", "--name", "--description",
-    "--public", "--data", "--file", "--limit", "--session-id", "--access-token", "--timeout",
-    NULL,
+/* The long options, by id. Switches may be repeated; an option with a value may be given
+ * once (which of two values was meant is not ours to guess). */
+enum option_id {
+    OPT_JSON = 256, /* past every short option's character */
+    OPT_ALL,
+    OPT_WAIT,
+    OPT_HELP,
+    OPT_FIRST_VALUE, /* the options from here on take a value */
+    OPT_DATABASE_URL = OPT_FIRST_VALUE,
+    OPT_AMQP_URL,
+    OPT_USER,
+    OPT_LIST,
+    OPT_MOVIE,
+    OPT_NAME,
+    OPT_DESCRIPTION,
+    OPT_PUBLIC,
+    OPT_DATA,
+    OPT_FILE,
+    OPT_LIMIT,
+    OPT_SESSION_ID,
+    OPT_ACCESS_TOKEN,
+    OPT_TIMEOUT,
+    OPT_END,
 };
 
-static bool takes_value(const char *flag)
+static const struct option options[] = {
+    {"json", no_argument, NULL, OPT_JSON},
+    {"all", no_argument, NULL, OPT_ALL},
+    {"wait", no_argument, NULL, OPT_WAIT},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"database-url", required_argument, NULL, OPT_DATABASE_URL},
+    {"amqp-url", required_argument, NULL, OPT_AMQP_URL},
+    {"user", required_argument, NULL, OPT_USER},
+    {"list", required_argument, NULL, OPT_LIST},
+    {"movie", required_argument, NULL, OPT_MOVIE},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"description", required_argument, NULL, OPT_DESCRIPTION},
+    {"public", required_argument, NULL, OPT_PUBLIC},
+    {"data", required_argument, NULL, OPT_DATA},
+    {"file", required_argument, NULL, OPT_FILE},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"session-id", required_argument, NULL, OPT_SESSION_ID},
+    {"access-token", required_argument, NULL, OPT_ACCESS_TOKEN},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {NULL, 0, NULL, 0},
+};
+
+/* The option of an id, NULL for none. */
+static const struct option *option_of(int id)
 {
-    for (int i = 0; value_flags[i]; i++) {
-        if (strcmp(flag, value_flags[i]) == 0)
-            return true;
+    for (const struct option *o = options; o->name; o++) {
+        if (o->val == id)
+            return o;
     }
-    return false;
+    return NULL;
 }
 
-static int set_flag(struct cli_args *a, const char *flag, const char *v)
+/* Whether token ("--name" or "--name=value") spells the option's whole name: getopt_long
+ * also takes an unambiguous prefix ("--us"), which would stop working the day another
+ * option shares it, so prefixes are refused as unknown. */
+static bool whole_name(const char *token, const struct option *o)
+{
+    size_t n = strlen(o->name);
+
+    return strncmp(token, "--", 2) == 0 && strncmp(token + 2, o->name, n) == 0 &&
+           (token[2 + n] == '\0' || token[2 + n] == '=');
+}
+
+static int unknown_option(const char *token)
+{
+    const char *eq = strchr(token, '=');
+    char flag[64];
+
+    /* The flag without its value: a value may be a secret. */
+    snprintf(flag, sizeof flag, "%.*s", eq ? (int)(eq - token) : (int)strlen(token),
+             token);
+    return usage_error("unknown option \"%s\"", flag);
+}
+
+static int set_value(struct cli_args *a, int id, const char *flag, const char *v)
 {
     struct tmdbq_request *r = &a->req;
 
-    if (strcmp(flag, "--database-url") == 0)
+    switch (id) {
+    case OPT_DATABASE_URL:
         a->database_url = v;
-    else if (strcmp(flag, "--amqp-url") == 0)
+        break;
+    case OPT_AMQP_URL:
         a->amqp_url = v;
-    else if (strcmp(flag, "--user") == 0) {
+        break;
+    case OPT_USER:
         r->has_user = true;
         return parse_int(flag, v, &r->user);
-    } else if (strcmp(flag, "--list") == 0) {
+    case OPT_LIST:
         r->has_list = true;
         return parse_int(flag, v, &r->list);
-    } else if (strcmp(flag, "--movie") == 0) {
+    case OPT_MOVIE:
         r->has_movie = true;
         return parse_int(flag, v, &r->movie);
-    } else if (strcmp(flag, "--limit") == 0) {
+    case OPT_LIMIT:
         a->has_limit = true;
         return parse_int(flag, v, &a->limit);
-    } else if (strcmp(flag, "--name") == 0)
+    case OPT_NAME:
         r->name = v;
-    else if (strcmp(flag, "--description") == 0)
+        break;
+    case OPT_DESCRIPTION:
         r->description = v;
-    else if (strcmp(flag, "--data") == 0)
+        break;
+    case OPT_DATA:
         r->data_json = v;
-    else if (strcmp(flag, "--file") == 0)
+        break;
+    case OPT_FILE:
         a->file = v;
-    else if (strcmp(flag, "--session-id") == 0)
+        break;
+    case OPT_SESSION_ID:
         a->session_id = v;
-    else if (strcmp(flag, "--access-token") == 0)
+        break;
+    case OPT_ACCESS_TOKEN:
         a->access_token = v;
-    else if (strcmp(flag, "--timeout") == 0)
+        break;
+    case OPT_TIMEOUT:
         a->timeout = v;
-    else if (strcmp(flag, "--public") == 0) {
+        break;
+    case OPT_PUBLIC:
         if (strcmp(v, "true") == 0)
             r->public_flag = 1;
         else if (strcmp(v, "false") == 0)
             r->public_flag = 0;
         else
             return usage_error("--public: \"%s\" is not true or false", v);
+        break;
     }
     return TMDBQ_OK;
 }
 
+static int add_word(struct cli_args *a, const char *word)
+{
+    if (a->n_words == 3)
+        return usage_error("unexpected argument \"%s\"", word);
+    a->words[a->n_words++] = word;
+    return TMDBQ_OK;
+}
+
+/* Parse argv into a: TMDBQ_OK, TMDBQ_EINVAL after a message on stderr, or -1 after the
+ * usage went to stdout (--help). Options may stand anywhere, before, between or after
+ * the words; "--" ends them. */
 static int parse_args(int argc, char **argv, struct cli_args *a)
 {
+    bool given[OPT_END - OPT_FIRST_VALUE] = {false};
+    char flag[64];
+    int rc = TMDBQ_OK;
+
     memset(a, 0, sizeof *a);
     a->req = tmdbq_request_init();
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        char flag[32];
-        const char *eq, *value;
-        int rc;
+    optind = 0; /* glibc: start afresh */
+    opterr = 0; /* our messages, not getopt's */
+    while (rc == TMDBQ_OK) {
+        /* "-": words come back in place (as 1), whatever POSIXLY_CORRECT says;
+         * ":": a missing value comes back as ':'. */
+        int at = optind > 0 ? optind : 1;
+        int idx = -1;
+        int c = getopt_long(argc, argv, "-:h", options, &idx);
+        const struct option *o;
 
-        if (strcmp(arg, "--json") == 0) {
-            a->json = true;
-            continue;
-        }
-        if (strcmp(arg, "--all") == 0) {
-            a->all = true;
-            continue;
-        }
-        if (strcmp(arg, "--wait") == 0) {
-            a->wait = true;
-            continue;
-        }
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            fputs(USAGE, stdout);
+        if (c == -1)
+            break;
+        /* The long option this token named: the one found, or the one that lacks or
+         * refuses a value. */
+        o = idx >= 0 ? &options[idx] : (c == ':' || c == '?') ? option_of(optopt) : NULL;
+        if (o != NULL && !whole_name(argv[at], o))
+            return unknown_option(argv[at]);
+        if (o != NULL)
+            snprintf(flag, sizeof flag, "--%s", o->name);
+        switch (c) {
+        case 1:
+            rc = add_word(a, optarg);
+            break;
+        case 'h':
+        case OPT_HELP:
+            fputs(usage, stdout);
             return -1;
+        case OPT_JSON:
+            a->json = true;
+            break;
+        case OPT_ALL:
+            a->all = true;
+            break;
+        case OPT_WAIT:
+            a->wait = true;
+            break;
+        case ':':
+            return usage_error("%s needs a value", o != NULL ? flag : argv[at]);
+        case '?':
+            if (o != NULL)
+                return usage_error("%s takes no value", flag);
+            if (optopt != 0) {
+                snprintf(flag, sizeof flag, "-%c", optopt);
+                return usage_error("unknown option \"%s\"", flag);
+            }
+            return unknown_option(argv[at]);
+        default:
+            if (c < OPT_FIRST_VALUE || c >= OPT_END || o == NULL)
+                return unknown_option(argv[at]);
+            if (given[c - OPT_FIRST_VALUE])
+                return usage_error("%s given twice", flag);
+            given[c - OPT_FIRST_VALUE] = true;
+            rc = set_value(a, c, flag, optarg);
+            break;
         }
-        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-            if (arg[0] == '-' && arg[1] != '\0' && strcmp(arg, "-") != 0)
-                return usage_error("unknown option \"%s\"", arg);
-            if (a->n_words == 3)
-                return usage_error("unexpected argument \"%s\"", arg);
-            a->words[a->n_words++] = arg;
-            continue;
-        }
-        eq = strchr(arg, '=');
-        snprintf(flag, sizeof flag, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-        if (!takes_value(flag))
-            return usage_error("unknown option \"%s\"", flag);
-        if (eq) {
-            value = eq + 1;
-        } else if (i + 1 < argc) {
-            value = argv[++i];
-        } else {
-            return usage_error("%s needs a value", flag);
-        }
-        rc = set_flag(a, flag, value);
-        if (rc != TMDBQ_OK)
-            return rc;
     }
-    if (a->n_words == 0)
-        return usage_error("%s", "no command given");
-    return TMDBQ_OK;
+    for (int i = optind; rc == TMDBQ_OK && i < argc; i++)
+        rc = add_word(a, argv[i]);
+    if (rc == TMDBQ_OK && a->n_words == 0)
+        rc = usage_error("%s", "no command given");
+    return rc;
 }
 
-/* ---- output -------------------------------------------------------------------------- */
+/* ---- output --------------------------------------------------------------------------
+ */
 
-static int print_op(const struct cli_args *a, const struct tmdbq_op *op)
+/* Print what the library made, JSON (a line) or text for people, and free it; NULL means
+ * it ran out of memory. */
+static int print_made(const struct cli_args *a, char *s)
 {
-    char *s = a->json ? tmdbq_op_to_json(op) : tmdbq_op_to_text(op);
-
     if (s == NULL) {
         fputs("tmdbq: out of memory\n", stderr);
         return TMDBQ_ESERVICE;
@@ -220,38 +330,32 @@ static int print_op(const struct cli_args *a, const struct tmdbq_op *op)
     return TMDBQ_OK;
 }
 
+static int print_op(const struct cli_args *a, const struct tmdbq_op *op)
+{
+    return print_made(a, a->json ? tmdbq_op_to_json(op) : tmdbq_op_to_text(op));
+}
+
 static int print_list(const struct cli_args *a, const struct tmdbq_op_list *l)
 {
     size_t n = tmdbq_op_list_count(l);
 
-    if (a->json) {
-        fputc('[', stdout);
-        for (size_t i = 0; i < n; i++) {
-            char *s = tmdbq_op_to_json(tmdbq_op_list_get(l, i));
-            if (s == NULL) {
-                fputs("tmdbq: out of memory\n", stderr);
-                return TMDBQ_ESERVICE;
-            }
-            fprintf(stdout, "%s%s", i ? "," : "", s);
-            free(s);
-        }
-        fputs("]\n", stdout);
-        return TMDBQ_OK;
-    }
+    if (a->json)
+        return print_made(a, tmdbq_op_list_to_json(l));
     printf("%-36s  %-12s  %-10s  %-24s  %7s  %s\n", "ID", "TYPE", "STATUS", "INSERTED",
            "RETRIES", "ERROR");
     for (size_t i = 0; i < n; i++) {
         const struct tmdbq_op *op = tmdbq_op_list_get(l, i);
         const char *error = tmdbq_op_error(op);
-        printf("%-36s  %-12s  %-10s  %-24s  %7d  %s\n", tmdbq_op_id(op), tmdbq_op_type(op),
-               tmdbq_op_status(op), tmdbq_op_inserted_at(op), tmdbq_op_retry_count(op),
-               error ? error : "");
+        printf("%-36s  %-12s  %-10s  %-24s  %7d  %s\n", tmdbq_op_id(op),
+               tmdbq_op_type(op), tmdbq_op_status(op), tmdbq_op_inserted_at(op),
+               tmdbq_op_retry_count(op), error ? error : "");
     }
     printf("(%zu operation%s)\n", n, n == 1 ? "" : "s");
     return TMDBQ_OK;
 }
 
-/* ---- commands ------------------------------------------------------------------------ */
+/* ---- commands ------------------------------------------------------------------------
+ */
 
 static int cmd_migrate(const struct cli_args *a, struct tmdbq *h)
 {
@@ -261,10 +365,10 @@ static int cmd_migrate(const struct cli_args *a, struct tmdbq *h)
     if (rc != TMDBQ_OK)
         return rc;
     if (a->json)
-        printf("{\"applied\":%d,\"version\":%d}\n", applied, version);
-    else
-        printf("applied %d migration%s; schema version %d\n", applied,
-               applied == 1 ? "" : "s", version);
+        return print_made(
+            a, codec_pack("{s:i, s:i}", "applied", applied, "version", version));
+    printf("applied %d migration%s; schema version %d\n", applied,
+           applied == 1 ? "" : "s", version);
     return TMDBQ_OK;
 }
 
@@ -275,7 +379,8 @@ static void emit_line(void *ctx, const struct tmdbq_line_result *r)
 
     if (!a->json) {
         if (r->status == TMDBQ_OK)
-            printf("line %ld: %s %s%s%s\n", r->line, tmdbq_op_id(r->op), tmdbq_op_status(r->op),
+            printf("line %ld: %s %s%s%s\n", r->line, tmdbq_op_id(r->op),
+                   tmdbq_op_status(r->op),
                    tmdbq_op_duplicate(r->op) ? " (duplicate)" : "",
                    tmdbq_op_published(r->op) ? "" : " (not published yet)");
         else
@@ -302,7 +407,8 @@ static int cmd_enqueue(const struct cli_args *a, struct tmdbq *h)
             return usage_error("enqueue --file takes no TYPE (got \"%s\")", a->words[1]);
         in = strcmp(a->file, "-") == 0 ? stdin : fopen(a->file, "r");
         if (in == NULL) {
-            fprintf(stderr, "tmdbq: could not open \"%s\": %s\n", a->file, strerror(errno));
+            fprintf(stderr, "tmdbq: could not open \"%s\": %s\n", a->file,
+                    strerror(errno));
             return TMDBQ_EINVAL;
         }
         rc = tmdbq_enqueue_stream(h, in, emit_line, (void *)a);
@@ -328,8 +434,7 @@ static int cmd_apply(const struct cli_args *a, struct tmdbq *h)
 {
     struct tmdbq_apply_result *r = NULL;
     struct tmdbq_request req = a->req;
-    char *s;
-    int rc;
+    int rc, prc;
 
     if (a->file)
         return usage_error("%s", "apply takes one operation, not --file");
@@ -339,16 +444,10 @@ static int cmd_apply(const struct cli_args *a, struct tmdbq *h)
     rc = tmdbq_apply(h, &req, &r);
     if (r == NULL)
         return rc;
-    s = a->json ? tmdbq_apply_result_to_json(r) : tmdbq_apply_result_to_text(r);
-    if (s == NULL) {
-        fputs("tmdbq: out of memory\n", stderr);
-        rc = rc == TMDBQ_OK ? TMDBQ_ESERVICE : rc;
-    } else {
-        fputs(s, stdout);
-        if (a->json)
-            fputc('\n', stdout);
-        free(s);
-    }
+    prc = print_made(a, a->json ? tmdbq_apply_result_to_json(r)
+                                : tmdbq_apply_result_to_text(r));
+    if (rc == TMDBQ_OK)
+        rc = prc;
     tmdbq_apply_result_free(r);
     return rc;
 }
@@ -375,15 +474,11 @@ static int cmd_stats(const struct cli_args *a, struct tmdbq *h)
 
     if (rc != TMDBQ_OK)
         return rc;
-    if (a->json) {
-        printf("{\"pending\":%" PRId64 ",\"processing\":%" PRId64 ",\"completed\":%" PRId64
-               ",\"failed\":%" PRId64 ",\"cancelled\":%" PRId64 ",\"total\":%" PRId64 "}\n",
-               s.pending, s.processing, s.completed, s.failed, s.cancelled, s.total);
-        return TMDBQ_OK;
-    }
+    if (a->json)
+        return print_made(a, tmdbq_stats_to_json(&s));
     printf("pending     %10" PRId64 "\nprocessing  %10" PRId64 "\ncompleted   %10" PRId64
-           "\nfailed      %10" PRId64 "\ncancelled   %10" PRId64 "\ntotal       %10" PRId64
-           "\n",
+           "\nfailed      %10" PRId64 "\ncancelled   %10" PRId64
+           "\ntotal       %10" PRId64 "\n",
            s.pending, s.processing, s.completed, s.failed, s.cancelled, s.total);
     return TMDBQ_OK;
 }
@@ -436,13 +531,14 @@ static int cmd_session(const struct cli_args *a, struct tmdbq *h)
             return rc;
         /* The secrets are never echoed: only whether they are set. */
         if (a->json)
-            printf("{\"tmdb_user_id\":%" PRId64 ",\"session_id\":\"set\",\"access_token\":"
-                   "\"%s\",\"retried\":%zu}\n",
-                   a->req.user, a->access_token ? "set" : "unset", retried);
-        else
-            printf("stored TMDB credentials for user %" PRId64 " (session id%s); %zu failed "
-                   "operation(s) retried\n",
-                   a->req.user, a->access_token ? " and access token" : "", retried);
+            return print_made(a, codec_pack("{s:I, s:s, s:s, s:I}", "tmdb_user_id",
+                                            (long long)a->req.user, "session_id", "set",
+                                            "access_token",
+                                            a->access_token ? "set" : "unset", "retried",
+                                            (long long)retried));
+        printf("stored TMDB credentials for user %" PRId64 " (session id%s); %zu failed "
+               "operation(s) retried\n",
+               a->req.user, a->access_token ? " and access token" : "", retried);
         return TMDBQ_OK;
     }
     if (strcmp(sub, "rm") == 0) {
@@ -450,9 +546,9 @@ static int cmd_session(const struct cli_args *a, struct tmdbq *h)
         if (rc != TMDBQ_OK)
             return rc;
         if (a->json)
-            printf("{\"tmdb_user_id\":%" PRId64 ",\"removed\":true}\n", a->req.user);
-        else
-            printf("removed TMDB credentials of user %" PRId64 "\n", a->req.user);
+            return print_made(a, codec_pack("{s:I, s:b}", "tmdb_user_id",
+                                            (long long)a->req.user, "removed", 1));
+        printf("removed TMDB credentials of user %" PRId64 "\n", a->req.user);
         return TMDBQ_OK;
     }
     return usage_error("session: unknown subcommand \"%s\" (expected set or rm)", sub);
@@ -570,11 +666,8 @@ out:
 
 static int print_pause(const struct cli_args *a, const struct tmdbq_pause_state *s)
 {
-    if (a->json) {
-        printf("{\"paused\":%s,\"since\":\"%s\",\"changed\":%s}\n",
-               s->paused ? "true" : "false", s->since, s->changed ? "true" : "false");
-        return TMDBQ_OK;
-    }
+    if (a->json)
+        return print_made(a, tmdbq_pause_state_to_json(s));
     if (s->paused)
         printf("%s since %s: consumers take no new operations until tmdbq resume\n",
                s->changed ? "paused" : "already paused", s->since);
@@ -609,7 +702,6 @@ static int cmd_resume(const struct cli_args *a, struct tmdbq *h)
 static int cmd_status(const struct cli_args *a, struct tmdbq *h)
 {
     struct tmdbq_status *s = NULL;
-    char *text;
     int rc;
 
     if (a->n_words != 1)
@@ -617,16 +709,7 @@ static int cmd_status(const struct cli_args *a, struct tmdbq *h)
     rc = tmdbq_status(h, &s);
     if (rc != TMDBQ_OK)
         return rc;
-    text = a->json ? tmdbq_status_to_json(s) : tmdbq_status_to_text(s);
-    if (text == NULL) {
-        fputs("tmdbq: out of memory\n", stderr);
-        rc = TMDBQ_ESERVICE;
-    } else {
-        fputs(text, stdout);
-        if (a->json)
-            fputc('\n', stdout);
-        free(text);
-    }
+    rc = print_made(a, a->json ? tmdbq_status_to_json(s) : tmdbq_status_to_text(s));
     /* The database part is printed; a broker that cannot be reached is still a failed
      * service, which scripts see in the exit status. */
     if (rc == TMDBQ_OK && !s->broker_reachable) {
@@ -645,11 +728,10 @@ struct command {
 
 static const struct command commands[] = {
     {"migrate", cmd_migrate}, {"enqueue", cmd_enqueue}, {"apply", cmd_apply},
-    {"show", cmd_show},
-    {"stats", cmd_stats},     {"pending", cmd_pending}, {"failed", cmd_failed},
-    {"session", cmd_session}, {"retry", cmd_retry},     {"cancel", cmd_cancel},
-    {"process", cmd_process}, {"pause", cmd_pause},     {"resume", cmd_resume},
-    {"status", cmd_status},   {NULL, NULL},
+    {"show", cmd_show},       {"stats", cmd_stats},     {"pending", cmd_pending},
+    {"failed", cmd_failed},   {"session", cmd_session}, {"retry", cmd_retry},
+    {"cancel", cmd_cancel},   {"process", cmd_process}, {"pause", cmd_pause},
+    {"resume", cmd_resume},   {"status", cmd_status},   {NULL, NULL},
 };
 
 int cli_main(int argc, char **argv)

@@ -1,24 +1,25 @@
 /*
  * tmdbq.h: the C API of tmdbq, the durable queue for TMDB list operations.
  *
- * An application opens a handle, enqueues operations (each is written to PostgreSQL first,
- * then its id is published to RabbitMQ) and inspects the queue. The `tmdbq` command is a
- * thin shell over exactly this API.
+ * An application opens a handle, enqueues operations (each is written to PostgreSQL
+ * first, then its id is published to RabbitMQ) and inspects the queue. The `tmdbq`
+ * command is a thin shell over exactly this API.
  *
  * Conventions:
- * - Every fallible function returns an int that is also the `tmdbq` command's exit status:
- *   TMDBQ_OK 0, TMDBQ_ESERVICE 1 (PostgreSQL or RabbitMQ failed), TMDBQ_EINVAL 2 (invalid
- *   input), TMDBQ_ENOTFOUND 3 (no such operation), TMDBQ_ESTATE 4 (the operation's status
- *   does not allow it), and for tmdbq_apply only TMDBQ_EREJECTED 5 (TMDB refused the
- *   operation for good). tmdbq_errmsg() then says what and why, for people.
+ * - Every fallible function returns an int that is also the `tmdbq` command's exit
+ *   status: TMDBQ_OK 0, TMDBQ_ESERVICE 1 (PostgreSQL or RabbitMQ failed), TMDBQ_EINVAL 2
+ *   (invalid input), TMDBQ_ENOTFOUND 3 (no such operation), TMDBQ_ESTATE 4 (the
+ *   operation's status does not allow it), and for tmdbq_apply only TMDBQ_EREJECTED 5
+ *   (TMDB refused the operation for good). tmdbq_errmsg() then says what and why, for
+ *   people.
  * - Threads: a handle is not thread-safe. Use one handle per thread, or serialise every
  *   call on it (tmdbq_close included). Different handles may be used by different threads
- *   at once. A program that uses tmdbq_status or tmdbq_apply calls tmdbq_global_init once,
- *   before any other thread starts.
+ *   at once. A program that uses tmdbq_status or tmdbq_apply calls tmdbq_global_init
+ *   once, before any other thread starts.
  * - Blocking: every call that talks to PostgreSQL, RabbitMQ or TMDB blocks the calling
- *   thread. Each wait is bounded by TMDBQ_CONNECT_TIMEOUT (default 5 s), a TMDB request of
- *   tmdbq_apply by TMDBQ_APPLY_TIMEOUT, tmdbq_wait by its timeout_ms; one call may make
- *   several such waits (connect, query, publish). No call installs a signal handler.
+ *   thread. Each wait is bounded by TMDBQ_CONNECT_TIMEOUT (default 5 s), a TMDB request
+ *   of tmdbq_apply by TMDBQ_APPLY_TIMEOUT, tmdbq_wait by its timeout_ms; one call may
+ *   make several such waits (connect, query, publish). No call installs a signal handler.
  * - fork(): a child must neither use nor close a handle its parent opened (closing it
  *   would end the parent's connections); it opens its own.
  * - Ownership: `T **out` hands ownership to the caller, who frees it with the matching
@@ -27,7 +28,8 @@
  *   strings are only read during the call, except tmdbq_open's URLs.
  * - Logging: the library writes warnings as log lines on stderr (program "tmdbq"), e.g.
  *   when an operation is stored but not yet published.
- * - Configuration comes from the environment (see the README); nothing is read from files.
+ * - Configuration comes from the environment (see the README); nothing is read from
+ *   files.
  * - No secret (API key, session id, access token, password) ever appears in an error
  *   message or in the log.
  */
@@ -56,10 +58,10 @@ struct tmdbq;
 struct tmdbq_op;
 struct tmdbq_op_list;
 
-/* Open a handle with configuration from the environment; database_url and amqp_url, when not
- * NULL, override TMDBQ_DATABASE_URL and TMDBQ_AMQP_URL. Connects to PostgreSQL now and to
- * RabbitMQ when first needed. *out is set whenever memory allows, even on failure, so
- * tmdbq_errmsg can say why; close it in every case. Returns TMDBQ_EINVAL for a bad
+/* Open a handle with configuration from the environment; database_url and amqp_url, when
+ * not NULL, override TMDBQ_DATABASE_URL and TMDBQ_AMQP_URL. Connects to PostgreSQL now
+ * and to RabbitMQ when first needed. *out is set whenever memory allows, even on failure,
+ * so tmdbq_errmsg can say why; close it in every case. Returns TMDBQ_EINVAL for a bad
  * configuration value, TMDBQ_ESERVICE when PostgreSQL cannot be reached.
  * database_url and amqp_url are borrowed, not copied: they must stay valid until
  * tmdbq_close. So is the configuration read from the environment (getenv's strings): do
@@ -78,8 +80,8 @@ const char *tmdbq_errmsg(const struct tmdbq *h);
 int tmdbq_migrate(struct tmdbq *h, int *applied, int *version);
 
 /* One operation as a user asks for it. Unset numbers have their has_ flag false; unset
- * strings are NULL; public_flag is -1 when not given, else 0 or 1. data_json is an optional
- * JSON object of operation_data fields, overridden by the explicit fields. */
+ * strings are NULL; public_flag is -1 when not given, else 0 or 1. data_json is an
+ * optional JSON object of operation_data fields, overridden by the explicit fields. */
 struct tmdbq_request {
     const char *type; /* create_list, update_list, delete_list, clear_list, add_movie,
                          remove_movie */
@@ -99,55 +101,60 @@ struct tmdbq_request {
 struct tmdbq_request tmdbq_request_init(void);
 
 /* Validate and enqueue one operation. Unless an identical operation is already pending
- * (then that one is returned and tmdbq_op_duplicate says so), the row is inserted, then its
- * id is published with a publisher confirm. If RabbitMQ cannot take it, this still returns
- * TMDBQ_OK with tmdbq_op_published false: the row is durable and the reaper publishes it
- * later (tmdbq_errmsg holds the broker's failure for a warning). */
-int tmdbq_enqueue(struct tmdbq *h, const struct tmdbq_request *req, struct tmdbq_op **out);
+ * (then that one is returned and tmdbq_op_duplicate says so), the row is inserted, then
+ * its id is published with a publisher confirm. If RabbitMQ cannot take it, this still
+ * returns TMDBQ_OK with tmdbq_op_published false: the row is durable and the reaper
+ * publishes it later (tmdbq_errmsg holds the broker's failure for a warning). */
+int tmdbq_enqueue(struct tmdbq *h, const struct tmdbq_request *req,
+                  struct tmdbq_op **out);
 
-/* ---- apply: direct to TMDB when it answers, queued when it does not ----------------- */
+/* ---- apply: direct to TMDB when it answers, queued when it does not ---------------- */
 
 enum tmdbq_apply_outcome {
-    TMDBQ_APPLIED, /* TMDB performed it (or its goal already held); the row is completed */
-    TMDBQ_QUEUED,  /* it is a pending operation now, which a consumer performs in its turn */
+    TMDBQ_APPLIED, /* TMDB performed it (or its goal already held); the row is
+                      completed */
+    TMDBQ_QUEUED,  /* it is a pending operation now, which a consumer performs in its
+                      turn */
     TMDBQ_FAILED,  /* TMDB refused it for good; the row is failed; nothing is queued */
 };
 
 /* Why an apply answered TMDBQ_QUEUED. */
 enum tmdbq_queued_reason {
-    TMDBQ_QUEUED_NONE,        /* not queued */
-    TMDBQ_QUEUED_LIST_BUSY,   /* the list had pending or processing operations: it waits
-                                 behind them, TMDB was not called */
-    TMDBQ_QUEUED_DUPLICATE,   /* an identical operation was pending: that one is returned */
-    TMDBQ_QUEUED_PAUSED,      /* the queue is paused (tmdbq pause): TMDB was not called */
+    TMDBQ_QUEUED_NONE,      /* not queued */
+    TMDBQ_QUEUED_LIST_BUSY, /* the list had pending or processing operations: it waits
+                               behind them, TMDB was not called */
+    TMDBQ_QUEUED_DUPLICATE, /* an identical operation was pending: that one is returned */
+    TMDBQ_QUEUED_PAUSED,    /* the queue is paused (tmdbq pause): TMDB was not called */
     TMDBQ_QUEUED_UNAVAILABLE, /* the direct attempt failed transiently (timeout, refused
                                  connection, 429, 5xx) or TMDB rejected the application's
                                  credential */
 };
 
-/* What tmdbq_apply did; free with tmdbq_apply_result_free. Strings are borrowed from it. */
+/* What tmdbq_apply did; free with tmdbq_apply_result_free. Strings are borrowed from
+ * it. */
 struct tmdbq_apply_result {
     enum tmdbq_apply_outcome outcome;
     enum tmdbq_queued_reason reason; /* TMDBQ_QUEUED only */
-    struct tmdbq_op *op;   /* the row afterwards (completed, pending or failed); owned */
-    const char *result;    /* TMDBQ_APPLIED: TMDB's result as JSON, e.g. {"list_id":123}
-                              for create_list; else NULL */
-    const char *error;     /* TMDBQ_FAILED, and QUEUED_UNAVAILABLE: why, for people;
-                              else NULL */
-    bool tmdb_called;      /* a request went to TMDB */
-    long http_status;      /* TMDB's HTTP status, 0 when none (no call, no answer) */
-    int tmdb_code;         /* TMDB's status_code, 0 when none */
+    struct tmdbq_op *op; /* the row afterwards (completed, pending or failed); owned */
+    const char *result;  /* TMDBQ_APPLIED: TMDB's result as JSON, e.g. {"list_id":123}
+                            for create_list; else NULL */
+    const char *error;   /* TMDBQ_FAILED, and QUEUED_UNAVAILABLE: why, for people;
+                            else NULL */
+    bool tmdb_called;    /* a request went to TMDB */
+    long http_status;    /* TMDB's HTTP status, 0 when none (no call, no answer) */
+    int tmdb_code;       /* TMDB's status_code, 0 when none */
 };
 
 /* Perform one operation against TMDB now, when that keeps per-list order, and record it;
  * queue it when TMDB does not answer. Needs TMDB_API_KEY or TMDB_ACCESS_TOKEN
  * (TMDBQ_EINVAL, nothing written, without either). Steps:
- *  1. Validate (as tmdbq_enqueue; TMDBQ_EINVAL, nothing written). In one transaction under
- *     the list's lock: an identical pending operation is returned as QUEUED_DUPLICATE;
- *     when the list has pending or processing operations, or the queue is paused, the
- *     operation is inserted pending and published as an enqueue is (QUEUED_LIST_BUSY,
- *     QUEUED_PAUSED); else it is inserted processing, claimed by "apply:<host>:<pid>"
- *     under a lease (TMDBQ_LEASE). create_list has no list: it goes direct unless paused.
+ *  1. Validate (as tmdbq_enqueue; TMDBQ_EINVAL, nothing written). In one transaction
+ *     under the list's lock: an identical pending operation is returned as
+ *     QUEUED_DUPLICATE; when the list has pending or processing operations, or the
+ *     queue is paused, the operation is inserted pending and published as an enqueue is
+ *     (QUEUED_LIST_BUSY, QUEUED_PAUSED); else it is inserted processing, claimed by
+ *     "apply:<host>:<pid>" under a lease (TMDBQ_LEASE). create_list has no list: it
+ *     goes direct unless paused.
  *  2. Call TMDB with the user's stored credentials, the whole call bounded by
  *     TMDBQ_APPLY_TIMEOUT (default 5 s; twice that for delete_list when TMDB's delete
  *     quirk needs a confirming GET). A user without a session (or, for update_list, a v4
@@ -187,23 +194,24 @@ char *tmdbq_apply_result_to_text(const struct tmdbq_apply_result *r);
 /* Accepts NULL. */
 void tmdbq_apply_result_free(struct tmdbq_apply_result *r);
 
-/* The result of one line of a bulk enqueue, handed to the callback. Borrowed: valid during
- * the callback only. */
+/* The result of one line of a bulk enqueue, handed to the callback. Borrowed: valid
+ * during the callback only. */
 struct tmdbq_line_result {
-    long line;               /* 1-based line number in the input */
-    int status;              /* TMDBQ_OK or TMDBQ_EINVAL */
-    const char *error;       /* when status != TMDBQ_OK */
+    long line;                 /* 1-based line number in the input */
+    int status;                /* TMDBQ_OK or TMDBQ_EINVAL */
+    const char *error;         /* when status != TMDBQ_OK */
     const struct tmdbq_op *op; /* when status == TMDBQ_OK */
 };
 
 /* Read one JSON operation a line from in ({"type":..,"user":..,"list":..,"data":{..}}),
- * validate each, insert them in batches and publish with pipelined confirms; call emit once
- * per non-blank line, in input order. A bad line is reported and does not stop the others.
- * Returns TMDBQ_OK when every line was good, TMDBQ_EINVAL when some line was not, or
- * TMDBQ_ESERVICE when PostgreSQL failed (lines of the failed batch are not reported as
+ * validate each, insert them in batches and publish with pipelined confirms; call emit
+ * once per non-blank line, in input order. A bad line is reported and does not stop the
+ * others. Returns TMDBQ_OK when every line was good, TMDBQ_EINVAL when some line was not,
+ * or TMDBQ_ESERVICE when PostgreSQL failed (lines of the failed batch are not reported as
  * enqueued). */
 /* A line result as one JSON object: {"line":N,"ok":true,"operation":{..}} or
- * {"line":N,"ok":false,"error":".."}. Caller frees with free(); NULL when out of memory. */
+ * {"line":N,"ok":false,"error":".."}. Caller frees with free(); NULL when out of
+ * memory. */
 char *tmdbq_line_result_to_json(const struct tmdbq_line_result *r);
 
 int tmdbq_enqueue_stream(struct tmdbq *h, FILE *in,
@@ -218,6 +226,9 @@ struct tmdbq_stats {
     int64_t pending, processing, completed, failed, cancelled, total;
 };
 int tmdbq_stats(struct tmdbq *h, struct tmdbq_stats *out);
+/* The counts as one JSON object: {"pending":N,"processing":N,"completed":N,"failed":N,
+ * "cancelled":N,"total":N}. Caller frees with free(); NULL when out of memory. */
+char *tmdbq_stats_to_json(const struct tmdbq_stats *s);
 
 /* The user's pending and processing operations, oldest first. */
 int tmdbq_pending(struct tmdbq *h, int64_t user, struct tmdbq_op_list **out);
@@ -225,10 +236,10 @@ int tmdbq_pending(struct tmdbq *h, int64_t user, struct tmdbq_op_list **out);
 int tmdbq_failed(struct tmdbq *h, int limit, struct tmdbq_op_list **out);
 
 /* Store a user's TMDB credentials (the v3 session id and, for update_list, the v4 access
- * token; may be NULL). They are kept in PostgreSQL and never printed. The user's operations
- * that failed for lack of valid credentials (error_kind "credentials") go back to pending
- * with a full retry budget and are published; *retried (may be NULL) says how many. A
- * broker that cannot be reached only delays them (the reaper publishes them). */
+ * token; may be NULL). They are kept in PostgreSQL and never printed. The user's
+ * operations that failed for lack of valid credentials (error_kind "credentials") go back
+ * to pending with a full retry budget and are published; *retried (may be NULL) says how
+ * many. A broker that cannot be reached only delays them (the reaper publishes them). */
 int tmdbq_session_set(struct tmdbq *h, int64_t user, const char *session_id,
                       const char *access_token, size_t *retried);
 /* Remove them; TMDBQ_ENOTFOUND when the user had none. */
@@ -294,6 +305,9 @@ struct tmdbq_pause_state {
 int tmdbq_pause(struct tmdbq *h, struct tmdbq_pause_state *out);
 /* Resume: consumers take work again within about a second. Idempotent like pause. */
 int tmdbq_resume(struct tmdbq *h, struct tmdbq_pause_state *out);
+/* The switch as one JSON object: {"paused":B,"since":"...","changed":B}. Caller frees
+ * with free(); NULL when out of memory. */
+char *tmdbq_pause_state_to_json(const struct tmdbq_pause_state *s);
 
 /* A consumer worker as it reports itself (table tmdbq_consumers; one row per worker
  * thread). live: seen within the last 15 s (consumers report every 5 s). */
@@ -343,10 +357,10 @@ struct tmdbq_queue {
  * for each host), as its consumers last reported it. */
 struct tmdbq_budget {
     const char *scope;
-    double rate;           /* requests/s its consumers are configured to */
-    double sent_per_s;     /* requests sent over the last minute, per second */
-    int64_t requests_1m;   /* requests sent over the last minute */
-    int64_t limited_1m;    /* of which TMDB answered 429 */
+    double rate;                /* requests/s its consumers are configured to */
+    double sent_per_s;          /* requests sent over the last minute, per second */
+    int64_t requests_1m;        /* requests sent over the last minute */
+    int64_t limited_1m;         /* of which TMDB answered 429 */
     const char *cooldown_until; /* ISO 8601 UTC: no request goes out before then; NULL
                                    when no cool-down holds */
     const char *seen_at;        /* the last lease or report */
@@ -361,8 +375,8 @@ struct tmdbq_status {
     const struct tmdbq_reaper *reapers; /* leaders first, then the latest seen */
     size_t n_reapers;
     bool broker_reachable;
-    const char *broker_error;        /* NULL when reachable */
-    struct tmdbq_queue work; /* the work queue */
+    const char *broker_error; /* NULL when reachable */
+    struct tmdbq_queue work;  /* the work queue */
     /* the delayed-retry queues of the retry policy in effect, shortest delay first */
     const struct tmdbq_queue *retry;
     size_t n_retry;
@@ -370,7 +384,7 @@ struct tmdbq_status {
     bool management_reachable;
     const char *management_url;   /* the API's address, without credentials */
     const char *management_error; /* NULL when it answered */
-    double configured_rate; /* this process's TMDBQ_TMDB_RATE (0: no budget) */
+    double configured_rate;       /* this process's TMDBQ_TMDB_RATE (0: no budget) */
     const char *rate_scope; /* this process's TMDBQ_TMDB_RATE_SCOPE: "queue" or "host" */
     const struct tmdbq_budget *budgets; /* every scope used so far, by name */
     size_t n_budgets;
@@ -391,9 +405,9 @@ char *tmdbq_status_to_json(const struct tmdbq_status *s);
 char *tmdbq_status_to_text(const struct tmdbq_status *s);
 void tmdbq_status_free(struct tmdbq_status *s);
 
-/* Set up and tear down libcurl's global state, which tmdbq_status and tmdbq_apply use (libcurl's rule:
- * once per program, before any other thread starts). tmdbq_global_init returns
- * TMDBQ_ESERVICE when libcurl cannot start. */
+/* Set up and tear down libcurl's global state, which tmdbq_status and tmdbq_apply use
+ * (libcurl's rule: once per program, before any other thread starts). tmdbq_global_init
+ * returns TMDBQ_ESERVICE when libcurl cannot start. */
 int tmdbq_global_init(void);
 void tmdbq_global_cleanup(void);
 
@@ -420,6 +434,9 @@ void tmdbq_op_free(struct tmdbq_op *op);
 size_t tmdbq_op_list_count(const struct tmdbq_op_list *l);
 /* Borrowed from l; i < count. */
 const struct tmdbq_op *tmdbq_op_list_get(const struct tmdbq_op_list *l, size_t i);
+/* The list as one JSON array of operations as tmdbq_op_to_json prints them ([] when
+ * empty). Caller frees with free(); NULL when out of memory. */
+char *tmdbq_op_list_to_json(const struct tmdbq_op_list *l);
 void tmdbq_op_list_free(struct tmdbq_op_list *l);
 
 #ifdef __cplusplus

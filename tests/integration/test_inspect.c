@@ -3,7 +3,9 @@
  *
  * A known mix of operations is made with enqueue and then moved to every status with SQL,
  * the way consumers would leave them, so the counts and orders are known exactly. The
- * session commands must store the user's TMDB secrets without ever printing them.
+ * session commands must store the user's TMDB secrets without ever printing them, and the
+ * operations session set revives are published even on a library handle that saw the
+ * broker fail in an earlier call.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include "check.h"
 #include "support.h"
+#include "tmdbq.h"
 
 enum { OP_A, OP_B, OP_C, OP_D, OP_E, OP_F, OP_G, OP_H, NOPS };
 
@@ -228,8 +231,8 @@ static void check_session(struct ts_env *env)
     ts_result_free(&r);
 }
 
-/* session set revives the user's credential failures (and only those, only the user's) and
- * publishes them. */
+/* session set revives the user's credential failures (and only those, only the user's)
+ * and publishes them. */
 static void check_session_revives(struct ts_env *env)
 {
     struct ts_result r;
@@ -237,42 +240,45 @@ static void check_session_revives(struct ts_env *env)
     char sql[256];
     long before;
 
-    CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "enqueue", "add_movie", "--user", "77", "--list",
-                        "9001", "--movie", "11", (const char *)NULL),
+    CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "enqueue", "add_movie", "--user", "77",
+                        "--list", "9001", "--movie", "11", (const char *)NULL),
                  0);
     ts_result_free(&r);
-    CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "enqueue", "add_movie", "--user", "77", "--list",
-                        "9001", "--movie", "12", (const char *)NULL),
+    CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "enqueue", "add_movie", "--user", "77",
+                        "--list", "9001", "--movie", "12", (const char *)NULL),
                  0);
     ts_result_free(&r);
-    CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "enqueue", "add_movie", "--user", "78", "--list",
-                        "9002", "--movie", "11", (const char *)NULL),
+    CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "enqueue", "add_movie", "--user", "78",
+                        "--list", "9002", "--movie", "11", (const char *)NULL),
                  0);
     ts_result_free(&r);
     /* movie 11 of each user failed on credentials, movie 12 failed for another reason. */
-    CHECK_EQ_INT(ts_sql_exec(env, "UPDATE queued_list_operations SET status = 'failed', "
-                                  "retry_count = 3, error_kind = CASE WHEN "
-                                  "operation_data->>'movie_id' = '11' THEN 'credentials' "
-                                  "ELSE 'permanent' END, error_message = 'session rejected' "
-                                  "WHERE tmdb_user_id IN (77, 78)"),
+    CHECK_EQ_INT(ts_sql_exec(env,
+                             "UPDATE queued_list_operations SET status = 'failed', "
+                             "retry_count = 3, error_kind = CASE WHEN "
+                             "operation_data->>'movie_id' = '11' THEN 'credentials' "
+                             "ELSE 'permanent' END, error_message = 'session rejected' "
+                             "WHERE tmdb_user_id IN (77, 78)"),
                  0);
     before = ts_queue_depth(env, "work", -1, 0);
 
-    CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "session", "set", "--user", "77", "--session-id",
-                        "fresh-session-77", "--json", (const char *)NULL),
+    CHECK_EQ_INT(ts_run(env, NULL, NULL, &r, "session", "set", "--user", "77",
+                        "--session-id", "fresh-session-77", "--json", (const char *)NULL),
                  0);
     CHECK(!has_secret(&r));
-    CHECK(strstr(r.out, "fresh-session-77") == NULL && strstr(r.err, "fresh-session-77") == NULL);
+    CHECK(strstr(r.out, "fresh-session-77") == NULL &&
+          strstr(r.err, "fresh-session-77") == NULL);
     out = ts_json_parse(r.out);
     CHECK_EQ_INT(ts_json_int(out, "retried", -1), 1);
     json_decref(out);
     ts_result_free(&r);
 
-    snprintf(sql, sizeof sql,
-             "SELECT status || ' ' || retry_count || ' ' || (published_at IS NOT NULL) || ' ' "
-             "|| coalesce(error_message, '-') FROM queued_list_operations WHERE tmdb_user_id "
-             "= %d AND operation_data->>'movie_id' = '%d'",
-             77, 11);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT status || ' ' || retry_count || ' ' || (published_at IS NOT NULL) || ' ' "
+        "|| coalesce(error_message, '-') FROM queued_list_operations WHERE tmdb_user_id "
+        "= %d AND operation_data->>'movie_id' = '%d'",
+        77, 11);
     {
         char *v = ts_sql_value(env, sql);
         CHECK_STR_EQ(v, "pending 0 true -");
@@ -283,6 +289,65 @@ static void check_session_revives(struct ts_env *env)
                  2);
     if (before >= 0)
         CHECK_EQ_INT(ts_queue_depth(env, "work", before + 1, 5000), before + 1);
+}
+
+/* One library handle: an enqueue while the broker cannot be reached, then, with the
+ * broker back, session set. The state of the failed call must not leak into the next one:
+ * the operation session set revives is published at once. The handle borrows its AMQP
+ * URL, so the test points it at a closed port and back by rewriting that buffer. */
+static void check_session_after_broker_failure(struct ts_env *env)
+{
+    static const char closed_port[] = "amqp://guest:guest@127.0.0.1:1/";
+    struct tmdbq_request req = tmdbq_request_init();
+    struct tmdbq *h = NULL;
+    struct tmdbq_op *op = NULL;
+    char amqp[sizeof env->amqp_url], sql[256];
+    size_t retried = 0;
+    long before;
+
+    before = ts_queue_depth(env, "work", -1, 0);
+    CHECK_EQ_INT(setenv("TMDBQ_AMQP_PREFIX", env->prefix, 1), 0);
+    snprintf(amqp, sizeof amqp, "%s", closed_port);
+    CHECK_EQ_INT(tmdbq_open(env->db_url, amqp, &h), TMDBQ_OK);
+    if (h == NULL)
+        return;
+
+    req.type = "add_movie";
+    req.user = 79;
+    req.has_user = true;
+    req.list = 9003;
+    req.has_list = true;
+    req.movie = 11;
+    req.has_movie = true;
+    CHECK_EQ_INT(tmdbq_enqueue(h, &req, &op), TMDBQ_OK);
+    CHECK(op != NULL && !tmdbq_op_published(op));
+    if (op == NULL)
+        goto out;
+    snprintf(
+        sql, sizeof sql,
+        "UPDATE queued_list_operations SET status = 'failed', retry_count = 3, "
+        "error_kind = 'credentials', error_message = 'session rejected' WHERE id = '%s'",
+        tmdbq_op_id(op));
+    CHECK_EQ_INT(ts_sql_exec(env, sql), 0);
+
+    snprintf(amqp, sizeof amqp, "%s", env->amqp_url);
+    CHECK_EQ_INT(tmdbq_session_set(h, 79, "fresh-session-79", NULL, &retried), TMDBQ_OK);
+    CHECK_EQ_INT(retried, 1);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT status || ' ' || retry_count || ' ' || (published_at IS NOT NULL) FROM "
+        "queued_list_operations WHERE id = '%s'",
+        tmdbq_op_id(op));
+    {
+        char *v = ts_sql_value(env, sql);
+        CHECK_STR_EQ(v, "pending 0 true");
+        free(v);
+    }
+    if (before >= 0)
+        CHECK_EQ_INT(ts_queue_depth(env, "work", before + 1, 5000), before + 1);
+out:
+    tmdbq_op_free(op);
+    tmdbq_close(h);
 }
 
 int main(void)
@@ -319,6 +384,7 @@ int main(void)
     check_failed(&env);
     check_session(&env);
     check_session_revives(&env);
+    check_session_after_broker_failure(&env);
     rc = check_exit();
 out:
     ts_teardown(&env);

@@ -50,7 +50,7 @@ static void test_check_creds(void)
 
     /* No session at all: failed, credentials, with the command that fixes it. */
     memset(&o, 0x5a, sizeof o);
-    CHECK(outcome_check_creds(&add, NULL, NULL, &o));
+    CHECK(outcome_check_creds(&add, NULL, NULL, OUTCOME_CONSUMER, &o));
     CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
     CHECK_STR_EQ(o.rec.error_kind, "credentials");
     CHECK_CONTAINS(o.rec.error_message, "no TMDB session for user 42");
@@ -63,30 +63,30 @@ static void test_check_creds(void)
     CHECK_EQ_INT(o.level, LOG_LEVEL_ERROR);
 
     /* An empty session counts as none. */
-    CHECK(outcome_check_creds(&add, "", "tok", &o));
+    CHECK(outcome_check_creds(&add, "", "tok", OUTCOME_CONSUMER, &o));
     CHECK_CONTAINS(o.message, "no TMDB session for user 42");
 
     /* A session is all add_movie needs. */
     memset(&o, 0, sizeof o);
-    CHECK(!outcome_check_creds(&add, "sess", NULL, &o));
+    CHECK(!outcome_check_creds(&add, "sess", NULL, OUTCOME_CONSUMER, &o));
     CHECK(o.name == NULL); /* untouched */
 
     /* update_list needs the v4 token too. */
-    CHECK(outcome_check_creds(&upd, "sess", NULL, &o));
+    CHECK(outcome_check_creds(&upd, "sess", NULL, OUTCOME_CONSUMER, &o));
     CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
     CHECK_STR_EQ(o.rec.error_kind, "credentials");
     CHECK_CONTAINS(o.message, "no TMDB v4 access token for user 42");
     CHECK_CONTAINS(o.message, "--access-token");
-    CHECK(outcome_check_creds(&upd, "sess", "", &o));
+    CHECK(outcome_check_creds(&upd, "sess", "", OUTCOME_CONSUMER, &o));
     CHECK_CONTAINS(o.message, "no TMDB v4 access token");
     /* Without any credentials, the session is what is reported first. */
-    CHECK(outcome_check_creds(&upd, NULL, NULL, &o));
+    CHECK(outcome_check_creds(&upd, NULL, NULL, OUTCOME_CONSUMER, &o));
     CHECK_CONTAINS(o.message, "no TMDB session for user 42");
     memset(&o, 0, sizeof o);
-    CHECK(!outcome_check_creds(&upd, "sess", "tok", &o));
+    CHECK(!outcome_check_creds(&upd, "sess", "tok", OUTCOME_CONSUMER, &o));
 
     /* Secrets are never copied into the message. */
-    CHECK(outcome_check_creds(&upd, "secret-session", NULL, &o));
+    CHECK(outcome_check_creds(&upd, "secret-session", NULL, OUTCOME_CONSUMER, &o));
     CHECK(strstr(o.message, "secret-session") == NULL);
 }
 
@@ -98,7 +98,7 @@ static void test_completed(void)
     struct outcome o;
 
     r.result_json = result;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_COMPLETED);
     CHECK(o.rec.result_json == result); /* borrowed, not copied */
     CHECK(o.rec.error_message == NULL);
@@ -110,7 +110,7 @@ static void test_completed(void)
 
     r = make_result(TMDB_GOAL_HOLDS, 403, 8, "already on the list");
     op = make_op(OP_ADD_MOVIE, 0);
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_COMPLETED);
     CHECK(o.rec.result_json == NULL);
     CHECK_STR_EQ(o.name, "completed");
@@ -124,7 +124,7 @@ static void test_permanent(void)
                                        "(status_code 34)");
     struct outcome o;
 
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
     CHECK_STR_EQ(o.rec.error_kind, "permanent");
     CHECK_STR_EQ(o.rec.error_message, "TMDB list 7 not found (status_code 34)");
@@ -134,14 +134,14 @@ static void test_permanent(void)
 
     /* Not permitted is the operation's problem too, not the session's. */
     r = make_result(TMDB_PERMANENT, 401, 38, "not your list");
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_STR_EQ(o.rec.error_kind, "permanent");
 
     /* A rejected session (the tmdb module's flag, not the message, says so):
      * credentials, so `tmdbq session set` retries it, and the message says how. */
     r = make_result(TMDB_PERMANENT, 401, 3, "TMDB rejected the session (status_code 3)");
     r.credentials = true;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
     CHECK_STR_EQ(o.rec.error_kind, "credentials");
     CHECK_STR_EQ(o.message, "TMDB rejected the session (status_code 3) (user 42: set new "
@@ -150,14 +150,14 @@ static void test_permanent(void)
 
     /* The same code without the flag is no credential failure: the flag decides. */
     r.credentials = false;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_STR_EQ(o.rec.error_kind, "permanent");
 
     /* A rejected v4 token on update_list: the hint names the token. */
     op = make_op(OP_UPDATE_LIST, 0);
     r = make_result(TMDB_PERMANENT, 401, 35, "TMDB rejected the token (status_code 35)");
     r.credentials = true;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_STR_EQ(o.rec.error_kind, "credentials");
     CHECK_CONTAINS(o.message, "--access-token");
 }
@@ -169,7 +169,7 @@ static void test_transient(void)
     struct outcome o;
 
     /* First failure: retry 1 after base, by the queue of that delay. */
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 30000);
     CHECK_EQ_INT(o.queue_ms, 30000);
@@ -182,20 +182,20 @@ static void test_transient(void)
 
     /* Two retries spent: the third waits 120 s. */
     op.retry_count = 2;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 120000);
     CHECK_EQ_INT(o.queue_ms, 120000);
 
     /* The last retry still allowed. */
     op.retry_count = 4;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 480000);
 
     /* Retries spent: failed, naming the count and the last error. */
     op.retry_count = 5;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
     CHECK_EQ_INT(o.queue_ms, 0);
     CHECK_STR_EQ(o.rec.error_kind, "transient");
@@ -205,7 +205,7 @@ static void test_transient(void)
 
     /* More than the budget (a rescue raised it): failed too. */
     op.retry_count = 6;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
 }
 
@@ -218,7 +218,7 @@ static void test_retry_after(void)
     /* Retry-After 45 s beats the 30 s backoff; the queue that carries it is 60 s, and the
      * row waits as long (its message must not find it early). */
     r.retry_after_ms = 45000;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 60000);
     CHECK_EQ_INT(o.queue_ms, 60000);
@@ -226,34 +226,34 @@ static void test_retry_after(void)
 
     /* A Retry-After below the backoff changes nothing. */
     r.retry_after_ms = 1000;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 30000);
     CHECK_EQ_INT(o.queue_ms, 30000);
 
     /* Beyond every queue: still honoured. The row waits the whole 2 h; its message goes
      * to the longest queue, comes back early and is published again for the rest. */
     r.retry_after_ms = 2 * 3600000;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 2 * 3600000);
     CHECK_EQ_INT(o.queue_ms, 480000);
 
     /* Just beyond the longest queue. */
     r.retry_after_ms = 480001;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 480001);
     CHECK_EQ_INT(o.queue_ms, 480000);
 
     /* Exactly a queue's delay. */
     r.retry_after_ms = 240000;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 240000);
     CHECK_EQ_INT(o.queue_ms, 240000);
 
     /* The last retry allowed, with a long Retry-After: still a retry, honoured. */
     op.retry_count = 4;
     r.retry_after_ms = 3 * 3600000;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 3 * 3600000);
     CHECK_EQ_INT(o.queue_ms, 480000);
@@ -266,18 +266,18 @@ static void test_small_base(void)
     struct tmdb_result r = make_result(TMDB_TRANSIENT, 0, 0, "connection refused");
     struct outcome o;
 
-    outcome_decide(&r, &op, &p, 0, &o);
+    outcome_decide(&r, &op, &p, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 200);
     CHECK_EQ_INT(o.queue_ms, 200);
     /* Retry-After 1 s (TMDB's 0 becomes 1 s) lands in the 1.6 s queue. */
     r.retry_after_ms = 1000;
-    outcome_decide(&r, &op, &p, 0, &o);
+    outcome_decide(&r, &op, &p, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 1600);
     CHECK_EQ_INT(o.queue_ms, 1600);
     /* Retry-After 2 s is past the longest queue (1.6 s): the row waits 2 s. */
     r.retry_after_ms = 2000;
-    outcome_decide(&r, &op, &p, 0, &o);
+    outcome_decide(&r, &op, &p, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 2000);
     CHECK_EQ_INT(o.queue_ms, 1600);
 }
@@ -291,19 +291,19 @@ static void test_no_retries(void)
 
     CHECK(!outcome_has_retry_queue(&p));
     CHECK(outcome_has_retry_queue(&DEFAULTS));
-    outcome_decide(&r, &op, &p, 0, &o);
+    outcome_decide(&r, &op, &p, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
     CHECK_STR_EQ(o.message, "gave up after 0 retries: TMDB answered 500");
 
     /* A deployment fault still waits, with no queue: the policy's own delay. */
     r = make_result(TMDB_DEPLOYMENT, 401, 7, "invalid API key");
-    outcome_decide(&r, &op, &p, 1, &o);
+    outcome_decide(&r, &op, &p, 1, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 30000);
     CHECK_EQ_INT(o.queue_ms, 0);
     CHECK(!o.rec.count_retry);
     /* ... and its streak is not held to a queue that does not exist. */
-    outcome_decide(&r, &op, &p, 3, &o);
+    outcome_decide(&r, &op, &p, 3, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 120000);
     CHECK_EQ_INT(o.queue_ms, 0);
 }
@@ -314,7 +314,7 @@ static void test_deployment(void)
     struct tmdb_result r = make_result(TMDB_DEPLOYMENT, 401, 7, "Invalid API key");
     struct outcome o;
 
-    outcome_decide(&r, &op, &DEFAULTS, 1, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 1, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK(!o.rec.count_retry);
     CHECK_STR_EQ(o.rec.error_kind, "deployment");
@@ -325,14 +325,14 @@ static void test_deployment(void)
     CHECK_STR_EQ(o.name, "retry");
 
     /* The streak lengthens the wait. */
-    outcome_decide(&r, &op, &DEFAULTS, 3, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 3, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 120000);
     /* A streak below 1 counts as the first. */
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 30000);
     /* A long streak stays at the longest queue (not the 1 h cap): once the deployment is
      * fixed, operations resume within minutes. */
-    outcome_decide(&r, &op, &DEFAULTS, 1000, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 1000, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.delay_ms, 480000);
     CHECK_EQ_INT(o.queue_ms, 480000);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
@@ -344,7 +344,7 @@ static void test_unknown_outcome(void)
     struct tmdb_result r = make_result((enum tmdb_outcome)99, 200, 0, "odd");
     struct outcome o;
 
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
     CHECK_STR_EQ(o.rec.error_kind, "permanent");
     CHECK_CONTAINS(o.message, "unknown TMDB outcome 99");
@@ -359,7 +359,7 @@ static void test_rate_limited(void)
     struct outcome o;
 
     r.retry_after_ms = 2000;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK(!o.rec.count_retry);
     CHECK_STR_EQ(o.rec.error_kind, "rate_limit");
@@ -368,18 +368,60 @@ static void test_rate_limited(void)
     CHECK_STR_EQ(o.message, "TMDB rate limit; no retry spent");
 
     r.retry_after_ms = 0;
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK(o.rec.delay_ms >= 1000);
 
     /* Not sent at all: straight back to the work queue, nothing spent. */
     r = make_result(TMDB_NOT_SENT, 0, 0, "not sent");
-    outcome_decide(&r, &op, &DEFAULTS, 0, &o);
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK(!o.rec.count_retry);
     CHECK_EQ_INT(o.rec.delay_ms, 0);
     CHECK_EQ_INT(o.queue_ms, 0);
     CHECK(!o.called_tmdb);
+}
+
+/* The direct attempt of `tmdbq apply`: no retry spent whatever happens, queued at once or
+ * after Retry-After by the work queue, and a credential failure is plain permanent (its
+ * caller was told it failed). */
+static void test_direct(void)
+{
+    struct op op = make_op(OP_ADD_MOVIE, 0);
+    struct tmdb_result r = make_result(TMDB_TRANSIENT, 503, 9, "TMDB answered 503");
+    struct outcome o;
+
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_DIRECT, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK(!o.rec.count_retry);
+    CHECK_EQ_INT(o.rec.delay_ms, 0);
+    CHECK_EQ_INT(o.queue_ms, 0);
+    CHECK_STR_EQ(o.rec.error_kind, "transient");
+    CHECK_STR_EQ(o.message, "direct attempt: TMDB answered 503");
+
+    r = make_result(TMDB_RATE_LIMITED, 429, 25, "TMDB rate limit");
+    r.retry_after_ms = 3000;
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_DIRECT, &o);
+    CHECK_EQ_INT(o.rec.delay_ms, 3000);
+    CHECK_EQ_INT(o.queue_ms, 0);
+    CHECK_STR_EQ(o.rec.error_kind, "rate_limit");
+
+    r = make_result(TMDB_DEPLOYMENT, 401, 7, "bad key");
+    outcome_decide(&r, &op, &DEFAULTS, 3, OUTCOME_DIRECT, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+    CHECK_EQ_INT(o.rec.delay_ms, 0);
+    CHECK(o.deployment);
+
+    r = make_result(TMDB_PERMANENT, 401, 3, "TMDB rejected the session (status_code 3)");
+    r.credentials = true;
+    outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_DIRECT, &o);
+    CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
+    CHECK_STR_EQ(o.rec.error_kind, "permanent");
+    CHECK_STR_EQ(o.message, "TMDB rejected the session (status_code 3)");
+
+    CHECK(outcome_check_creds(&op, NULL, NULL, OUTCOME_DIRECT, &o));
+    CHECK_STR_EQ(o.rec.error_kind, "permanent");
+    CHECK_CONTAINS(o.message, "no TMDB session for user 42");
 }
 
 int main(void)
@@ -390,6 +432,7 @@ int main(void)
     test_transient();
     test_retry_after();
     test_rate_limited();
+    test_direct();
     test_small_base();
     test_no_retries();
     test_deployment();
