@@ -482,17 +482,29 @@ enum status db_row_to_op(PGresult *res, int row, int base, struct op *o, struct 
     return ST_OK;
 }
 
+enum status db_rows_calloc(PGresult *res, size_t size, void **items, int *n,
+                           struct err *e)
+{
+    *n = PQntuples(res);
+    *items = NULL;
+    if (*n <= 0)
+        return ST_OK;
+    *items = calloc((size_t)*n, size);
+    if (*items == NULL) {
+        *n = 0;
+        return err_set(e, ST_NOMEM, "out of memory");
+    }
+    return ST_OK;
+}
+
 enum status db_rows_to_ops(PGresult *res, struct db_ops *out, struct err *e)
 {
-    int n = PQntuples(res);
+    int n;
+    enum status st0 = db_rows_calloc(res, sizeof *out->items, (void **)&out->items, &n, e);
 
-    out->items = NULL;
     out->n = 0;
-    if (n == 0)
-        return ST_OK;
-    out->items = calloc((size_t)n, sizeof *out->items);
-    if (out->items == NULL)
-        return err_set(e, ST_NOMEM, "out of memory");
+    if (st0 != ST_OK)
+        return st0;
     for (int r = 0; r < n; r++) {
         enum status st = db_row_to_op(res, r, 0, &out->items[r], e);
         if (st != ST_OK) {
@@ -856,28 +868,36 @@ void db_claim_cleanup(struct db_claim *c)
     memset(c, 0, sizeof *c);
 }
 
-enum status db_consumer_schema_check(struct db *db, struct err *e)
+enum status db_schema_has(struct db *db, const char *condition, const char *who,
+                          const char *what, struct err *e)
 {
+    char sql[1024], look[128];
     PGresult *res = NULL;
     enum status st;
 
-    st = db_exec_params(
-        db,
-        "SELECT to_regprocedure('tmdbq_claim(uuid, text, bigint, integer)')"
-        " IS NOT NULL AND to_regprocedure('tmdbq_finish(uuid, text, text,"
-        " jsonb, text, text, bigint, boolean)') IS NOT NULL"
-        " AND to_regprocedure('tmdbq_rate_lease(text, double precision,"
-        " double precision, integer, bigint, integer, integer, bigint)') IS NOT NULL",
-        0, NULL, PGRES_TUPLES_OK, &res, "look for the consumer's schema", e);
+    snprintf(sql, sizeof sql, "SELECT %s", condition);
+    snprintf(look, sizeof look, "look for the %s's schema", who);
+    st = db_exec_params(db, sql, 0, NULL, PGRES_TUPLES_OK, &res, look, e);
     if (st != ST_OK)
         return st;
     if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
         st = err_set(e, ST_NOT_FOUND,
-                     "the database lacks the consumer's schema (tmdbq_claim, tmdbq_finish "
-                     "or tmdbq_rate_lease of migration 008 is missing): run tmdbq "
-                     "migrate");
+                     "the database lacks the %s's schema (%s is missing): run tmdbq migrate",
+                     who, what);
     PQclear(res);
     return st;
+}
+
+enum status db_consumer_schema_check(struct db *db, struct err *e)
+{
+    return db_schema_has(
+        db,
+        "to_regprocedure('tmdbq_claim(uuid, text, bigint, integer)') IS NOT NULL"
+        " AND to_regprocedure('tmdbq_finish(uuid, text, text, jsonb, text, text, bigint,"
+        " boolean)') IS NOT NULL"
+        " AND to_regprocedure('tmdbq_rate_lease(text, double precision,"
+        " double precision, integer, bigint, integer, integer, bigint)') IS NOT NULL",
+        "consumer", "tmdbq_claim, tmdbq_finish or tmdbq_rate_lease of migration 008", e);
 }
 
 static const struct {

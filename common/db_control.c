@@ -326,14 +326,9 @@ enum status db_list_consumers(struct db *db, int64_t live_ms, struct db_consumer
                         1, p, PGRES_TUPLES_OK, &res, "list the consumers", e);
     if (st != ST_OK)
         return st;
-    n = PQntuples(res);
-    if (n > 0) {
-        out->items = calloc((size_t)n, sizeof *out->items);
-        if (out->items == NULL) {
-            st = err_set(e, ST_NOMEM, "out of memory");
-            goto out;
-        }
-    }
+    st = db_rows_calloc(res, sizeof *out->items, (void **)&out->items, &n, e);
+    if (st != ST_OK)
+        goto out;
     for (int r = 0; r < n; r++) {
         struct db_consumer_row *c = &out->items[r];
 
@@ -378,14 +373,9 @@ enum status db_list_reapers(struct db *db, int64_t live_ms, struct db_reapers *o
                         1, p, PGRES_TUPLES_OK, &res, "list the reapers", e);
     if (st != ST_OK)
         return st;
-    n = PQntuples(res);
-    if (n > 0) {
-        out->items = calloc((size_t)n, sizeof *out->items);
-        if (out->items == NULL) {
-            st = err_set(e, ST_NOMEM, "out of memory");
-            goto out;
-        }
-    }
+    st = db_rows_calloc(res, sizeof *out->items, (void **)&out->items, &n, e);
+    if (st != ST_OK)
+        goto out;
     for (int r = 0; r < n; r++) {
         struct db_reaper_row *x = &out->items[r];
 

@@ -84,6 +84,15 @@ enum status db_id_array(const char *const *ids, size_t n, char **out, struct err
 void db_copy_handon(struct db_handon *h, PGresult *res, int row, int col);
 /* Fill o from the OP_COLUMNS of row, starting at column base. */
 enum status db_row_to_op(PGresult *res, int row, int base, struct op *o, struct err *e);
+/* Whether the database holds a program's schema: condition is an SQL boolean over
+ * to_regprocedure/to_regclass. ST_NOT_FOUND with "the database lacks the <who>'s schema
+ * (<what> is missing): run tmdbq migrate"; ST_DB when the question failed. */
+enum status db_schema_has(struct db *db, const char *condition, const char *who,
+                          const char *what, struct err *e);
+/* *items: PQntuples(res) zeroed elements of size bytes (NULL when there are none), *n
+ * their number. ST_NOMEM (then *n is 0). */
+enum status db_rows_calloc(PGresult *res, size_t size, void **items, int *n,
+                           struct err *e);
 /* Every row of res (OP_COLUMNS from column 0) into out. */
 enum status db_rows_to_ops(PGresult *res, struct db_ops *out, struct err *e);
 

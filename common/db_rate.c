@@ -97,13 +97,10 @@ enum status db_rate_status(struct db *db, struct db_rate_scopes *out, struct err
         0, NULL, PGRES_TUPLES_OK, &res, "read the TMDB request budget", e);
     if (st != ST_OK)
         return st;
-    n = PQntuples(res);
+    st = db_rows_calloc(res, sizeof *out->items, (void **)&out->items, &n, e);
+    if (st != ST_OK)
+        goto out;
     if (n > 0) {
-        out->items = calloc((size_t)n, sizeof *out->items);
-        if (out->items == NULL) {
-            st = err_set(e, ST_NOMEM, "out of memory");
-            goto out;
-        }
         for (int r = 0; r < n; r++) {
             struct db_rate_scope *it = &out->items[r];
 

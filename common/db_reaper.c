@@ -22,26 +22,13 @@ static int64_t result_int64(PGresult *res)
 
 enum status db_reaper_schema_check(struct db *db, struct err *e)
 {
-    PGresult *res = NULL;
-    enum status st;
-
-    st = db_exec_params(
+    return db_schema_has(
         db,
-        "SELECT to_regprocedure('tmdbq_rescue_expired(text, integer, integer)') IS NOT "
-        "NULL"
+        "to_regprocedure('tmdbq_rescue_expired(text, integer, integer)') IS NOT NULL"
         " AND to_regprocedure('tmdbq_relay_unpublished(bigint, bigint, integer)')"
         " IS NOT NULL AND to_regprocedure('tmdbq_cleanup_batch(bigint, integer)')"
         " IS NOT NULL AND to_regclass('tmdbq_reapers') IS NOT NULL",
-        0, NULL, PGRES_TUPLES_OK, &res, "look for the reaper's schema", e);
-    if (st != ST_OK)
-        return st;
-    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
-        st = err_set(e, ST_NOT_FOUND,
-                     "the database has no reaper schema (tmdbq_rescue_expired, "
-                     "tmdbq_relay_unpublished or tmdbq_cleanup_batch is missing): run "
-                     "tmdbq migrate");
-    PQclear(res);
-    return st;
+        "reaper", "tmdbq_rescue_expired, tmdbq_relay_unpublished or tmdbq_cleanup_batch", e);
 }
 
 enum status db_reaper_session_limits(struct db *db, int64_t lock_timeout_ms,
@@ -236,15 +223,11 @@ enum status db_reaper_rescue(struct db *db, const char *reaper_id, int max_retri
                         3, p, PGRES_TUPLES_OK, &res, "rescue expired leases", e);
     if (st != ST_OK)
         return st;
-    n = PQntuples(res);
+    /* Committed already: should this fail, the rows wait unpublished for the relay. */
+    st = db_rows_calloc(res, sizeof *out->items, (void **)&out->items, &n, e);
+    if (st != ST_OK)
+        goto out;
     if (n > 0) {
-        /* Committed already: should this fail, the rows wait unpublished for the relay.
-         */
-        out->items = calloc((size_t)n, sizeof *out->items);
-        if (out->items == NULL) {
-            st = err_set(e, ST_NOMEM, "out of memory");
-            goto out;
-        }
         for (int r = 0; r < n; r++) {
             struct db_rescue_item *it = &out->items[r];
 
