@@ -11,6 +11,9 @@
 /* Milliseconds on the monotonic clock (an arbitrary origin: only differences mean anything). */
 int64_t clock_now_ms(void);
 
+/* Microseconds on the same clock, for durations too short for milliseconds. */
+int64_t clock_now_us(void);
+
 /* Sleep ms milliseconds (nothing when ms <= 0). A signal cuts it short, which is what the
  * programs' loops want: they check their stop flag right after. */
 void clock_sleep_ms(int64_t ms);

@@ -30,6 +30,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* TMDB's list answers are a few hundred bytes; a page of a list is tens of KiB. */
@@ -998,12 +999,23 @@ out:
 static bool paced_perform(struct tmdb_client *c, const struct request *req,
                           struct response *r)
 {
+    struct tmdb_sent sent = {0, 0, false, 0};
+    int64_t t0;
+
     if (c->pacer.before != NULL && !c->pacer.before(c->pacer.arg))
         return false;
+    t0 = clock_now_us();
     http_perform(c, req, r);
-    if (c->pacer.after != NULL && r->curl_code == CURLE_OK)
-        c->pacer.after(c->pacer.arg, r->http_status == 429 || r->code == 25,
-                       r->retry_after_ms > 0 ? r->retry_after_ms : 1000);
+    if (c->pacer.after == NULL)
+        return true;
+    sent.duration_us = clock_now_us() - t0;
+    if (r->curl_code == CURLE_OK) {
+        sent.http_status = r->http_status;
+        sent.limited = r->http_status == 429 || r->code == 25;
+        if (sent.limited)
+            sent.retry_after_ms = r->retry_after_ms > 0 ? r->retry_after_ms : 1000;
+    }
+    c->pacer.after(c->pacer.arg, &sent);
     return true;
 }
 

@@ -59,14 +59,22 @@ struct tmdb_result {
                                  token: new credentials (tmdbq session set) mend it */
 };
 
-/* A request budget for the client, optional (see rate.h). before(arg) is called before
- * every HTTP request and may block; false means do not send it (the caller is stopping):
- * tmdb_execute then reports TMDB_NOT_SENT, or for the delete quirk's confirming GET
- * TMDB_TRANSIENT. after(arg, limited, retry_after_ms) is called after every answer;
- * limited is true for HTTP 429 or status_code 25, retry_after_ms then >= 1000. */
+/* What one HTTP request to TMDB came to, for the pacer's after. */
+struct tmdb_sent {
+    long http_status;       /* 0 when there was no answer (timeout, refused, cut short) */
+    int64_t duration_us;    /* from sending to the end of the answer (or the failure) */
+    bool limited;           /* HTTP 429 or status_code 25 */
+    int64_t retry_after_ms; /* limited: the wait it asks for, >= 1000; else 0 */
+};
+
+/* A request budget and meter for the client, optional (see rate.h, metrics.h).
+ * before(arg) is called before every HTTP request and may block; false means do not
+ * send it (the caller is stopping): tmdb_execute then reports TMDB_NOT_SENT, or for the
+ * delete quirk's confirming GET TMDB_TRANSIENT. after(arg, sent) is called after every
+ * request that was sent, answered or not. */
 struct tmdb_pacer {
     bool (*before)(void *arg);
-    void (*after)(void *arg, bool limited, int64_t retry_after_ms);
+    void (*after)(void *arg, const struct tmdb_sent *sent);
     void *arg;
 };
 

@@ -195,6 +195,8 @@ enum status consumer_run(const struct cfg *cfg, const struct consumer_opts *o,
     atomic_init(&sh->paused, false);
     fill_identity(sh, o);
     st = rate_scope_new(cfg, sh->host, &sh->rate, e);
+    if (st == ST_OK)
+        st = metrics_new(&sh->metrics, e);
     if (st != ST_OK)
         goto out;
     drain_init(&drain, cfg, &sh->policy);
@@ -266,6 +268,7 @@ enum status consumer_run(const struct cfg *cfg, const struct consumer_opts *o,
     if (*abandoned)
         return ST_OK; /* sh stays: abandoned threads still read it */
     rate_free(sh->rate);
+    metrics_free(sh->metrics);
     free(sh);
     return ST_OK;
 
@@ -273,6 +276,7 @@ out:
     for (int i = 0; i < n; i++)
         worker_free(workers[i]);
     rate_free(sh->rate);
+    metrics_free(sh->metrics);
     free(sh);
     return st;
 }

@@ -33,6 +33,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "mq.h"
 #include "op.h"
 #include "outbox.h"
@@ -352,6 +353,11 @@ static void heartbeat(struct worker *w, bool in_flight)
         return;
     w->next_heartbeat_ms = clock_now_ms() + HEARTBEAT_MS;
     rate_flush(w->sh->rate, w->db, false);
+    if (metrics_flush(w->sh->metrics, w->db, &e) != ST_OK)
+        log_debug("worker %d: could not add to the metrics: %s (kept for the next "
+                  "heartbeat)",
+                  w->index, e.msg);
+    memset(&e, 0, sizeof e);
     st = db_consumer_heartbeat(w->db, w->id, w->processed, w->failed, in_flight ? 1 : 0,
                                &e);
     if (st == ST_NOT_FOUND) /* removed as stale while we were away: come back */
@@ -635,11 +641,12 @@ static bool pace_before(void *arg)
     }
 }
 
-static void pace_after(void *arg, bool limited, int64_t retry_after_ms)
+static void pace_after(void *arg, const struct tmdb_sent *sent)
 {
     struct worker *w = arg;
 
-    rate_note(w->sh->rate, w->db, limited, retry_after_ms);
+    metrics_count_tmdb_request(w->sh->metrics, sent->http_status, sent->duration_us);
+    rate_note(w->sh->rate, w->db, sent->limited, sent->retry_after_ms);
 }
 
 /* TMDB answered 429: the row says so and keeps its claim (the lease renewed past the
@@ -734,8 +741,10 @@ static void execute(struct worker *w, const struct mq_delivery *d,
         goto out;
     }
     log_outcome(w, c, &o, &r, ms);
-    if (r.outcome != TMDB_NOT_SENT)
+    if (r.outcome != TMDB_NOT_SENT) {
         w->processed++;
+        metrics_count_outcome(w->sh->metrics, o.rec.kind);
+    }
     if (o.rec.kind == DB_OUT_FAILED)
         w->failed++;
     if (o.rec.kind == DB_OUT_RETRY) {
@@ -860,6 +869,7 @@ static void handle_delivery(struct worker *w, const struct mq_delivery *d)
             "stopped before finishing and no retries are left\"");
         w->processed++;
         w->failed++;
+        metrics_count_outcome(w->sh->metrics, DB_OUT_FAILED);
         publish_handon(w, &next);
         settle(w, d, SETTLE_ACK);
         break;
@@ -885,8 +895,13 @@ static void shut_down(struct worker *w)
                  "them",
                  w->index, w->n_backlog);
     w->n_backlog = 0;
-    if (w->db != NULL)
-        rate_flush(w->sh->rate, w->db, true); /* the last requests count in `tmdbq status` */
+    if (w->db != NULL) {
+        /* The last requests and outcomes count in `tmdbq status` and /metrics. */
+        rate_flush(w->sh->rate, w->db, true);
+        if (metrics_flush(w->sh->metrics, w->db, &e) != ST_OK)
+            log_debug("worker %d: could not add to the metrics: %s", w->index, e.msg);
+        memset(&e, 0, sizeof e);
+    }
     if (w->db != NULL && db_consumer_unregister(w->db, w->id, &e) != ST_OK)
         log_debug("worker %d: could not leave the consumer registry: %s", w->index,
                   e.msg);

@@ -21,6 +21,7 @@
 #include "backoff.h"
 #include "cfg.h"
 #include "err.h"
+#include "metrics.h"
 #include "rate.h"
 
 /* What the supervisor and every worker share. The supervisor writes the flags; workers
@@ -29,6 +30,7 @@ struct worker_shared {
     const struct cfg *cfg;        /* borrowed, lives as long as the process */
     struct backoff_policy policy; /* from cfg */
     struct rate *rate;            /* the process's share of TMDB's request budget */
+    struct metrics *metrics;      /* the process's counters, added to PostgreSQL */
     int prefetch;                 /* basic.qos per worker */
     bool once;                    /* handle at most one delivery, or none within 2 s */
     char id_prefix[300];          /* consumer ids are "<id_prefix>:<worker#>"; the prefix

@@ -49,11 +49,11 @@ static bool apply_pace_before(void *arg)
     return st == ST_OK;
 }
 
-static void apply_pace_after(void *arg, bool limited, int64_t retry_after_ms)
+static void apply_pace_after(void *arg, const struct tmdb_sent *sent)
 {
     struct apply_pace *p = arg;
 
-    rate_note(p->rate, p->h->db, limited, retry_after_ms);
+    rate_note(p->rate, p->h->db, sent->limited, sent->retry_after_ms);
 }
 
 /* The consumer id of a direct attempt, "apply:<host>:<pid>": a row left processing says

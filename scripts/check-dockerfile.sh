@@ -7,9 +7,11 @@
 # Checked, after joining the Dockerfile's continuation lines:
 #   1. the builder stage is FROM debian:12, the last stage FROM debian:12-slim;
 #   2. every `apt-get install` reads its packages, through xargs, from a
-#      scripts/packages-*.txt list copied into the image, with exactly the sed expression
-#      of setup.sh's read_list (so both read a list the same way), and names no package
-#      itself; the builder installs packages-build.txt, the last stage packages-runtime.txt;
+#      scripts/packages-*.txt or http/packages-*.txt list copied into the image, with
+#      exactly the sed expression of setup.sh's read_list (so both read a list the same
+#      way), and names no package itself; the builder installs scripts/packages-build.txt
+#      and http/packages-build.txt (which setup.sh reads too), the last stage
+#      scripts/packages-runtime.txt and http/packages-runtime.txt;
 #   3. the builder compiles only through `bash scripts/build.sh DIR` (no cmake, make or
 #      compiler of its own), from WORKDIR /src;
 #   4. every program copied out of the builder is /src/DIR/SUBDIR/NAME where SUBDIR's
@@ -82,8 +84,8 @@ for line in "${instr[@]}"; do
     COPY)
         if [[ $line =~ ^COPY[[:space:]]+--from=builder[[:space:]]+([^[:space:]]+) ]]; then
             copies+=("${BASH_REMATCH[1]}")
-        elif [[ $line =~ ^COPY[[:space:]]+(scripts/packages-[a-z]+\.txt)[[:space:]]+([^[:space:]]+)$ ]]; then
-            copied["$stage:${BASH_REMATCH[2]}"]=${BASH_REMATCH[1]}
+        elif [[ $line =~ ^COPY[[:space:]]+((scripts|http)/packages-[a-z]+\.txt)[[:space:]]+([^[:space:]]+)$ ]]; then
+            copied["$stage:${BASH_REMATCH[3]}"]=${BASH_REMATCH[1]}
         fi
         ;;
     RUN)
@@ -139,13 +141,19 @@ else
     else
         [ "${stage_from[builder]}" = debian:12 ] ||
             problem "the builder stage is FROM ${stage_from[builder]}, scripts/ target debian:12"
-        [[ " ${installed[$builder]:-} " == *" scripts/packages-build.txt "* ]] ||
-            problem "the builder stage does not install scripts/packages-build.txt"
+        for l in scripts/packages-build.txt http/packages-build.txt; do
+            [[ " ${installed[$builder]:-} " == *" $l "* ]] ||
+                problem "the builder stage does not install $l"
+        done
+        grep -q 'http/packages-build.txt' scripts/setup.sh ||
+            problem "scripts/setup.sh does not read http/packages-build.txt, which the builder installs"
     fi
     [ "${stage_from[last]}" = debian:12-slim ] ||
         problem "the last stage is FROM ${stage_from[last]}, want debian:12-slim"
-    [[ " ${installed[$last]:-} " == *" scripts/packages-runtime.txt "* ]] ||
-        problem "the last stage does not install scripts/packages-runtime.txt"
+    for l in scripts/packages-runtime.txt http/packages-runtime.txt; do
+        [[ " ${installed[$last]:-} " == *" $l "* ]] ||
+            problem "the last stage does not install $l"
+    done
 fi
 
 for l in "${copied[@]}"; do

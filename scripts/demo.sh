@@ -23,6 +23,7 @@ bash scripts/setup.sh
 tmdbq=build/producer/tmdbq
 consumer_bin=build/consumer/tmdbq-consumer
 reaper_bin=build/reaper/tmdbq-reaper
+http_bin=build/http/tmdbq-http
 
 # Short retry delays so that the demo's retries are seen within seconds, and a sweep every
 # two seconds; every program started below reads the same values.
@@ -32,14 +33,15 @@ export TMDBQ_SWEEP_INTERVAL=${TMDBQ_SWEEP_INTERVAL:-2s}
 fake_pid=
 consumer_pids=()
 reaper_pid=
+http_pid=
 work_dir=$(mktemp -d /tmp/tmdbq-demo.XXXXXX)
 # Stops, by PID, whatever is still running (an early exit or Ctrl-C), then removes the logs.
 cleanup() {
     local pid
-    for pid in "${consumer_pids[@]}" $reaper_pid $fake_pid; do
+    for pid in "${consumer_pids[@]}" $reaper_pid $http_pid $fake_pid; do
         kill -TERM "$pid" 2>/dev/null || true
     done
-    for pid in "${consumer_pids[@]}" $reaper_pid $fake_pid; do
+    for pid in "${consumer_pids[@]}" $reaper_pid $http_pid $fake_pid; do
         wait "$pid" 2>/dev/null || true
     done
     rm -rf "$work_dir"
@@ -174,6 +176,32 @@ if [ -n "$fake_pid" ]; then
         sort | uniq -c | awk '{ printf "  %s: %d\n", $2, $1 }'
 fi
 
+# tmdbq-http: the same queue over HTTP and JSON (docs/http.md), on a free loopback port,
+# with a token made for this run. One operation with curl, then what Prometheus scrapes.
+step "tmdbq-http: one operation enqueued with curl, then /metrics"
+TMDBQ_HTTP_TOKEN="demo-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export TMDBQ_HTTP_TOKEN
+TMDBQ_HTTP_LISTEN=127.0.0.1:0 "$http_bin" --port-file "$work_dir/http.port" \
+    2>"$work_dir/http.log" &
+http_pid=$!
+for _ in $(seq 100); do
+    [ -s "$work_dir/http.port" ] && break
+    sleep 0.05
+done
+[ -s "$work_dir/http.port" ] || die "tmdbq-http did not start: $(cat "$work_dir/http.log")"
+http="http://127.0.0.1:$(cat "$work_dir/http.port")"
+echo "tmdbq-http: pid $http_pid at $http"
+echo "\$ curl -H \"Authorization: Bearer \$TMDBQ_HTTP_TOKEN\" -d '{\"type\":\"add_movie\",\"user\":1,\"list\":101,\"movie\":78}' $http/v1/operations"
+curl -sS -w '\n(HTTP %{http_code})\n' -H "Authorization: Bearer $TMDBQ_HTTP_TOKEN" \
+    -d '{"type":"add_movie","user":1,"list":101,"movie":78}' "$http/v1/operations"
+watch_drain 10
+echo "\$ curl $http/metrics    (some of it)"
+curl -sS "$http/metrics" |
+    grep -E '^tmdbq_(operations|operations_finished_total|tmdb_requests_total|consumers_live|oldest_pending_age_seconds|tmdb_request_duration_seconds_count)[{ ]|^tmdbq_queue_messages\{queue="[^"]*\.work"' ||
+    true
+echo "(every request is one line of tmdbq-http's log:)"
+tail -n 2 "$work_dir/http.log"
+
 step "tmdbq stats"
 "$tmdbq" stats
 
@@ -197,7 +225,7 @@ fi
 step "tmdbq status (the live consumers and the reaper)"
 "$tmdbq" status || true
 
-step "stopping the consumers and the reaper: SIGTERM to each PID, then wait for its exit"
+step "stopping the consumers, the reaper and tmdbq-http: SIGTERM to each PID, then wait for its exit"
 stop_failed=0
 stop() {
     local name=$1 pid=$2 log=$3 rc=0
@@ -215,7 +243,11 @@ if [ -n "$reaper_pid" ]; then
     stop reaper "$reaper_pid" "$work_dir/reaper.log"
     reaper_pid=
 fi
-[ "$stop_failed" = 0 ] || die "a consumer or the reaper did not exit cleanly (status above)"
+if [ -n "$http_pid" ]; then
+    stop tmdbq-http "$http_pid" "$work_dir/http.log"
+    http_pid=
+fi
+[ "$stop_failed" = 0 ] || die "a consumer, the reaper or tmdbq-http did not exit cleanly (status above)"
 
 cat <<EOF
 

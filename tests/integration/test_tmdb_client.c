@@ -652,6 +652,8 @@ struct pacer_log {
     int before, after, limited;
     int64_t retry_after_ms;
     bool allow;
+    long last_status;
+    int64_t last_us;
 };
 
 static bool pacer_before(void *arg)
@@ -662,14 +664,16 @@ static bool pacer_before(void *arg)
     return p->allow;
 }
 
-static void pacer_after(void *arg, bool limited, int64_t retry_after_ms)
+static void pacer_after(void *arg, const struct tmdb_sent *sent)
 {
     struct pacer_log *p = arg;
 
     p->after++;
-    if (limited) {
+    p->last_status = sent->http_status;
+    p->last_us = sent->duration_us;
+    if (sent->limited) {
         p->limited++;
-        p->retry_after_ms = retry_after_ms;
+        p->retry_after_ms = sent->retry_after_ms;
     }
 }
 
@@ -678,7 +682,7 @@ static void test_pacer(void)
     struct server s;
     struct tmdb_client *c;
     struct tmdb_result r;
-    struct pacer_log log = {0, 0, 0, 0, true};
+    struct pacer_log log = {0, 0, 0, 0, true, 0, -1};
     struct tmdb_pacer pacer = {pacer_before, pacer_after, &log};
 
     server_init(&s);
@@ -696,6 +700,8 @@ static void test_pacer(void)
     CHECK_EQ_INT(log.after, 1);
     CHECK_EQ_INT(log.limited, 1);
     CHECK_EQ_INT(log.retry_after_ms, 3000);
+    CHECK_EQ_INT(log.last_status, 429);
+    CHECK(log.last_us >= 0);
     tmdb_result_cleanup(&r);
 
     /* Held back: nothing reaches the server, the outcome says so. */
@@ -711,6 +717,7 @@ static void test_pacer(void)
     tmdb_execute(c, OP_ADD_MOVIE, 7, "{\"movie_id\":550}", &creds_v3, &r);
     CHECK_EQ_INT(r.outcome, TMDB_DONE);
     CHECK_EQ_INT(log.after, 2);
+    CHECK_EQ_INT(log.last_status, 201);
     CHECK_EQ_INT(log.limited, 1);
     tmdb_result_cleanup(&r);
 
