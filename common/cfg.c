@@ -1,10 +1,16 @@
 /*
  * cfg: configuration from the environment, one table for every program.
  *
+ * The table `vars` below is the only place a variable is named. Each row says where the
+ * value goes in struct cfg, its type and range, its default and what it means; cfg_load,
+ * cfg_log_summary and cfg_print_table (the README's table) are loops over it, so a
+ * variable cannot be read without being documented, or documented with another default.
+ *
  * Every variable is read the same way: unset or empty means the default, anything else
- * must parse or cfg_load stops with a message naming the variable. Values are quoted in
- * messages so an operator sees exactly what was read, except for the variables that hold
- * secrets, which are never validated and so never appear in a message.
+ * must parse or cfg_load stops with a message naming the variable. Defaults are written
+ * as an operator would write them and go through the same parser. Values are quoted in
+ * messages so an operator sees exactly what was read, URLs with their password masked;
+ * secrets are never validated and so never appear in a message.
  */
 #include "cfg.h"
 
@@ -12,13 +18,299 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DURATION_HINT "(use e.g. 250ms, 30s, 2m, 1h, 30d)"
-#define PREFIX_MAX 64
-#define MAX_RETRIES_LIMIT 100
 /* Values are quoted in messages only up to this many bytes, to keep messages readable. */
 #define QUOTE_MAX 64
-#define RATE_LIMIT_MAX 100000
+/* The summary line stays below log.c's message limit. */
+#define SUMMARY_MAX 3072
+
+#define SECOND_MS 1000LL
+#define MINUTE_MS (60 * SECOND_MS)
+#define DAY_MS (24 * 60 * MINUTE_MS)
+
+/* What a value must look like, and how it is shown. */
+enum cfg_type {
+    CFG_STRING,   /* any text; shown through log_mask_url (it may hold a password) */
+    CFG_SECRET,   /* any text, never shown: the summary says set or unset */
+    CFG_URL,      /* scheme://..., the scheme one of `schemes`; shown masked */
+    CFG_NAME,     /* 1 to max of A-Z a-z 0-9 _ . -: needs no quoting anywhere */
+    CFG_DURATION, /* cfg_parse_duration, min..max ms */
+    CFG_INT,      /* a decimal integer, min..max */
+    CFG_RATE,     /* requests per second, a plain decimal number, min..max */
+    CFG_ENUM,     /* one of `choices`, case-insensitive */
+};
+
+/* A name an enum variable accepts. Several names may share a value (an alias); the first
+ * one is the name shown and documented. */
+struct cfg_choice {
+    const char *name;
+    int value;
+};
+
+struct cfg_var {
+    const char *name;
+    enum cfg_type type;
+    size_t field; /* offsetof(struct cfg, ...); its C type follows from `type` */
+    /* Read exactly like a value from the environment. NULL (strings only): the field is
+     * NULL when the variable is unset, and `unset` says in the README what that means. */
+    const char *dflt;
+    const char *unset;
+    /* CFG_DURATION (ms), CFG_INT, CFG_RATE; CFG_NAME: the longest length */
+    int64_t min, max;
+    const char *schemes[2];           /* CFG_URL; a NULL slot is unused */
+    const struct cfg_choice *choices; /* CFG_ENUM, up to a NULL name */
+    /* Text before the value in the startup summary: " key=", or a joint that makes one
+     * item of two values (backoff=30s..1h, tmdb_rate=40/s per queue, log=info/text). */
+    const char *label;
+    const char *meaning; /* the README's meaning column (Markdown) */
+};
+
+/* The enum fields are written through an int. */
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum log_level is an int");
+_Static_assert(sizeof(enum log_format) == sizeof(int), "enum log_format is an int");
+_Static_assert(sizeof(enum cfg_rate_scope) == sizeof(int),
+               "enum cfg_rate_scope is an int");
+
+static const struct cfg_choice level_choices[] = {
+    {"debug", LOG_LEVEL_DEBUG},  {"info", LOG_LEVEL_INFO},   {"warn", LOG_LEVEL_WARN},
+    {"warning", LOG_LEVEL_WARN}, {"error", LOG_LEVEL_ERROR}, {NULL, 0},
+};
+
+static const struct cfg_choice format_choices[] = {
+    {"text", LOG_FORMAT_TEXT},
+    {"json", LOG_FORMAT_JSON},
+    {NULL, 0},
+};
+
+static const struct cfg_choice scope_choices[] = {
+    {"queue", CFG_RATE_SCOPE_QUEUE},
+    {"host", CFG_RATE_SCOPE_HOST},
+    {NULL, 0},
+};
+
+#define FIELD(f) offsetof(struct cfg, f)
+
+/* In the order of the summary line and of the README's table. A zero base, lease or
+ * timeout would mean retry storms, instant lease loss or calls that cannot succeed, so
+ * their minimum is 1ms; a zero retention is allowed and means finished rows go at the
+ * next cleanup. The maxima catch a wrong unit (30d for 30s) and keep every duration
+ * within what its users can hold: the largest backoff is a RabbitMQ message TTL (under
+ * 2^32 ms). */
+static const struct cfg_var vars[] = {
+    {
+        .name = "TMDBQ_DATABASE_URL",
+        .type = CFG_STRING,
+        .field = FIELD(database_url),
+        .dflt = "postgresql://tmdbq:tmdbq@localhost:5432/tmdbq",
+        .label = " database=",
+        .meaning = "PostgreSQL: a libpq connection string (URI or `key=value` pairs)",
+    },
+    {
+        .name = "TMDBQ_AMQP_URL",
+        .type = CFG_URL,
+        .field = FIELD(amqp_url),
+        .dflt = "amqp://guest:guest@localhost:5672/%2f",
+        .schemes = {"amqp", "amqps"},
+        .label = " amqp=",
+        .meaning = "RabbitMQ broker",
+    },
+    {
+        .name = "TMDBQ_AMQP_MANAGEMENT_URL",
+        .type = CFG_URL,
+        .field = FIELD(amqp_management_url),
+        .unset = "`http://<host of TMDBQ_AMQP_URL>:15672`",
+        .schemes = {"http", "https"},
+        .label = " amqp_management=",
+        .meaning = "RabbitMQ's management HTTP API, read by `tmdbq status` for "
+                   "unacknowledged counts (`http[s]://[user:password@]host:port[/path]`; "
+                   "without a user, `TMDBQ_AMQP_URL`'s user and password are used)",
+    },
+    {
+        .name = "TMDBQ_AMQP_PREFIX",
+        .type = CFG_NAME,
+        .field = FIELD(amqp_prefix),
+        .dflt = "tmdbq",
+        .max = 64,
+        .label = " prefix=",
+        .meaning =
+            "prefix of every exchange and queue name, so stacks can share a broker",
+    },
+    {
+        .name = "TMDB_API_URL",
+        .type = CFG_URL,
+        .field = FIELD(tmdb_api_url),
+        .dflt = "https://api.themoviedb.org",
+        .schemes = {"http", "https"},
+        .label = " tmdb_api=",
+        .meaning = "TMDB base URL (tests point it at the fake)",
+    },
+    {
+        .name = "TMDB_API_KEY",
+        .type = CFG_SECRET,
+        .field = FIELD(tmdb_api_key),
+        .unset = "none",
+        .label = " api_key=",
+        .meaning =
+            "application credential: a TMDB v3 API key (the consumer needs this or "
+            "`TMDB_ACCESS_TOKEN`)",
+    },
+    {
+        .name = "TMDB_ACCESS_TOKEN",
+        .type = CFG_SECRET,
+        .field = FIELD(tmdb_access_token),
+        .unset = "none",
+        .label = " access_token=",
+        .meaning = "application credential: a TMDB read-access token (the consumer needs "
+                   "this or `TMDB_API_KEY`)",
+    },
+    {
+        .name = "TMDBQ_MAX_RETRIES",
+        .type = CFG_INT,
+        .field = FIELD(max_retries),
+        .dflt = "5",
+        .min = 0,
+        .max = 100,
+        .label = " retries=",
+        .meaning = "retry policy: retries after an operation's first attempt",
+    },
+    {
+        .name = "TMDBQ_BACKOFF_BASE",
+        .type = CFG_DURATION,
+        .field = FIELD(backoff_base_ms),
+        .dflt = "30s",
+        .min = 1,
+        .max = DAY_MS,
+        .label = " backoff=",
+        .meaning = "retry policy: delay of the first retry, doubled for each one after",
+    },
+    {
+        .name = "TMDBQ_BACKOFF_CAP",
+        .type = CFG_DURATION,
+        .field = FIELD(backoff_cap_ms),
+        .dflt = "1h",
+        .min = 1,
+        .max = 7 * DAY_MS,
+        .label = "..",
+        .meaning = "retry policy: no delay is longer (at least `TMDBQ_BACKOFF_BASE`)",
+    },
+    {
+        .name = "TMDBQ_LEASE",
+        .type = CFG_DURATION,
+        .field = FIELD(lease_ms),
+        .dflt = "2m",
+        .min = 1,
+        .max = DAY_MS,
+        .label = " lease=",
+        .meaning = "how long a claim on an operation lasts: when a consumer dies, its "
+                   "operation is taken over after this (more than twice "
+                   "`TMDBQ_TMDB_TIMEOUT`)",
+    },
+    {
+        .name = "TMDBQ_SWEEP_INTERVAL",
+        .type = CFG_DURATION,
+        .field = FIELD(sweep_interval_ms),
+        .dflt = "1m",
+        .min = 1,
+        .max = DAY_MS,
+        .label = " sweep=",
+        .meaning =
+            "reaper: time between two sweeps (rescue of expired leases, publish of "
+            "lost messages)",
+    },
+    {
+        .name = "TMDBQ_RETENTION",
+        .type = CFG_DURATION,
+        .field = FIELD(retention_ms),
+        .dflt = "30d",
+        .min = 0,
+        .max = 3650 * DAY_MS,
+        .label = " retention=",
+        .meaning = "reaper: completed and cancelled operations older than this are "
+                   "deleted, once a day (`0`: at the next cleanup)",
+    },
+    {
+        .name = "TMDBQ_CONNECT_TIMEOUT",
+        .type = CFG_DURATION,
+        .field = FIELD(connect_timeout_ms),
+        .dflt = "5s",
+        .min = 1,
+        .max = 5 * MINUTE_MS,
+        .label = " connect_timeout=",
+        .meaning = "bound on every wait for PostgreSQL or RabbitMQ (connect, handshake, "
+                   "confirms)",
+    },
+    {
+        .name = "TMDBQ_TMDB_TIMEOUT",
+        .type = CFG_DURATION,
+        .field = FIELD(tmdb_timeout_ms),
+        .dflt = "30s",
+        .min = 1,
+        .max = 10 * MINUTE_MS,
+        .label = " tmdb_timeout=",
+        .meaning =
+            "bound on one whole TMDB request (the consumer and `apply`); connecting "
+            "is bounded by `TMDBQ_CONNECT_TIMEOUT`",
+    },
+    {
+        .name = "TMDBQ_APPLY_TIMEOUT",
+        .type = CFG_DURATION,
+        .field = FIELD(apply_timeout_ms),
+        .dflt = "5s",
+        .min = 1,
+        .max = 5 * MINUTE_MS,
+        .label = " apply_timeout=",
+        .meaning =
+            "bounds the whole direct TMDB call of `tmdbq apply` (connect included); "
+            "when it runs out the operation is queued instead",
+    },
+    {
+        .name = "TMDBQ_TMDB_RATE",
+        .type = CFG_RATE,
+        .field = FIELD(tmdb_rate),
+        .dflt = "40",
+        .min = 0,
+        .max = 100000,
+        .label = " tmdb_rate=",
+        .meaning =
+            "requests per second that all consumers of the queue (every process on "
+            "every host using the same database, and `tmdbq apply`) send to TMDB "
+            "together; `0` = no budget (benchmarks against a local fake). See "
+            "\"TMDB's request budget\"",
+    },
+    {
+        .name = "TMDBQ_TMDB_RATE_SCOPE",
+        .type = CFG_ENUM,
+        .field = FIELD(tmdb_rate_scope),
+        .dflt = "queue",
+        .choices = scope_choices,
+        .label = " per ",
+        .meaning = "`queue`: one budget for every consumer of the queue; `host`: the "
+                   "consumers of each host share a budget of their own (for hosts that "
+                   "reach TMDB through different addresses)",
+    },
+    {
+        .name = "TMDBQ_LOG_LEVEL",
+        .type = CFG_ENUM,
+        .field = FIELD(log_level),
+        .dflt = "info",
+        .choices = level_choices,
+        .label = " log=",
+        .meaning = "the least severe level logged (`warning` is taken for `warn`)",
+    },
+    {
+        .name = "TMDBQ_LOG_FORMAT",
+        .type = CFG_ENUM,
+        .field = FIELD(log_format),
+        .dflt = "text",
+        .choices = format_choices,
+        .label = "/",
+        .meaning = "`json` gives one JSON object a line",
+    },
+};
+
+#define NVARS (sizeof vars / sizeof vars[0])
 
 /* An empty variable counts as unset, so `VAR= cmd` falls back to the default. */
 static const char *env(const char *name)
@@ -26,13 +318,6 @@ static const char *env(const char *name)
     const char *v = getenv(name);
 
     return (v != NULL && v[0] != '\0') ? v : NULL;
-}
-
-static const char *env_or(const char *name, const char *dflt)
-{
-    const char *v = env(name);
-
-    return v != NULL ? v : dflt;
 }
 
 enum status cfg_parse_duration(const char *s, int64_t *out_ms, struct err *e)
@@ -85,7 +370,10 @@ void cfg_format_duration(int64_t ms, char *buf, size_t n)
         const char *suffix;
         int64_t ms;
     } units[] = {
-        {"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000},
+        {"d", 86400000},
+        {"h", 3600000},
+        {"m", 60000},
+        {"s", 1000},
     };
     size_t i;
 
@@ -104,86 +392,55 @@ void cfg_format_duration(int64_t ms, char *buf, size_t n)
     snprintf(buf, n, "%lldms", (long long)ms);
 }
 
-/* A duration variable; min_ms is the smallest value that makes sense for it. */
-static enum status load_duration(const char *name, int64_t min_ms, int64_t *out,
-                                 struct err *e)
+static void *field_of(struct cfg *c, const struct cfg_var *v)
 {
-    const char *v = env(name);
-    int64_t ms = 0;
-    enum status st;
+    return (char *)c + v->field;
+}
 
-    if (v == NULL)
-        return ST_OK;
-    st = cfg_parse_duration(v, &ms, e);
-    if (st != ST_OK) {
-        err_prefix(e, "%s", name);
-        return st;
+static const void *cfield_of(const struct cfg *c, const struct cfg_var *v)
+{
+    return (const char *)c + v->field;
+}
+
+/* The first name of value x, the one shown; "unknown" when none has it. */
+static const char *choice_name(const struct cfg_choice *ch, int x)
+{
+    for (; ch->name != NULL; ch++) {
+        if (ch->value == x)
+            return ch->name;
     }
-    if (ms < min_ms) {
-        char min[32];
+    return "unknown";
+}
 
-        cfg_format_duration(min_ms, min, sizeof min);
-        return err_set(e, ST_INVALID, "%s: duration \"%.*s\" is too short (at least %s)",
-                       name, QUOTE_MAX, v, min);
+/* "a, b, c" (the shown names, each once), in quotes when md is set ("`a`, `b`"). */
+static void choice_list(const struct cfg_choice *choices, bool md, char *buf, size_t n)
+{
+    const struct cfg_choice *ch;
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (ch = choices; ch->name != NULL; ch++) {
+        if (strcmp(choice_name(choices, ch->value), ch->name) != 0)
+            continue; /* an alias */
+        snprintf(buf + len, n - len, "%s%s%s%s", len > 0 ? ", " : "", md ? "`" : "",
+                 ch->name, md ? "`" : "");
+        len += strlen(buf + len);
     }
-    *out = ms;
-    return ST_OK;
 }
 
-static enum status load_max_retries(int *out, struct err *e)
+/* "http:// or https://", in quotes when md is set. */
+static void scheme_list(const struct cfg_var *v, bool md, char *buf, size_t n)
 {
-    const char *name = "TMDBQ_MAX_RETRIES";
-    const char *v = env(name);
-    char *end = NULL;
-    long n;
+    const char *q = md ? "`" : "";
 
-    if (v == NULL)
-        return ST_OK;
-    /* Digits only: strtol would also take leading spaces and a sign. */
-    if (v[0] < '0' || v[0] > '9')
-        goto invalid;
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (errno == ERANGE || *end != '\0' || n < 0 || n > MAX_RETRIES_LIMIT)
-        goto invalid;
-    *out = (int)n;
-    return ST_OK;
-invalid:
-    return err_set(e, ST_INVALID,
-                   "%s: invalid number \"%.*s\" (use an integer from 0 to %d)", name,
-                   QUOTE_MAX, v, MAX_RETRIES_LIMIT);
+    if (v->schemes[1] != NULL)
+        snprintf(buf, n, "%s%s://%s or %s%s://%s", q, v->schemes[0], q, q, v->schemes[1],
+                 q);
+    else
+        snprintf(buf, n, "%s%s://%s", q, v->schemes[0], q);
 }
 
-/* TMDBQ_TMDB_RATE: requests per second, a plain decimal number from 0 (no budget) to
- * RATE_LIMIT_MAX, e.g. "40" or "2.5". */
-static enum status load_rate(double *out, struct err *e)
-{
-    const char *name = "TMDBQ_TMDB_RATE";
-    const char *v = env(name);
-    char *end = NULL;
-    double r;
-
-    if (v == NULL)
-        return ST_OK;
-    /* Digits first: strtod would also take spaces, a sign, "inf", "nan" and hex. */
-    if (v[0] < '0' || v[0] > '9' || strpbrk(v, "xXeE") != NULL)
-        goto invalid;
-    errno = 0;
-    r = strtod(v, &end);
-    if (errno == ERANGE || *end != '\0' || !(r >= 0) || r > RATE_LIMIT_MAX)
-        goto invalid;
-    *out = r;
-    return ST_OK;
-invalid:
-    return err_set(e, ST_INVALID,
-                   "%s: invalid rate \"%.*s\" (use requests per second, a number from 0 "
-                   "to %d; 0 means no budget)",
-                   name, QUOTE_MAX, v, RATE_LIMIT_MAX);
-}
-
-/* The prefix becomes part of exchange and queue names, so it is kept to characters that
- * need no quoting anywhere (management UI, URLs, shell). */
-static bool prefix_valid(const char *s)
+static bool name_valid(const char *s, int64_t max)
 {
     size_t i;
 
@@ -192,105 +449,175 @@ static bool prefix_valid(const char *s)
         bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
                   (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
 
-        if (!ok || i >= PREFIX_MAX)
+        if (!ok || (int64_t)i >= max)
             return false;
     }
     return i > 0;
 }
 
-static const char *level_name(enum log_level l)
+static bool url_valid(const struct cfg_var *v, const char *s)
 {
-    switch (l) {
-    case LOG_LEVEL_DEBUG:
-        return "debug";
-    case LOG_LEVEL_INFO:
-        return "info";
-    case LOG_LEVEL_WARN:
-        return "warn";
-    case LOG_LEVEL_ERROR:
-        return "error";
+    const char *rest = NULL;
+    size_t i;
+
+    for (i = 0; i < 2 && v->schemes[i] != NULL; i++) {
+        size_t n = strlen(v->schemes[i]);
+
+        if (strncmp(s, v->schemes[i], n) == 0 && strncmp(s + n, "://", 3) == 0)
+            rest = s + n + 3;
     }
-    return "unknown";
+    if (rest == NULL || rest[0] == '\0' || rest[0] == '/')
+        return false;
+    for (; *rest != '\0'; rest++) {
+        if ((unsigned char)*rest <= ' ' || *rest == 0x7f)
+            return false;
+    }
+    return true;
 }
 
-static const char *format_name(enum log_format f)
+static enum status load_duration(const struct cfg_var *v, const char *s, int64_t *out,
+                                 struct err *e)
 {
-    return f == LOG_FORMAT_JSON ? "json" : "text";
+    char bound[32];
+    int64_t ms = 0;
+    enum status st;
+
+    st = cfg_parse_duration(s, &ms, e);
+    if (st != ST_OK) {
+        err_prefix(e, "%s", v->name);
+        return st;
+    }
+    if (ms < v->min) {
+        cfg_format_duration(v->min, bound, sizeof bound);
+        return err_set(e, ST_INVALID, "%s: duration \"%.*s\" is too short (at least %s)",
+                       v->name, QUOTE_MAX, s, bound);
+    }
+    if (ms > v->max) {
+        cfg_format_duration(v->max, bound, sizeof bound);
+        return err_set(e, ST_INVALID, "%s: duration \"%.*s\" is too long (at most %s)",
+                       v->name, QUOTE_MAX, s, bound);
+    }
+    *out = ms;
+    return ST_OK;
+}
+
+static enum status load_int(const struct cfg_var *v, const char *s, int *out,
+                            struct err *e)
+{
+    char *end = NULL;
+    long n;
+
+    /* Digits only: strtol would also take leading spaces and a sign. */
+    if (s[0] < '0' || s[0] > '9')
+        goto invalid;
+    errno = 0;
+    n = strtol(s, &end, 10);
+    if (errno == ERANGE || *end != '\0' || n < v->min || n > v->max)
+        goto invalid;
+    *out = (int)n;
+    return ST_OK;
+invalid:
+    return err_set(e, ST_INVALID,
+                   "%s: invalid number \"%.*s\" (use an integer from %lld to %lld)",
+                   v->name, QUOTE_MAX, s, (long long)v->min, (long long)v->max);
+}
+
+static enum status load_rate(const struct cfg_var *v, const char *s, double *out,
+                             struct err *e)
+{
+    char *end = NULL;
+    double r;
+
+    /* Digits first: strtod would also take spaces, a sign, "inf", "nan" and hex. */
+    if (s[0] < '0' || s[0] > '9' || strpbrk(s, "xXeE") != NULL)
+        goto invalid;
+    errno = 0;
+    r = strtod(s, &end);
+    if (errno == ERANGE || *end != '\0' || !(r >= (double)v->min) || r > (double)v->max)
+        goto invalid;
+    *out = r;
+    return ST_OK;
+invalid:
+    return err_set(e, ST_INVALID,
+                   "%s: invalid rate \"%.*s\" (use requests per second, a decimal number "
+                   "from %lld to %lld)",
+                   v->name, QUOTE_MAX, s, (long long)v->min, (long long)v->max);
+}
+
+static enum status load_enum(const struct cfg_var *v, const char *s, int *out,
+                             struct err *e)
+{
+    const struct cfg_choice *ch;
+    char names[128];
+
+    for (ch = v->choices; ch->name != NULL; ch++) {
+        if (strcasecmp(s, ch->name) == 0) {
+            *out = ch->value;
+            return ST_OK;
+        }
+    }
+    choice_list(v->choices, false, names, sizeof names);
+    return err_set(e, ST_INVALID, "%s: unknown value \"%.*s\" (use %s)", v->name,
+                   QUOTE_MAX, s, names);
+}
+
+/* Parse s (a value from the environment, or the default; NULL only for a string without
+ * a default) into v's field of c. */
+static enum status load_var(const struct cfg_var *v, const char *s, struct cfg *c,
+                            struct err *e)
+{
+    void *field = field_of(c, v);
+    char shown[256], hint[64];
+
+    if (s == NULL && v->type != CFG_STRING && v->type != CFG_SECRET && v->type != CFG_URL)
+        return err_set(e, ST_INVALID, "%s: no value and no default", v->name);
+    switch (v->type) {
+    case CFG_STRING:
+    case CFG_SECRET:
+        *(const char **)field = s;
+        return ST_OK;
+    case CFG_URL:
+        if (s != NULL && !url_valid(v, s)) {
+            /* A URL may carry a password: show it as the summary would. */
+            log_mask_url(s, shown, sizeof shown);
+            scheme_list(v, false, hint, sizeof hint);
+            return err_set(e, ST_INVALID, "%s: invalid URL \"%.*s\" (use %s)", v->name,
+                           QUOTE_MAX, shown, hint);
+        }
+        *(const char **)field = s;
+        return ST_OK;
+    case CFG_NAME:
+        if (!name_valid(s, v->max))
+            return err_set(
+                e, ST_INVALID,
+                "%s: invalid name \"%.*s\" (use 1 to %lld of A-Z a-z 0-9 _ . -)", v->name,
+                QUOTE_MAX, s, (long long)v->max);
+        *(const char **)field = s;
+        return ST_OK;
+    case CFG_DURATION:
+        return load_duration(v, s, field, e);
+    case CFG_INT:
+        return load_int(v, s, field, e);
+    case CFG_RATE:
+        return load_rate(v, s, field, e);
+    case CFG_ENUM:
+        return load_enum(v, s, field, e);
+    }
+    return err_set(e, ST_INVALID, "%s: unknown type", v->name);
 }
 
 enum status cfg_load(struct cfg *c, struct err *e)
 {
-    const char *v;
     enum status st;
+    size_t i;
 
-    c->database_url = env_or("TMDBQ_DATABASE_URL",
-                             "postgresql://tmdbq:tmdbq@localhost:5432/tmdbq");
-    c->amqp_url = env_or("TMDBQ_AMQP_URL", "amqp://guest:guest@localhost:5672/%2f");
-    c->amqp_prefix = env_or("TMDBQ_AMQP_PREFIX", "tmdbq");
-    c->tmdb_api_url = env_or("TMDB_API_URL", "https://api.themoviedb.org");
-    c->tmdb_api_key = env("TMDB_API_KEY");
-    c->tmdb_access_token = env("TMDB_ACCESS_TOKEN");
-    c->max_retries = 5;
-    c->backoff_base_ms = 30 * 1000;
-    c->backoff_cap_ms = 60 * 60 * 1000;
-    c->lease_ms = 2 * 60 * 1000;
-    c->sweep_interval_ms = 60 * 1000;
-    c->retention_ms = 30LL * 24 * 60 * 60 * 1000;
-    c->connect_timeout_ms = 5 * 1000;
-    c->tmdb_timeout_ms = 30 * 1000;
-    c->apply_timeout_ms = 5 * 1000;
-    c->tmdb_rate = 40;
-    c->tmdb_rate_scope = CFG_RATE_SCOPE_QUEUE;
-    c->log_level = LOG_LEVEL_INFO;
-    c->log_format = LOG_FORMAT_TEXT;
+    for (i = 0; i < NVARS; i++) {
+        const char *s = env(vars[i].name);
 
-    if (!prefix_valid(c->amqp_prefix))
-        return err_set(e, ST_INVALID,
-                       "TMDBQ_AMQP_PREFIX: invalid prefix \"%.*s\" (use 1 to %d of "
-                       "A-Z a-z 0-9 _ . -)",
-                       QUOTE_MAX, c->amqp_prefix, PREFIX_MAX);
-    st = load_max_retries(&c->max_retries, e);
-    if (st != ST_OK)
-        return st;
-    /* A zero base or lease would mean retry storms and instant lease loss; a zero
-     * retention is allowed and means completed rows go at the next cleanup. */
-    st = load_duration("TMDBQ_BACKOFF_BASE", 1, &c->backoff_base_ms, e);
-    if (st != ST_OK)
-        return st;
-    st = load_duration("TMDBQ_BACKOFF_CAP", 1, &c->backoff_cap_ms, e);
-    if (st != ST_OK)
-        return st;
-    st = load_duration("TMDBQ_LEASE", 1, &c->lease_ms, e);
-    if (st != ST_OK)
-        return st;
-    st = load_duration("TMDBQ_SWEEP_INTERVAL", 1, &c->sweep_interval_ms, e);
-    if (st != ST_OK)
-        return st;
-    st = load_duration("TMDBQ_RETENTION", 0, &c->retention_ms, e);
-    if (st != ST_OK)
-        return st;
-    st = load_duration("TMDBQ_CONNECT_TIMEOUT", 1, &c->connect_timeout_ms, e);
-    if (st != ST_OK)
-        return st;
-    st = load_duration("TMDBQ_TMDB_TIMEOUT", 1, &c->tmdb_timeout_ms, e);
-    if (st != ST_OK)
-        return st;
-    st = load_duration("TMDBQ_APPLY_TIMEOUT", 1, &c->apply_timeout_ms, e);
-    if (st != ST_OK)
-        return st;
-    st = load_rate(&c->tmdb_rate, e);
-    if (st != ST_OK)
-        return st;
-    v = env("TMDBQ_TMDB_RATE_SCOPE");
-    if (v != NULL && strcmp(v, "queue") == 0)
-        c->tmdb_rate_scope = CFG_RATE_SCOPE_QUEUE;
-    else if (v != NULL && strcmp(v, "host") == 0)
-        c->tmdb_rate_scope = CFG_RATE_SCOPE_HOST;
-    else if (v != NULL)
-        return err_set(e, ST_INVALID,
-                       "TMDBQ_TMDB_RATE_SCOPE: unknown scope \"%.*s\" (use queue: one "
-                       "budget for every consumer of the queue, or host: one per host)",
-                       QUOTE_MAX, v);
+        st = load_var(&vars[i], s != NULL ? s : vars[i].dflt, c, e);
+        if (st != ST_OK)
+            return st;
+    }
     if (c->backoff_cap_ms < c->backoff_base_ms) {
         char cap[32], base[32];
 
@@ -300,51 +627,117 @@ enum status cfg_load(struct cfg *c, struct err *e)
                        "TMDBQ_BACKOFF_CAP: %s is less than TMDBQ_BACKOFF_BASE %s", cap,
                        base);
     }
-
-    v = env("TMDBQ_LOG_LEVEL");
-    if (v != NULL && !log_level_parse(v, &c->log_level))
-        return err_set(e, ST_INVALID,
-                       "TMDBQ_LOG_LEVEL: unknown level \"%.*s\" (use debug, info, warn, "
-                       "error)",
-                       QUOTE_MAX, v);
-    v = env("TMDBQ_LOG_FORMAT");
-    if (v != NULL && !log_format_parse(v, &c->log_format))
-        return err_set(e, ST_INVALID,
-                       "TMDBQ_LOG_FORMAT: unknown format \"%.*s\" (use text, json)",
-                       QUOTE_MAX, v);
     return ST_OK;
+}
+
+/* v's value in c as the summary shows it: secrets as set or unset, URLs masked. */
+static void format_value(const struct cfg_var *v, const struct cfg *c, char *buf,
+                         size_t n)
+{
+    const void *field = cfield_of(c, v);
+    const char *s;
+    double r;
+
+    switch (v->type) {
+    case CFG_STRING:
+    case CFG_URL:
+        s = *(const char *const *)field;
+        if (s == NULL)
+            snprintf(buf, n, "unset");
+        else
+            log_mask_url(s, buf, n);
+        return;
+    case CFG_SECRET:
+        snprintf(buf, n, "%s", *(const char *const *)field != NULL ? "set" : "unset");
+        return;
+    case CFG_NAME:
+        snprintf(buf, n, "%s", *(const char *const *)field);
+        return;
+    case CFG_DURATION:
+        cfg_format_duration(*(const int64_t *)field, buf, n);
+        return;
+    case CFG_INT:
+        snprintf(buf, n, "%d", *(const int *)field);
+        return;
+    case CFG_RATE:
+        r = *(const double *)field;
+        if (r > 0)
+            snprintf(buf, n, "%g/s", r);
+        else
+            snprintf(buf, n, "unlimited");
+        return;
+    case CFG_ENUM:
+        snprintf(buf, n, "%s", choice_name(v->choices, *(const int *)field));
+        return;
+    }
+    snprintf(buf, n, "?");
 }
 
 void cfg_log_summary(const struct cfg *c, const char *version)
 {
-    char db[512], amqp[512], api[512];
-    char base[32], cap[32], lease[32], sweep[32], retention[32], timeout[32], tmdb[32];
-    char apply[32], rate[32];
+    char line[SUMMARY_MAX], value[512];
+    size_t len = 0, i;
 
-    log_mask_url(c->database_url, db, sizeof db);
-    log_mask_url(c->amqp_url, amqp, sizeof amqp);
-    log_mask_url(c->tmdb_api_url, api, sizeof api);
-    cfg_format_duration(c->backoff_base_ms, base, sizeof base);
-    cfg_format_duration(c->backoff_cap_ms, cap, sizeof cap);
-    cfg_format_duration(c->lease_ms, lease, sizeof lease);
-    cfg_format_duration(c->sweep_interval_ms, sweep, sizeof sweep);
-    cfg_format_duration(c->retention_ms, retention, sizeof retention);
-    cfg_format_duration(c->connect_timeout_ms, timeout, sizeof timeout);
-    cfg_format_duration(c->tmdb_timeout_ms, tmdb, sizeof tmdb);
-    cfg_format_duration(c->apply_timeout_ms, apply, sizeof apply);
-    if (c->tmdb_rate > 0)
-        snprintf(rate, sizeof rate, "%g/s", c->tmdb_rate);
-    else
-        snprintf(rate, sizeof rate, "unlimited");
-    log_info("tmdbq %s: database=%s amqp=%s prefix=%s tmdb_api=%s api_key=%s "
-             "access_token=%s retries=%d backoff=%s..%s lease=%s sweep=%s retention=%s "
-             "connect_timeout=%s tmdb_timeout=%s apply_timeout=%s tmdb_rate=%s per %s "
-             "log=%s/%s",
-             version != NULL ? version : "unknown", db, amqp, c->amqp_prefix, api,
-             c->tmdb_api_key != NULL ? "set" : "unset",
-             c->tmdb_access_token != NULL ? "set" : "unset", c->max_retries, base, cap,
-             lease, sweep, retention, timeout, tmdb, apply, rate,
-             c->tmdb_rate_scope == CFG_RATE_SCOPE_HOST ? "host" : "queue",
-             level_name(c->log_level),
-             format_name(c->log_format));
+    line[0] = '\0';
+    for (i = 0; i < NVARS && len < sizeof line - 1; i++) {
+        format_value(&vars[i], c, value, sizeof value);
+        snprintf(line + len, sizeof line - len, "%s%s", vars[i].label, value);
+        len += strlen(line + len);
+    }
+    log_info("tmdbq %s:%s", version != NULL ? version : "unknown", line);
+}
+
+/* The README's values column: the type and range cfg_load enforces. */
+static void format_values(const struct cfg_var *v, char *buf, size_t n)
+{
+    char lo[32], hi[32];
+
+    switch (v->type) {
+    case CFG_STRING:
+        snprintf(buf, n, "text");
+        return;
+    case CFG_SECRET:
+        snprintf(buf, n, "text, never shown");
+        return;
+    case CFG_URL:
+        scheme_list(v, true, lo, sizeof lo);
+        snprintf(buf, n, "%s URL", lo);
+        return;
+    case CFG_NAME:
+        snprintf(buf, n, "1 to %lld of `A-Z a-z 0-9 _ . -`", (long long)v->max);
+        return;
+    case CFG_DURATION:
+        cfg_format_duration(v->min, lo, sizeof lo);
+        cfg_format_duration(v->max, hi, sizeof hi);
+        snprintf(buf, n, "duration, %s to %s", lo, hi);
+        return;
+    case CFG_INT:
+        snprintf(buf, n, "integer, %lld to %lld", (long long)v->min, (long long)v->max);
+        return;
+    case CFG_RATE:
+        snprintf(buf, n, "decimal, %lld to %lld", (long long)v->min, (long long)v->max);
+        return;
+    case CFG_ENUM:
+        choice_list(v->choices, true, buf, n);
+        return;
+    }
+    snprintf(buf, n, "?");
+}
+
+void cfg_print_table(FILE *out)
+{
+    char values[128];
+    size_t i;
+
+    fputs("| variable | default | values | meaning |\n", out);
+    fputs("|---|---|---|---|\n", out);
+    for (i = 0; i < NVARS; i++) {
+        format_values(&vars[i], values, sizeof values);
+        if (vars[i].dflt != NULL)
+            fprintf(out, "| `%s` | `%s` | %s | %s |\n", vars[i].name, vars[i].dflt,
+                    values, vars[i].meaning);
+        else
+            fprintf(out, "| `%s` | %s | %s | %s |\n", vars[i].name, vars[i].unset, values,
+                    vars[i].meaning);
+    }
 }

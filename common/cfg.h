@@ -1,10 +1,12 @@
 /*
  * cfg: configuration from the environment, one table for every program.
  *
- * Strings are borrowed from the environment (or static defaults) and live as long as the
- * process; a flag may override a field by pointing it at argv. A value that does not parse
- * stops the program: cfg_load returns ST_INVALID with a message naming the variable, and
- * main exits 2.
+ * Every variable tmdbq reads is a row of one table in cfg.c (name, type, default, range,
+ * meaning); loading, the startup summary and the README's configuration table all come
+ * from it. Strings are borrowed from the environment (or static defaults) and live as
+ * long as the process; a flag may override a field by pointing it at argv. A value that
+ * does not parse stops the program: cfg_load returns ST_INVALID with a message naming the
+ * variable, and main exits 2.
  */
 #ifndef TMDBQ_CFG_H
 #define TMDBQ_CFG_H
@@ -12,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "err.h"
 #include "log.h"
@@ -24,8 +27,10 @@ enum cfg_rate_scope {
 };
 
 struct cfg {
-    const char *database_url;      /* TMDBQ_DATABASE_URL */
-    const char *amqp_url;          /* TMDBQ_AMQP_URL */
+    const char *database_url; /* TMDBQ_DATABASE_URL */
+    const char *amqp_url;     /* TMDBQ_AMQP_URL */
+    /* TMDBQ_AMQP_MANAGEMENT_URL, NULL when unset: then http://<host of amqp_url>:15672 */
+    const char *amqp_management_url;
     const char *amqp_prefix;       /* TMDBQ_AMQP_PREFIX: [A-Za-z0-9_.-]{1,64} */
     const char *tmdb_api_url;      /* TMDB_API_URL */
     const char *tmdb_api_key;      /* TMDB_API_KEY, NULL when unset; a secret */
@@ -36,16 +41,19 @@ struct cfg {
     int64_t lease_ms;              /* TMDBQ_LEASE, default 2m */
     int64_t sweep_interval_ms;     /* TMDBQ_SWEEP_INTERVAL, default 1m */
     int64_t retention_ms;          /* TMDBQ_RETENTION, default 30d */
-    int64_t connect_timeout_ms;    /* TMDBQ_CONNECT_TIMEOUT, default 5s: PostgreSQL and RabbitMQ */
-    int64_t tmdb_timeout_ms;       /* TMDBQ_TMDB_TIMEOUT, default 30s: one whole TMDB request */
-    int64_t apply_timeout_ms;      /* TMDBQ_APPLY_TIMEOUT, default 5s: the whole direct TMDB
-                                      call of `tmdbq apply`, short so a user never waits
-                                      long (on expiry the operation is queued) */
-    double tmdb_rate;              /* TMDBQ_TMDB_RATE, requests/s to TMDB for the whole
-                                      scope, default 40; 0: no budget */
-    enum cfg_rate_scope tmdb_rate_scope; /* TMDBQ_TMDB_RATE_SCOPE: queue (default), host */
-    enum log_level log_level;      /* TMDBQ_LOG_LEVEL: debug, info, warn, error */
-    enum log_format log_format;    /* TMDBQ_LOG_FORMAT: text, json */
+    /* TMDBQ_CONNECT_TIMEOUT, default 5s: PostgreSQL and RabbitMQ */
+    int64_t connect_timeout_ms;
+    /* TMDBQ_TMDB_TIMEOUT, default 30s: one whole TMDB request */
+    int64_t tmdb_timeout_ms;
+    /* TMDBQ_APPLY_TIMEOUT, default 5s: the whole direct TMDB call of `tmdbq apply`, short
+     * so a user never waits long (on expiry the operation is queued) */
+    int64_t apply_timeout_ms;
+    /* TMDBQ_TMDB_RATE, requests/s to TMDB for the whole scope, default 40; 0: none */
+    double tmdb_rate;
+    /* TMDBQ_TMDB_RATE_SCOPE: queue (default), host */
+    enum cfg_rate_scope tmdb_rate_scope;
+    enum log_level log_level;   /* TMDBQ_LOG_LEVEL: debug, info, warn, error */
+    enum log_format log_format; /* TMDBQ_LOG_FORMAT: text, json */
 };
 
 /* Fill c with defaults, then with whatever the environment sets. On a bad value returns
@@ -63,7 +71,12 @@ enum status cfg_parse_duration(const char *s, int64_t *out_ms, struct err *e);
  * 90000 -> "90s". Always NUL-terminates. */
 void cfg_format_duration(int64_t ms, char *buf, size_t n);
 
-/* Log one info line with the effective configuration, secrets and URL passwords masked. */
+/* Log one info line with the effective configuration (every variable of the table, in
+ * its order), secrets and URL passwords masked. */
 void cfg_log_summary(const struct cfg *c, const char *version);
+
+/* Write the configuration table as Markdown: a header row, then one row per variable
+ * (variable, default, values, meaning), as README.md's "## Configuration" has it. */
+void cfg_print_table(FILE *out);
 
 #endif

@@ -5,6 +5,7 @@
  * for bad usage or configuration, 1 when the workers could not be set up.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +14,11 @@
 
 #include <curl/curl.h>
 
-#include "sig.h"
 #include "cfg.h"
 #include "consumer.h"
 #include "err.h"
 #include "log.h"
+#include "sig.h"
 
 #define PROGRAM "tmdbq-consumer"
 #define ID_MAX 200
@@ -80,70 +81,120 @@ static bool id_valid(const char *s)
     return true;
 }
 
+enum {
+    OPT_CONCURRENCY = 256,
+    OPT_PREFETCH,
+    OPT_GRACE,
+    OPT_DRAIN,
+    OPT_ONCE,
+    OPT_ID,
+    OPT_VERSION,
+};
+
+static const struct option options[] = {
+    {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+    {"prefetch", required_argument, NULL, OPT_PREFETCH},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"drain", no_argument, NULL, OPT_DRAIN},
+    {"once", no_argument, NULL, OPT_ONCE},
+    {"id", required_argument, NULL, OPT_ID},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+#define NOPTIONS (sizeof options / sizeof options[0] - 1)
+
+/* The option getopt_long returned (or, for '?' and ':', named in optopt); NULL when it is
+ * not one of ours. */
+static const struct option *option_of(int val)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        if (options[i].val == val)
+            return &options[i];
+    }
+    return NULL;
+}
+
+/* getopt_long also takes any unambiguous prefix (--conc): flags are written out, so a
+ * command line reads like the usage text and a new flag never changes an old one. */
+static bool whole_name(const char *arg, const char *name)
+{
+    size_t n = strlen(name);
+
+    return strncmp(arg, "--", 2) == 0 && strncmp(arg + 2, name, n) == 0 &&
+           (arg[2 + n] == '\0' || arg[2 + n] == '=');
+}
+
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, struct consumer_opts *o)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *eq = strchr(arg, '=');
-        char flag[32];
-        const char *value = NULL;
-        bool takes_value;
+    bool seen[NOPTIONS] = {false};
 
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+    /* "+": stop at the first argument that is not a flag, which is an error; ":": a
+     * missing value is told apart from an unknown flag. The messages are ours. */
+    opterr = 0;
+    for (;;) {
+        int at = optind;
+        int c = getopt_long(argc, argv, "+:h", options, NULL);
+        const struct option *opt;
+        const char *arg;
+
+        if (c == -1)
+            break;
+        arg = argv[at];
+        opt = option_of(c == '?' || c == ':' ? optopt : c);
+        if (opt == NULL || (arg[1] == '-' && !whole_name(arg, opt->name)))
+            return usage_error("unknown option \"%s\"", arg);
+        if (c == ':')
+            return usage_error("--%s needs a value", opt->name);
+        if (c == '?')
+            return usage_error("--%s takes no value", opt->name);
+        if (seen[opt - options])
+            return usage_error("--%s given more than once", opt->name);
+        seen[opt - options] = true;
+
+        switch (c) {
+        case 'h':
             fputs(USAGE, stdout);
             return 0;
-        }
-        if (strcmp(arg, "--version") == 0) {
+        case OPT_VERSION:
             printf(PROGRAM " %s\n", TMDBQ_VERSION);
             return 0;
-        }
-        if (strncmp(arg, "--", 2) != 0)
-            return usage_error("unexpected argument \"%s\"", arg);
-        snprintf(flag, sizeof flag, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-        takes_value = strcmp(flag, "--concurrency") == 0 ||
-                      strcmp(flag, "--prefetch") == 0 || strcmp(flag, "--grace") == 0 ||
-                      strcmp(flag, "--id") == 0;
-        if (!takes_value) {
-            if (eq == NULL && strcmp(arg, "--drain") == 0) {
-                o->drain = true;
-                continue;
-            }
-            if (eq == NULL && strcmp(arg, "--once") == 0) {
-                o->once = true;
-                continue;
-            }
-            return usage_error("unknown option \"%s\"", arg);
-        }
-        if (eq != NULL)
-            value = eq + 1;
-        else if (i + 1 < argc)
-            value = argv[++i];
-        else
-            return usage_error("%s needs a value", flag);
-
-        if (strcmp(flag, "--concurrency") == 0) {
-            if (!parse_int(value, 1, CONSUMER_CONCURRENCY_MAX, &o->concurrency))
+        case OPT_DRAIN:
+            o->drain = true;
+            break;
+        case OPT_ONCE:
+            o->once = true;
+            break;
+        case OPT_CONCURRENCY:
+            if (!parse_int(optarg, 1, CONSUMER_CONCURRENCY_MAX, &o->concurrency))
                 return usage_error("--concurrency: \"%s\" is not an integer from 1 to 64",
-                                   value);
-        } else if (strcmp(flag, "--prefetch") == 0) {
-            if (!parse_int(value, 1, CONSUMER_PREFETCH_MAX, &o->prefetch))
+                                   optarg);
+            break;
+        case OPT_PREFETCH:
+            if (!parse_int(optarg, 1, CONSUMER_PREFETCH_MAX, &o->prefetch))
                 return usage_error("--prefetch: \"%s\" is not an integer from 1 to 1000",
-                                   value);
-        } else if (strcmp(flag, "--grace") == 0) {
-            if (cfg_parse_duration(value, &o->grace_ms, NULL) != ST_OK)
+                                   optarg);
+            break;
+        case OPT_GRACE:
+            if (cfg_parse_duration(optarg, &o->grace_ms, NULL) != ST_OK)
                 return usage_error(
                     "--grace: invalid duration \"%s\" (use e.g. 500ms, 30s, "
                     "2m)",
-                    value);
-        } else {
-            if (!id_valid(value))
+                    optarg);
+            break;
+        case OPT_ID:
+            if (!id_valid(optarg))
                 return usage_error("--id: \"%s\" must be 1 to 200 printable characters "
                                    "without spaces",
-                                   value);
-            o->id = value;
+                                   optarg);
+            o->id = optarg;
+            break;
         }
     }
+    if (optind < argc)
+        return usage_error("unexpected argument \"%s\"", argv[optind]);
     return -1;
 }
 

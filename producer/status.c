@@ -98,7 +98,7 @@ static void status_broker(struct tmdbq *h, struct status_store *s)
     size_t nq = 0;
     struct mqadmin *admin = NULL;
     struct err e = {0};
-    const char *murl = getenv("TMDBQ_AMQP_MANAGEMENT_URL");
+    const char *murl = h->cfg.amqp_management_url;
 
     all[nq++] = &s->pub.work;
     for (size_t i = 0; i < s->pub.n_retry && nq < sizeof all / sizeof all[0] - 1; i++)

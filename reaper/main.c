@@ -5,15 +5,16 @@
  * sweep that ran through), 1 when a --once sweep could not get through because a service
  * failed, 2 for bad usage or configuration.
  */
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "sig.h"
 #include "cfg.h"
 #include "err.h"
 #include "log.h"
 #include "reaper.h"
+#include "sig.h"
 
 #define PROGRAM "tmdbq-reaper"
 
@@ -35,27 +36,89 @@
     "configuration.\n"
 /* clang-format on */
 
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs(PROGRAM ": ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\n" USAGE, stderr);
+    return 2;
+}
+
+enum {
+    OPT_ONCE = 256,
+    OPT_VERSION,
+};
+
+static const struct option options[] = {
+    {"once", no_argument, NULL, OPT_ONCE},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+#define NOPTIONS (sizeof options / sizeof options[0] - 1)
+
+/* The option getopt_long returned (or, for '?', named in optopt); NULL when it is not one
+ * of ours. */
+static const struct option *option_of(int val)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        if (options[i].val == val)
+            return &options[i];
+    }
+    return NULL;
+}
+
+/* getopt_long also takes any unambiguous prefix (--on): flags are written out, so a
+ * command line reads like the usage text and a new flag never changes an old one. */
+static bool whole_name(const char *arg, const char *name)
+{
+    size_t n = strlen(name);
+
+    return strncmp(arg, "--", 2) == 0 && strncmp(arg + 2, name, n) == 0 &&
+           (arg[2 + n] == '\0' || arg[2 + n] == '=');
+}
+
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, bool *once)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+    bool seen[NOPTIONS] = {false};
+
+    /* "+": stop at the first argument that is not a flag, which is an error. The messages
+     * are ours. */
+    opterr = 0;
+    for (;;) {
+        int at = optind;
+        int c = getopt_long(argc, argv, "+h", options, NULL);
+        const struct option *opt;
+        const char *arg;
+
+        if (c == -1)
+            break;
+        arg = argv[at];
+        opt = option_of(c == '?' ? optopt : c);
+        if (opt == NULL || (arg[1] == '-' && !whole_name(arg, opt->name)))
+            return usage_error("unknown option \"%s\"", arg);
+        if (c == '?')
+            return usage_error("--%s takes no value", opt->name);
+        if (seen[opt - options])
+            return usage_error("--%s given more than once", opt->name);
+        seen[opt - options] = true;
+
+        switch (c) {
+        case 'h':
             fputs(USAGE, stdout);
             return 0;
-        }
-        if (strcmp(argv[i], "--version") == 0) {
+        case OPT_VERSION:
             printf(PROGRAM " %s\n", TMDBQ_VERSION);
             return 0;
-        }
-        if (strcmp(argv[i], "--once") == 0) {
+        case OPT_ONCE:
             *once = true;
-            continue;
+            break;
         }
-        fprintf(stderr, PROGRAM ": %s \"%s\"\n%s",
-                strncmp(argv[i], "--", 2) == 0 ? "unknown option" : "unexpected argument",
-                argv[i], USAGE);
-        return 2;
     }
+    if (optind < argc)
+        return usage_error("unexpected argument \"%s\"", argv[optind]);
     return -1;
 }
 

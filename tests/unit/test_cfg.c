@@ -16,12 +16,13 @@
 #include "log.h"
 
 static const char *const all_vars[] = {
-    "TMDBQ_DATABASE_URL",   "TMDBQ_AMQP_URL",     "TMDBQ_AMQP_PREFIX",
-    "TMDB_API_URL",         "TMDB_API_KEY",       "TMDB_ACCESS_TOKEN",
-    "TMDBQ_MAX_RETRIES",    "TMDBQ_BACKOFF_BASE", "TMDBQ_BACKOFF_CAP",
-    "TMDBQ_LEASE",          "TMDBQ_SWEEP_INTERVAL", "TMDBQ_RETENTION",
-    "TMDBQ_CONNECT_TIMEOUT", "TMDBQ_TMDB_TIMEOUT", "TMDBQ_LOG_LEVEL",   "TMDBQ_LOG_FORMAT",
-    "TMDBQ_APPLY_TIMEOUT", "TMDBQ_TMDB_RATE", "TMDBQ_TMDB_RATE_SCOPE",
+    "TMDBQ_DATABASE_URL", "TMDBQ_AMQP_URL",        "TMDBQ_AMQP_MANAGEMENT_URL",
+    "TMDBQ_AMQP_PREFIX",  "TMDB_API_URL",          "TMDB_API_KEY",
+    "TMDB_ACCESS_TOKEN",  "TMDBQ_MAX_RETRIES",     "TMDBQ_BACKOFF_BASE",
+    "TMDBQ_BACKOFF_CAP",  "TMDBQ_LEASE",           "TMDBQ_SWEEP_INTERVAL",
+    "TMDBQ_RETENTION",    "TMDBQ_CONNECT_TIMEOUT", "TMDBQ_TMDB_TIMEOUT",
+    "TMDBQ_LOG_LEVEL",    "TMDBQ_LOG_FORMAT",      "TMDBQ_APPLY_TIMEOUT",
+    "TMDBQ_TMDB_RATE",    "TMDBQ_TMDB_RATE_SCOPE",
 };
 
 static void clear_env(void)
@@ -142,6 +143,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
     CHECK_STR_EQ(c.database_url, "postgresql://tmdbq:tmdbq@localhost:5432/tmdbq");
     CHECK_STR_EQ(c.amqp_url, "amqp://guest:guest@localhost:5672/%2f");
+    CHECK(c.amqp_management_url == NULL);
     CHECK_STR_EQ(c.amqp_prefix, "tmdbq");
     CHECK_STR_EQ(c.tmdb_api_url, "https://api.themoviedb.org");
     CHECK(c.tmdb_api_key == NULL);
@@ -191,6 +193,7 @@ static void test_overrides(void)
     clear_env();
     setenv("TMDBQ_DATABASE_URL", "host=db dbname=x", 1);
     setenv("TMDBQ_AMQP_URL", "amqp://u:p@mq:5672/v", 1);
+    setenv("TMDBQ_AMQP_MANAGEMENT_URL", "https://admin:pw@mq:15671/api-root", 1);
     setenv("TMDBQ_AMQP_PREFIX", "test_1.a-B", 1);
     setenv("TMDB_API_URL", "http://127.0.0.1:9999", 1);
     setenv("TMDB_API_KEY", "k123", 1);
@@ -208,6 +211,7 @@ static void test_overrides(void)
     CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
     CHECK_STR_EQ(c.database_url, "host=db dbname=x");
     CHECK_STR_EQ(c.amqp_url, "amqp://u:p@mq:5672/v");
+    CHECK_STR_EQ(c.amqp_management_url, "https://admin:pw@mq:15671/api-root");
     CHECK_STR_EQ(c.amqp_prefix, "test_1.a-B");
     CHECK_STR_EQ(c.tmdb_api_url, "http://127.0.0.1:9999");
     CHECK_STR_EQ(c.tmdb_api_key, "k123");
@@ -228,6 +232,15 @@ static void test_overrides(void)
     CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
     CHECK_EQ_INT(c.max_retries, 100);
     CHECK_EQ_INT(c.log_level, LOG_LEVEL_WARN);
+
+    /* Names are taken in any case, as log levels always were. */
+    setenv("TMDBQ_LOG_LEVEL", "ERROR", 1);
+    setenv("TMDBQ_LOG_FORMAT", "Json", 1);
+    setenv("TMDBQ_TMDB_RATE_SCOPE", "HOST", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    CHECK_EQ_INT(c.log_level, LOG_LEVEL_ERROR);
+    CHECK_EQ_INT(c.log_format, LOG_FORMAT_JSON);
+    CHECK_EQ_INT(c.tmdb_rate_scope, CFG_RATE_SCOPE_HOST);
 }
 
 static void test_empty_is_unset(void)
@@ -307,6 +320,58 @@ static void test_bad_values(void)
               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     check_bad("TMDBQ_LOG_LEVEL", "verbose");
     check_bad("TMDBQ_LOG_FORMAT", "xml");
+    check_bad("TMDBQ_AMQP_URL", "http://mq:5672/");
+    check_bad("TMDBQ_AMQP_URL", "mq:5672");
+    check_bad("TMDBQ_AMQP_URL", "amqp://");
+    check_bad("TMDBQ_AMQP_URL", "amqp://mq /v");
+    check_bad("TMDBQ_AMQP_MANAGEMENT_URL", "ftp://mq:15672");
+    check_bad("TMDBQ_AMQP_MANAGEMENT_URL", "mq:15672");
+    check_bad("TMDB_API_URL", "api.themoviedb.org");
+    check_bad("TMDB_API_URL", "HTTPS://api.themoviedb.org");
+
+    /* A rejected URL is quoted with its password masked. */
+    clear_env();
+    setenv("TMDBQ_AMQP_URL", "amqq://guest:mqsecret@mq:5672/%2f", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_STR_EQ(e.msg, "TMDBQ_AMQP_URL: invalid URL \"amqq://guest:***@mq:5672/%2f\" "
+                        "(use amqp:// or amqps://)");
+    clear_env();
+    setenv("TMDBQ_AMQP_MANAGEMENT_URL", "htp://admin:mgmtsecret@mq:15672", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_CONTAINS(e.msg, "TMDBQ_AMQP_MANAGEMENT_URL: invalid URL");
+    CHECK_CONTAINS(e.msg, "(use http:// or https://)");
+    CHECK(strstr(e.msg, "mgmtsecret") == NULL);
+
+    /* The messages of the other types. */
+    clear_env();
+    setenv("TMDBQ_MAX_RETRIES", "101", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_STR_EQ(
+        e.msg,
+        "TMDBQ_MAX_RETRIES: invalid number \"101\" (use an integer from 0 to 100)");
+    clear_env();
+    setenv("TMDBQ_TMDB_RATE_SCOPE", "cluster", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_STR_EQ(e.msg,
+                 "TMDBQ_TMDB_RATE_SCOPE: unknown value \"cluster\" (use queue, host)");
+    clear_env();
+    setenv("TMDBQ_LOG_LEVEL", "verbose", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    /* An alias (warning) is accepted but not offered. */
+    CHECK_STR_EQ(
+        e.msg,
+        "TMDBQ_LOG_LEVEL: unknown value \"verbose\" (use debug, info, warn, error)");
+    clear_env();
+    setenv("TMDBQ_TMDB_RATE", "1e3", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_STR_EQ(e.msg, "TMDBQ_TMDB_RATE: invalid rate \"1e3\" (use requests per second, "
+                        "a decimal number from 0 to 100000)");
+    clear_env();
+    setenv("TMDBQ_AMQP_PREFIX", "a b", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_STR_EQ(
+        e.msg,
+        "TMDBQ_AMQP_PREFIX: invalid name \"a b\" (use 1 to 64 of A-Z a-z 0-9 _ . -)");
 
     /* The exact shape of a duration message. */
     clear_env();
@@ -341,6 +406,49 @@ static void test_bad_values(void)
     clear_env();
     setenv("TMDBQ_LEASE", "nope", 1);
     CHECK_EQ_INT(cfg_load(&c, NULL), ST_INVALID);
+}
+
+/* Each duration's range: the bounds themselves are accepted, one step past is not. */
+static void test_duration_ranges(void)
+{
+    static const struct {
+        const char *name, *lo, *hi, *above;
+    } cases[] = {
+        {"TMDBQ_BACKOFF_BASE", "1ms", "1d", "86400001ms"},
+        {"TMDBQ_LEASE", "1ms", "1d", "25h"},
+        {"TMDBQ_SWEEP_INTERVAL", "1ms", "1d", "2d"},
+        {"TMDBQ_RETENTION", "0", "3650d", "3651d"},
+        {"TMDBQ_CONNECT_TIMEOUT", "1ms", "5m", "301s"},
+        {"TMDBQ_TMDB_TIMEOUT", "1ms", "10m", "11m"},
+        {"TMDBQ_APPLY_TIMEOUT", "1ms", "5m", "1h"},
+    };
+    struct cfg c;
+    struct err e = {0};
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        clear_env();
+        /* Room for the largest base. */
+        setenv("TMDBQ_BACKOFF_CAP", "7d", 1);
+        setenv(cases[i].name, cases[i].lo, 1);
+        CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+        setenv(cases[i].name, cases[i].hi, 1);
+        CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+        check_bad(cases[i].name, cases[i].above);
+    }
+    /* The cap goes up to 7d, with a base to match. */
+    clear_env();
+    setenv("TMDBQ_BACKOFF_BASE", "1d", 1);
+    setenv("TMDBQ_BACKOFF_CAP", "7d", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    CHECK_EQ_INT(c.backoff_cap_ms, 7LL * 86400000);
+    setenv("TMDBQ_BACKOFF_CAP", "8d", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_STR_EQ(e.msg, "TMDBQ_BACKOFF_CAP: duration \"8d\" is too long (at most 7d)");
+    clear_env();
+    setenv("TMDBQ_LEASE", "0", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_STR_EQ(e.msg, "TMDBQ_LEASE: duration \"0\" is too short (at least 1ms)");
 }
 
 /* Run cfg_log_summary with stderr sent to a temporary file; returns what was written. */
@@ -404,11 +512,71 @@ static void test_summary(void)
     CHECK_CONTAINS(out, "tmdb_rate=40/s per queue");
     CHECK_CONTAINS(out, "info");
     CHECK_CONTAINS(out, "text");
+    CHECK_CONTAINS(out, "amqp_management=unset");
+    CHECK_CONTAINS(out, "backoff=30s..1h");
+    CHECK_CONTAINS(out, "connect_timeout=5s tmdb_timeout=30s apply_timeout=5s");
+    CHECK_CONTAINS(out, "log=info/text");
     CHECK(strstr(out, "dbsecret") == NULL);
     CHECK(strstr(out, "mqsecret") == NULL);
     CHECK(strstr(out, "SEKRETKEY42") == NULL);
     /* One line. */
     CHECK(strchr(out, '\n') != NULL && strchr(out, '\n')[1] == '\0');
+
+    /* A management URL is masked too; a zero rate is no budget. */
+    setenv("TMDBQ_AMQP_MANAGEMENT_URL", "http://admin:mgmtsecret@mq:15672", 1);
+    setenv("TMDB_ACCESS_TOKEN", "SEKRETTOKEN42", 1);
+    setenv("TMDBQ_TMDB_RATE", "0", 1);
+    setenv("TMDBQ_TMDB_RATE_SCOPE", "host", 1);
+    setenv("TMDBQ_LOG_LEVEL", "warning", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    capture_summary(&c, out, sizeof out);
+    CHECK_CONTAINS(out, "amqp_management=http://admin:***@mq:15672");
+    CHECK_CONTAINS(out, "access_token=set");
+    CHECK_CONTAINS(out, "tmdb_rate=unlimited per host");
+    CHECK_CONTAINS(out, "log=warn/text");
+    CHECK(strstr(out, "mgmtsecret") == NULL);
+    CHECK(strstr(out, "SEKRETTOKEN42") == NULL);
+}
+
+/* cfg_print_table: a Markdown table with one row per variable, the same as the summary's.
+ * That it matches README.md is test_cfg_readme's business. */
+static void test_print_table(void)
+{
+    char buf[16384];
+    FILE *f = tmpfile();
+    size_t got, i, rows = 0;
+    const char *p;
+
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    cfg_print_table(f);
+    rewind(f);
+    got = fread(buf, 1, sizeof buf - 1, f);
+    buf[got] = '\0';
+    fclose(f);
+    CHECK(strncmp(buf, "| variable | default | values | meaning |\n|---|---|---|---|\n",
+                  60) == 0);
+    for (i = 0; i < sizeof all_vars / sizeof all_vars[0]; i++) {
+        char cell[64];
+
+        snprintf(cell, sizeof cell, "\n| `%s` | ", all_vars[i]);
+        CHECK_CONTAINS(buf, cell);
+    }
+    for (p = buf; *p != '\0'; p++)
+        rows += *p == '\n';
+    CHECK_EQ_INT(rows, 2 + sizeof all_vars / sizeof all_vars[0]);
+    CHECK_CONTAINS(buf, "| `TMDBQ_LEASE` | `2m` | duration, 1ms to 1d | ");
+    CHECK_CONTAINS(buf, "| `TMDBQ_RETENTION` | `30d` | duration, 0 to 3650d | ");
+    CHECK_CONTAINS(buf, "| `TMDBQ_MAX_RETRIES` | `5` | integer, 0 to 100 | ");
+    CHECK_CONTAINS(buf, "| `TMDBQ_TMDB_RATE` | `40` | decimal, 0 to 100000 | ");
+    CHECK_CONTAINS(buf,
+                   "| `TMDBQ_LOG_LEVEL` | `info` | `debug`, `info`, `warn`, `error` | ");
+    CHECK_CONTAINS(buf, "| `TMDB_API_KEY` | none | text, never shown | ");
+    CHECK_CONTAINS(buf, "| `TMDBQ_AMQP_URL` | `amqp://guest:guest@localhost:5672/%2f` | "
+                        "`amqp://` or `amqps://` URL | ");
+    CHECK_CONTAINS(buf, "| `TMDBQ_AMQP_MANAGEMENT_URL` | "
+                        "`http://<host of TMDBQ_AMQP_URL>:15672` | ");
 }
 
 /* err is what cfg reports through; its contract is checked here rather than in a test
@@ -460,7 +628,9 @@ int main(void)
     test_overrides();
     test_empty_is_unset();
     test_bad_values();
+    test_duration_ranges();
     test_summary();
+    test_print_table();
     clear_env();
     return check_exit();
 }
