@@ -93,13 +93,19 @@ $$;
 -- list lock first, and waiting here in id order could deadlock); a row left unmarked
 -- costs at most one more publish by the relay. Returns how many were marked.
 CREATE FUNCTION tmdbq_mark_published(p_ids UUID[]) RETURNS INTEGER
-LANGUAGE sql AS $$
+-- plpgsql, so that a session plans it once (it runs after every publish).
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_marked INTEGER;
+BEGIN
   WITH c AS (SELECT q.id FROM queued_list_operations q
               WHERE q.id = ANY (p_ids) AND q.status = 'pending'
                 FOR UPDATE SKIP LOCKED),
        u AS (UPDATE queued_list_operations q SET published_at = now()
                FROM c WHERE q.id = c.id RETURNING 1)
-  SELECT count(*)::INTEGER FROM u
+  SELECT count(*)::INTEGER INTO v_marked FROM u;
+  RETURN v_marked;
+END
 $$;
 
 DROP FUNCTION tmdbq_relay_mark(UUID[]);
