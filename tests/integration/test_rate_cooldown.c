@@ -10,7 +10,8 @@
  *   leased when it happened, at most a second's worth at the default rate);
  * - `tmdbq status --json` shows the 429 and the cool-down;
  * - the operation is tried again after Retry-After, not after the 30 s backoff, and every
- *   operation completes with retry_count 0.
+ *   operation completes with retry_count 0;
+ * - a consumer with a bad TMDBQ_TMDB_RATE or TMDBQ_TMDB_RATE_SCOPE exits 2 at start.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,29 @@ int main(void)
     CHECK(after - t429 < 15000);
     for (k = 0; k < 2; k++)
         CHECK_EQ_INT(ts_proc_stop(&cons[k], 15000), 0);
+
+    /* Bad budgets are refused at start, naming the variable: exit 2. */
+    {
+        static const char *const bad[][2] = {{"TMDBQ_TMDB_RATE=-1", "TMDBQ_TMDB_RATE"},
+                                             {"TMDBQ_TMDB_RATE=abc", "TMDBQ_TMDB_RATE"},
+                                             {"TMDBQ_TMDB_RATE_SCOPE=cluster",
+                                              "TMDBQ_TMDB_RATE_SCOPE"}};
+
+        for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+            const char *const extra[] = {bad[b][0], NULL};
+            struct ts_proc p;
+            char *err;
+
+            memset(&p, 0, sizeof p);
+            p.pid = -1;
+            CHECK_EQ_INT(ts_consumer_start(&env, &fake, extra, NULL, &p), 0);
+            CHECK_EQ_INT(ts_proc_wait(&p, 10000), 2);
+            err = ts_proc_stderr(&p);
+            CHECK_CONTAINS(err, bad[b][1]);
+            free(err);
+            ts_proc_stop(&p, 2000);
+        }
+    }
 out:
     if (check_failures) {
         ts_dump_rows(&env, 20);
