@@ -187,8 +187,12 @@ static enum status lease(struct rate *r, struct db *db, struct err *e)
 /* Sleep until the slot's time, asking quit every slice: false when told to quit. */
 static bool sleep_until(double at_ms, bool (*quit)(void *), void *arg)
 {
+    int64_t at = (int64_t)at_ms;
+
+    if ((double)at < at_ms)
+        at++; /* never before the slot's time */
     for (;;) {
-        int64_t left = (int64_t)at_ms + 1 - clock_now_ms();
+        int64_t left = at - clock_now_ms();
 
         if (left <= 0)
             return true;
