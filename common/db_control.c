@@ -89,7 +89,7 @@ enum status db_retry_op(struct db *db, const char *id, struct op *out, struct er
 enum status db_cancel_op(struct db *db, const char *id, struct op *out,
                          struct db_handon *next, struct err *e)
 {
-    static const struct change c = {"cancelled", "pending"};
+    static const struct change c = {"cancelled", "pending or failed"};
 
     return change_op(db,
                      "SELECT c.outcome, c.next_ids::text, " OP_COLUMNS

@@ -27,10 +27,11 @@
  * a failed operation can be retried") for any other status. */
 enum status db_retry_op(struct db *db, const char *id, struct op *out, struct err *e);
 
-/* Cancel a pending operation (status cancelled). *out as for db_retry_op. *next is
- * always set: the list's operations that waited behind this one and now need a message
- * (see db_finish: they are marked unpublished, the caller publishes them and calls
- * db_mark_published). ST_CONFLICT for any status but pending. */
+/* Cancel a pending or failed operation (status cancelled; a failed one is given up for
+ * good, migration 011). *out as for db_retry_op. *next is always set: the list's
+ * operations that waited behind this one and now need a message (see db_finish: they are
+ * marked unpublished, the caller publishes them and calls db_mark_published; none for a
+ * failed one, which held up nothing). ST_CONFLICT for any other status. */
 enum status db_cancel_op(struct db *db, const char *id, struct op *out,
                          struct db_handon *next, struct err *e);
 

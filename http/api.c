@@ -786,6 +786,33 @@ static void h_status(struct api *a, const struct api_request *rq, char **cap,
     }
 }
 
+/* GET /v1/history: the last hour, minute by minute (the dashboard's chart) */
+static void h_history(struct api *a, const struct api_request *rq, char **cap,
+                      struct api_reply *rp)
+{
+    struct tmdbq_history *x = NULL;
+    struct tmdbq *h;
+    bool fresh;
+    int rc;
+
+    (void)rq;
+    (void)cap;
+    for (int attempt = 0;; attempt++) {
+        if (!borrow(a, rp, &h, &fresh))
+            return;
+        rc = tmdbq_history(h, &x);
+        if (rc == TMDBQ_OK)
+            reply_json(rp, 200, tmdbq_history_to_json(x));
+        else
+            reply_failure(rp, h, rc);
+        give_back(a, h, rc);
+        tmdbq_history_free(x);
+        x = NULL;
+        if (!read_again(rc, fresh, attempt))
+            return;
+    }
+}
+
 /* POST /v1/pause, /v1/resume: as `tmdbq pause --json` */
 static void pause_or_resume(struct api *a, bool pause, struct api_reply *rp)
 {
@@ -952,6 +979,7 @@ static const struct route {
     {"GET", "/v1/failed", h_failed, "GET, HEAD"},
     {"GET", "/v1/stats", h_stats, "GET, HEAD"},
     {"GET", "/v1/status", h_status, "GET, HEAD"},
+    {"GET", "/v1/history", h_history, "GET, HEAD"},
     {"POST", "/v1/pause", h_pause, "POST"},
     {"POST", "/v1/resume", h_resume, "POST"},
     {"GET", "/v1/openapi.json", h_openapi, "GET, HEAD"},

@@ -1,9 +1,9 @@
 /*
- * tmdbq-http: the queue over HTTP and JSON for applications in any language, and
- * Prometheus metrics. main reads the configuration, starts the parts in order, waits for
- * SIGTERM or SIGINT and stops them: exit 0 after a clean stop, 2 for bad usage or
- * configuration (TMDBQ_HTTP_TOKEN missing included), 1 when it could not start (the
- * address cannot be bound, out of memory).
+ * tmdbq-http: the queue over HTTP and JSON for applications in any language, Prometheus
+ * metrics, and a dashboard for people in a browser (at /). main reads the configuration,
+ * starts the parts in order, waits for SIGTERM or SIGINT and stops them: exit 0 after a
+ * clean stop, 2 for bad usage or configuration (TMDBQ_HTTP_TOKEN missing included), 1
+ * when it could not start (the address cannot be bound, out of memory).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +41,7 @@
     "TMDBQ_HTTP_POOL_WAIT (default 2s), TMDBQ_HTTP_MAX_CONNECTIONS (default\n"           \
     "256), and what every tmdbq program reads (TMDBQ_DATABASE_URL,\n"                    \
     "TMDBQ_AMQP_URL, TMDBQ_AMQP_PREFIX, TMDB_API_KEY for POST /v1/apply, ...).\n"       \
+    "The dashboard, a page for a browser, is at / (it asks for the token).\n"            \
     "It runs until SIGTERM or SIGINT; a second signal exits at once.\n"                  \
     "Exit status: 0 stopped cleanly, 1 could not start, 2 bad usage or\n"                \
     "configuration.\n"
@@ -156,6 +157,9 @@ int main(int argc, char **argv)
              cfg.tmdb_api_key != NULL || cfg.tmdb_access_token != NULL
                  ? "enabled"
                  : "disabled (no TMDB_API_KEY / TMDB_ACCESS_TOKEN)");
+    log_info("dashboard: http://%s%s%s:%d/ (the page asks for TMDBQ_HTTP_TOKEN)",
+             strchr(set.host, ':') != NULL ? "[" : "", set.host,
+             strchr(set.host, ':') != NULL ? "]" : "", server_port(srv));
     if (o.port_file != NULL &&
         write_port_file(o.port_file, server_port(srv), &e) != ST_OK) {
         log_error("%s", e.msg);

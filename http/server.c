@@ -31,6 +31,7 @@
 #include "log.h"
 #include "scrape.h"
 #include "settings.h"
+#include "ui.h"
 
 #define CONTENT_JSON "application/json"
 #define CONTENT_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
@@ -51,7 +52,7 @@ struct server {
     atomic_int in_flight; /* requests begun and not yet completed */
 };
 
-enum kind { KIND_API, KIND_HEALTH, KIND_METRICS };
+enum kind { KIND_API, KIND_HEALTH, KIND_METRICS, KIND_UI };
 
 /* One request, from its headers to its log line. */
 struct request {
@@ -205,6 +206,21 @@ static bool check_headers(struct server *srv, struct MHD_Connection *c,
         }
         return false;
     }
+    if (ui_owns(url)) {
+        struct ui_file f;
+
+        rq->kind = KIND_UI;
+        if (!is_get(method)) {
+            *res = respond_error(c, rq, 405, MHD_HTTP_HEADER_ALLOW, "GET, HEAD",
+                                 "%.200s takes GET", url);
+            return true;
+        }
+        if (!ui_find(url, &f)) {
+            *res = respond_error(c, rq, 404, NULL, NULL, "no such file: %.200s", url);
+            return true;
+        }
+        return false;
+    }
     rq->kind = KIND_API;
     if (strncmp(url, "/v1/", 4) != 0) {
         *res = respond_error(c, rq, 404, NULL, NULL, "no such endpoint: %.200s", url);
@@ -275,6 +291,25 @@ static bool keep_body(struct request *rq, const char *data, size_t n)
     return true;
 }
 
+/* A file of the dashboard (check_headers found it), with the headers that keep the page
+ * to this server's own files and API (ui.h). */
+static enum MHD_Result serve_ui(struct MHD_Connection *c, struct request *rq,
+                                const char *url)
+{
+    struct ui_file f;
+    char *copy;
+
+    if (!ui_find(url, &f))
+        return respond_error(c, rq, 404, NULL, NULL, "no such file: %.200s", url);
+    copy = malloc(f.len + 1);
+    if (copy == NULL)
+        return respond(c, rq, 500, NULL, CONTENT_JSON, NULL);
+    memcpy(copy, f.data, f.len + 1);
+    return respond(c, rq, 200, copy, f.content_type, "Content-Security-Policy", UI_CSP,
+                   "X-Content-Type-Options", "nosniff", "Referrer-Policy", "no-referrer",
+                   NULL);
+}
+
 static enum MHD_Result serve(struct server *srv, struct MHD_Connection *c,
                              struct request *rq, const char *url, const char *method)
 {
@@ -291,6 +326,8 @@ static enum MHD_Result serve(struct server *srv, struct MHD_Connection *c,
         scrape_metrics(srv->scrape, &status, &body);
         return respond(c, rq, status, body, CONTENT_PROMETHEUS, NULL);
     }
+    if (rq->kind == KIND_UI)
+        return serve_ui(c, rq, url);
     memset(&arq, 0, sizeof arq);
     arq.method = method;
     arq.path = url;

@@ -9,10 +9,11 @@
  *
  * Before any handler runs, here: the route (404, 405), the bearer token of /v1 (401,
  * compared in constant time), the body's size (413 beyond SERVER_BODY_MAX, from
- * Content-Length before reading, or while reading a body without one). /healthz and
- * /metrics take no token. Every request ends in one log line: method, path, status,
- * milliseconds, the client's address (and op=<id> when it was about one operation);
- * never a header or a body, so never the token nor a user's session.
+ * Content-Length before reading, or while reading a body without one). /healthz,
+ * /metrics and the dashboard's files (/ and /ui/..., ui.h) take no token. Every request
+ * ends in one log line: method, path, status, milliseconds, the client's address (and
+ * op=<id> when it was about one operation); never a header or a body, so never the token
+ * nor a user's session.
  */
 #ifndef TMDBQ_HTTP_SERVER_H
 #define TMDBQ_HTTP_SERVER_H

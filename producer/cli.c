@@ -42,7 +42,7 @@ static const char usage[] =
     "  session set --user N --session-id S [--access-token T]\n"
     "  session rm --user N\n"
     "  retry ID                             a failed operation: pending again, published\n"
-    "  cancel ID                            a pending operation: cancelled\n"
+    "  cancel ID                            a pending or failed operation: cancelled\n"
     "  process ID | --user N | --all [--wait [--timeout D]]\n"
     "                                       publish now (a scheduled retry too); --wait:\n"
     "                                       until done (default timeout 60s; exit 1 then)\n"

@@ -264,7 +264,9 @@ int tmdbq_retry(struct tmdbq *h, const char *id, struct tmdbq_op **out);
 
 /* Cancel a pending operation: *out shows it cancelled. A consumer that receives its
  * message later drops it. When an operation of the same list was waiting behind it, that
- * one is published now (a consumer takes it next). */
+ * one is published now (a consumer takes it next). A failed operation can be cancelled
+ * too: it is given up for good (it leaves the failed list, and tmdbq_session_set no
+ * longer revives it). */
 int tmdbq_cancel(struct tmdbq *h, const char *id, struct tmdbq_op **out);
 
 /* Process a pending operation now: a retry scheduled for later becomes due at once, and
@@ -404,6 +406,46 @@ int tmdbq_status(struct tmdbq *h, struct tmdbq_status **out);
 char *tmdbq_status_to_json(const struct tmdbq_status *s);
 char *tmdbq_status_to_text(const struct tmdbq_status *s);
 void tmdbq_status_free(struct tmdbq_status *s);
+
+/* ---- history: the last hour, minute by minute ---- */
+
+/* One minute of the last hour. */
+struct tmdbq_minute {
+    const char *minute; /* its start, ISO 8601 UTC, e.g. "2026-12-03T09:59:00.000Z" */
+    /* Operations whose status is completed, failed or cancelled now and whose last change
+     * fell in this minute: a row counts once, in the status it holds now (one that
+     * failed, was retried and then completed counts as completed, when it completed). */
+    int64_t completed;
+    int64_t failed;
+    int64_t cancelled;
+    int64_t tmdb_requests; /* requests sent to TMDB in this minute, every scope together
+                              (as the consumers reported them: up to 5 s behind) */
+    int64_t tmdb_rate_limited; /* of which TMDB answered 429 */
+};
+
+/* What the queue did over the last hour, and how old its backlog is now. Borrowed
+ * pointers live as long as the history. */
+struct tmdbq_history {
+    const char *now; /* the database server's time of the reading, ISO 8601 UTC */
+    /* The 60 minutes up to now, oldest first; the last is the current minute, so far. */
+    const struct tmdbq_minute *minutes;
+    size_t n_minutes;
+    bool any_pending;
+    double oldest_pending_age_s; /* the oldest pending operation's age since its enqueue;
+                                    0 when nothing is pending */
+};
+
+/* Read the last hour from PostgreSQL: one statement, whose cost follows the rows of the
+ * last hour (index ranges), not the size of the table. TMDBQ_ESERVICE when PostgreSQL
+ * failed (*out NULL). Free *out with tmdbq_history_free. */
+int tmdbq_history(struct tmdbq *h, struct tmdbq_history **out);
+/* The history as one JSON object:
+ *   {"now":"..","oldest_pending_age_s":12.5|null,"minutes":[{"minute":"..",
+ *    "completed":N,"failed":N,"cancelled":N,"tmdb_requests":N,"tmdb_rate_limited":N},..]}
+ * Caller frees with free(); NULL when out of memory. */
+char *tmdbq_history_to_json(const struct tmdbq_history *x);
+/* Accepts NULL. */
+void tmdbq_history_free(struct tmdbq_history *x);
 
 /* Set up and tear down libcurl's global state, which tmdbq_status and tmdbq_apply use
  * (libcurl's rule: once per program, before any other thread starts). tmdbq_global_init

@@ -4,7 +4,8 @@
  * The library is split by subsystem: tmdbq.c (the handle, the life of one call, the
  * operations), publish.c (the outbox's publish step), enqueue.c (one operation and bulk),
  * inspect.c (show, stats, pending, failed, sessions), control.c (retry, cancel, process,
- * wait, pause, resume), status.c and apply.c; jsonout.c builds the JSON they print.
+ * wait, pause, resume), status.c, apply.c and history.c (the last hour); jsonout.c
+ * builds the JSON they print.
  *
  * One lifecycle per public call: it starts with call_begin, which clears everything the
  * last call left in the handle (struct call_state), so no call can see a stale error or

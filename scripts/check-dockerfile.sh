@@ -11,7 +11,9 @@
 #      exactly the sed expression of setup.sh's read_list (so both read a list the same
 #      way), and names no package itself; the builder installs scripts/packages-build.txt
 #      and http/packages-build.txt (which setup.sh reads too), the last stage
-#      scripts/packages-runtime.txt and http/packages-runtime.txt;
+#      scripts/packages-runtime.txt and http/packages-runtime.txt; no stage installs a
+#      packages-dev.txt list (test tools and services, the dashboard test's browser:
+#      setup.sh's, never an image's);
 #   3. the builder compiles only through `bash scripts/build.sh DIR` (no cmake, make or
 #      compiler of its own), from WORKDIR /src;
 #   4. every program copied out of the builder is /src/DIR/SUBDIR/NAME where SUBDIR's
@@ -158,6 +160,14 @@ fi
 
 for l in "${copied[@]}"; do
     [ -r "$l" ] || problem "copies $l, which does not exist"
+done
+for i in $(seq 0 "$last"); do
+    for l in ${installed[$i]:-}; do
+        case $l in
+        */packages-dev.txt)
+            problem "stage $i installs $l: test-only packages (a browser among them) stay out of images" ;;
+        esac
+    done
 done
 
 [ "$build_runs" -eq 1 ] || problem "runs scripts/build.sh $build_runs times, want once"

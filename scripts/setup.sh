@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make this Debian 12 machine ready to build, test and demo tmdbq, from nothing or again:
 #   1. install the Debian packages of scripts/packages-{build,dev}.txt and
-#      http/packages-build.txt that are missing
+#      http/packages-{build,dev}.txt that are missing
 #      (in CI, CI=true: always apt-get update and install, so a fresh machine is covered;
 #      --no-upgrade: an installed package is never upgraded, nor its service restarted);
 #   2. start PostgreSQL and RabbitMQ (scripts/services.sh start);
@@ -26,9 +26,10 @@ fi
 read_list() { sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$@"; }
 
 # tmdbq-http's HTTP server library (libmicrohttpd-dev) is listed in http/packages-build.txt,
-# which the Dockerfile reads too.
+# which the Dockerfile reads too; the browser its dashboard test drives (Chromium, test
+# only, never in an image) in http/packages-dev.txt.
 mapfile -t packages < <(read_list scripts/packages-build.txt scripts/packages-dev.txt \
-    http/packages-build.txt)
+    http/packages-build.txt http/packages-dev.txt)
 if [ "${CI:-}" = true ] || [ "${TMDBQ_CHECK_COMPOSE:-}" = 1 ]; then
     packages+=(docker-compose)
 fi

@@ -201,12 +201,15 @@ static void test_cancel(struct ts_env *env, struct ts_fake *fake, struct ts_proc
         CHECK_STR_EQ(ts_json_str(row, "status"), "cancelled");
     }
     CHECK(op_status_is(env, id, "cancelled"));
-    snprintf(msg, sizeof msg,
-             "operation %s is cancelled; only a pending operation can be cancelled", id);
+    snprintf(
+        msg, sizeof msg,
+        "operation %s is cancelled; only a pending or failed operation can be cancelled",
+        id);
     check_refused(env, "cancel", id, 4, msg);
-    snprintf(msg, sizeof msg,
-             "operation %s is completed; only a pending operation can be cancelled",
-             completed);
+    snprintf(
+        msg, sizeof msg,
+        "operation %s is completed; only a pending or failed operation can be cancelled",
+        completed);
     check_refused(env, "cancel", completed, 4, msg);
     check_refused(env, "cancel", "12345", 2, "not an operation id");
     check_refused(env, "cancel", "7d1f5c1e-0000-4000-8000-000000000001", 3,

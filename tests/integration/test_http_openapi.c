@@ -8,7 +8,8 @@
  * 401, 404, 409, 413, 422; 503 through a second server whose PostgreSQL is missing). A
  * case passes when the status is the expected one and Prism reports no violation of the
  * response (nor of the request, for requests meant to be valid). The document served at
- * GET /v1/openapi.json must be byte for byte the file Prism checked. Two deliberate
+ * GET /v1/openapi.json must be byte for byte the file Prism checked. The dashboard's
+ * files (/ and /ui/...) go through Prism too (their content types, 404). Two deliberate
  * mismatches prove the check can fail: a spec edited to call a required field by another
  * name must produce a response violation.
  *
@@ -306,6 +307,21 @@ static void run_cases(struct ts_env *env, int port, const struct ts_fake *f)
     free(expect(port, "GET", "/v1/failed", TOKEN, NULL, 200, true));
     free(expect(port, "GET", "/v1/failed?limit=0", TOKEN, NULL, 400, false));
     free(expect(port, "GET", "/v1/stats", TOKEN, NULL, 200, true));
+    free(expect(port, "GET", "/v1/history", TOKEN, NULL, 200, true));
+    {
+        /* A failed operation can be cancelled (given up for good). */
+        char *failed = ts_sql_value(env, "SELECT id FROM queued_list_operations WHERE "
+                                         "status = 'failed' LIMIT 1");
+        CHECK(failed != NULL);
+        snprintf(path, sizeof path, "/v1/operations/%s/cancel", failed ? failed : "x");
+        free(expect(port, "POST", path, TOKEN, NULL, 200, true));
+        free(failed);
+    }
+    free(expect(port, "GET", "/", NULL, NULL, 200, true));
+    free(expect(port, "GET", "/ui/app.js", NULL, NULL, 200, true));
+    free(expect(port, "GET", "/ui/app.css", NULL, NULL, 200, true));
+    free(expect(port, "GET", "/ui/icon.svg", NULL, NULL, 200, true));
+    free(expect(port, "GET", "/ui/nope.js", NULL, NULL, 404, true));
     free(expect(port, "POST", "/v1/pause", TOKEN, NULL, 200, true));
     free(expect(port, "POST", "/v1/resume", TOKEN, NULL, 200, true));
     free(expect(port, "PUT", "/v1/users/42/session", TOKEN,
@@ -429,6 +445,7 @@ int main(void)
         goto fail;
     free(expect(pport, "GET", "/healthz", NULL, NULL, 503, true));
     free(expect(pport, "GET", "/v1/stats", TOKEN, NULL, 503, true));
+    free(expect(pport, "GET", "/v1/history", TOKEN, NULL, 503, true));
     free(expect(pport, "POST", "/v1/operations", TOKEN,
                 "{\"type\":\"add_movie\",\"user\":1,\"list\":2,\"movie\":3}", 503, true));
     free(expect(pport, "GET", "/metrics", NULL, NULL, 503, true));
