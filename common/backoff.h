@@ -2,8 +2,8 @@
  * backoff: the retry policy as numbers.
  *
  * Retry n (1-based) waits base * 2^(n-1), never more than cap. With the defaults that is
- * 30s, 60s, 120s, 240s, 480s. The broker has one delayed-retry queue per distinct delay, so
- * the same numbers name the queues.
+ * 30s, 60s, 120s, 240s, 480s. The broker has one delayed-retry queue per distinct delay,
+ * so the same numbers name the queues.
  */
 #ifndef TMDBQ_BACKOFF_H
 #define TMDBQ_BACKOFF_H
@@ -14,9 +14,9 @@
 #include "cfg.h"
 
 struct backoff_policy {
-    int max_retries;  /* retries after the first attempt */
-    int64_t base_ms;  /* delay of the first retry */
-    int64_t cap_ms;   /* no delay is longer */
+    int max_retries; /* retries after the first attempt */
+    int64_t base_ms; /* delay of the first retry */
+    int64_t cap_ms;  /* no delay is longer */
 };
 
 /* The policy of the configuration: TMDBQ_MAX_RETRIES, TMDBQ_BACKOFF_BASE and _CAP. */

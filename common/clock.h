@@ -8,7 +8,8 @@
 
 #include <stdint.h>
 
-/* Milliseconds on the monotonic clock (an arbitrary origin: only differences mean anything). */
+/* Milliseconds on the monotonic clock (an arbitrary origin: only differences mean
+ * anything). */
 int64_t clock_now_ms(void);
 
 /* Microseconds on the same clock, for durations too short for milliseconds. */

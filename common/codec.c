@@ -192,10 +192,7 @@ static void describe_allowed(unsigned allowed, char *buf, size_t size)
     }
 }
 
-static bool is_id(json_int_t v)
-{
-    return v >= 1 && v <= INT32_MAX;
-}
+static bool is_id(json_int_t v) { return v >= 1 && v <= INT32_MAX; }
 
 /* Check one present value; the rules for a key are the same whatever the type. */
 static enum status check_field(const char *tname, enum field f, const json_t *v,
@@ -304,7 +301,8 @@ static enum status check_data(enum op_type type, const char *tname, const json_t
 
     /* Unknown keys first: {"movie": 550} should say "movie" is wrong, not that "movie_id"
      * is missing. */
-    json_object_foreach ((json_t *)data, key, v) {
+    json_object_foreach((json_t *)data, key, v)
+    {
         enum field f = field_of(key);
         if (f == F_COUNT || !(rule->allowed & BIT(f))) {
             char allowed[128];
@@ -455,7 +453,8 @@ enum status codec_request_from_line(const char *line, struct op_request *out,
         goto out;
     }
     /* Only shape is checked here; values and ranges are request_build's job. */
-    json_object_foreach (root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         if (strcmp(key, "type") == 0) {
             if (!json_is_string(v)) {
                 st = err_set(e, ST_INVALID, "\"type\" must be a string");

@@ -13,34 +13,36 @@
 #include "op.h"
 
 /* Validate in as docs/design.md fixes it and fill out (caller cleans up with
- * op_request_cleanup). --data fields come first and flags override them. On failure returns
- * ST_INVALID with a message that names the field, e.g.
- * `add_movie: "movie_id" must be a positive integer` or `unknown operation type "foo"`. */
+ * op_request_cleanup). --data fields come first and flags override them. On failure
+ * returns ST_INVALID with a message that names the field, e.g. `add_movie: "movie_id"
+ * must be a positive integer` or `unknown operation type "foo"`. */
 enum status codec_request_build(const struct op_input *in, struct op_request *out,
                                 struct err *e);
 
 /* Parse one bulk line {"type":..,"user":..,"list":..,"data":{..}} and validate it like
  * codec_request_build. "movie", "name", "description", "public" at the top level are
  * accepted as the flags would be. */
-enum status codec_request_from_line(const char *line, struct op_request *out, struct err *e);
+enum status codec_request_from_line(const char *line, struct op_request *out,
+                                    struct err *e);
 
 /* Extra fields printed after the columns. */
 struct codec_op_extra {
-    bool with_enqueue;  /* add "duplicate" and "published" */
+    bool with_enqueue; /* add "duplicate" and "published" */
     bool duplicate;
 };
 
-/* The row as one compact JSON object (keys in table order: id, operation_type, tmdb_user_id,
- * tmdb_list_id, operation_data, retry_count, last_retry_at, status, error_message,
- * scheduled_for, inserted_at, updated_at, result, then published and, for enqueue,
- * duplicate). NULLs print as null. Returns a malloc'd string (free), NULL on out of memory. */
+/* The row as one compact JSON object (keys in table order: id, operation_type,
+ * tmdb_user_id, tmdb_list_id, operation_data, retry_count, last_retry_at, status,
+ * error_message, scheduled_for, inserted_at, updated_at, result, then published and, for
+ * enqueue, duplicate). NULLs print as null. Returns a malloc'd string (free), NULL on out
+ * of memory. */
 char *codec_op_to_json(const struct op *o, const struct codec_op_extra *extra);
 
 /* One compact JSON value built by jansson's json_pack from fmt and its arguments (see
- * jansson's "Building values": "{s:I, s:b, s:s?}" with long long (jansson's json_int_t), int and const char *),
- * object keys in the order given. Returns a malloc'd string (free), NULL on out of memory
- * or a format error. For everything the programs print or store as JSON: no JSON is
- * assembled with printf. */
+ * jansson's "Building values": "{s:I, s:b, s:s?}" with long long (jansson's json_int_t),
+ * int and const char *), object keys in the order given. Returns a malloc'd string
+ * (free), NULL on out of memory or a format error. For everything the programs print or
+ * store as JSON: no JSON is assembled with printf. */
 char *codec_pack(const char *fmt, ...);
 
 /* s as a JSON string literal with its quotes ("a\"b"). Caller frees; NULL on OOM. */

@@ -102,7 +102,7 @@ enum db_stmt { STMT_CLAIM, STMT_FINISH, STMT_MARK_PUBLISHED, STMT_COUNT };
  * alias q lets OP_COLUMNS and db_row_to_op read it like any other row. A join back to the
  * table would not do: this statement's snapshot predates the function's update. */
 #define CLAIM_SQL                                                                        \
-    "SELECT c.result, c.wait_ms, c.next_ids::text, c.rescued, c.session_id, "             \
+    "SELECT c.result, c.wait_ms, c.next_ids::text, c.rescued, c.session_id, "            \
     "c.access_token, " OP_COLUMNS " FROM tmdbq_claim($1::uuid, $2, $3::bigint, "         \
     "$4::integer) c, LATERAL (SELECT (c.op).*) q"
 
@@ -500,7 +500,8 @@ enum status db_rows_calloc(PGresult *res, size_t size, void **items, int *n,
 enum status db_rows_to_ops(PGresult *res, struct db_ops *out, struct err *e)
 {
     int n;
-    enum status st0 = db_rows_calloc(res, sizeof *out->items, (void **)&out->items, &n, e);
+    enum status st0 =
+        db_rows_calloc(res, sizeof *out->items, (void **)&out->items, &n, e);
 
     out->n = 0;
     if (st0 != ST_OK)
@@ -881,9 +882,10 @@ enum status db_schema_has(struct db *db, const char *condition, const char *who,
     if (st != ST_OK)
         return st;
     if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
-        st = err_set(e, ST_NOT_FOUND,
-                     "the database lacks the %s's schema (%s is missing): run tmdbq migrate",
-                     who, what);
+        st = err_set(
+            e, ST_NOT_FOUND,
+            "the database lacks the %s's schema (%s is missing): run tmdbq migrate", who,
+            what);
     PQclear(res);
     return st;
 }
@@ -992,7 +994,7 @@ out:
 
 static bool error_kind_valid(const char *k)
 {
-    static const char *const kinds[] = {"transient",  "permanent",  "credentials",
+    static const char *const kinds[] = {"transient", "permanent", "credentials",
                                         "deployment", "rate_limit"};
 
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
@@ -1146,9 +1148,9 @@ enum status db_retry_credential_failures(struct db *db, int32_t user_id,
     out->ids = NULL;
     out->n = 0;
     snprintf(user, sizeof user, "%" PRId32, user_id);
-    st = db_exec_params(db, "SELECT id::text FROM tmdbq_retry_credentials($1::integer) id",
-                        1, p, PGRES_TUPLES_OK, &res, "retry the user's credential failures",
-                        e);
+    st = db_exec_params(
+        db, "SELECT id::text FROM tmdbq_retry_credentials($1::integer) id", 1, p,
+        PGRES_TUPLES_OK, &res, "retry the user's credential failures", e);
     if (st != ST_OK)
         return st;
     n = PQntuples(res);

@@ -1,9 +1,10 @@
 /*
  * db: PostgreSQL through libpq; the only module that speaks SQL.
  *
- * One connection per handle, used by one thread. Every query is parameterised. Deduplication
- * and its race-freedom live in the database (tmdbq_enqueue_batch, migration 002), so any
- * number of processes can enqueue at once. Rows come back as struct op (see op.h).
+ * One connection per handle, used by one thread. Every query is parameterised.
+ * Deduplication and its race-freedom live in the database (tmdbq_enqueue_batch, migration
+ * 002), so any number of processes can enqueue at once. Rows come back as struct op (see
+ * op.h).
  */
 #ifndef TMDBQ_DB_H
 #define TMDBQ_DB_H
@@ -32,18 +33,18 @@ void db_close(struct db *db);
  * or column says in its message to run `tmdbq migrate`. */
 bool db_connected(const struct db *db);
 
-/* Apply the embedded migrations not yet applied, in order, each in its own transaction, under
- * a session advisory lock so concurrent migrators serialise. Refuses (ST_DB, message names
- * the file) when an applied file's checksum differs from today's text and from every
- * earlier landed text of it in the manifest (migrations/checksums.txt). *applied = files applied now,
- * *version = the schema version afterwards. */
+/* Apply the embedded migrations not yet applied, in order, each in its own transaction,
+ * under a session advisory lock so concurrent migrators serialise. Refuses (ST_DB,
+ * message names the file) when an applied file's checksum differs from today's text and
+ * from every earlier landed text of it in the manifest (migrations/checksums.txt).
+ * *applied = files applied now, *version = the schema version afterwards. */
 enum status db_migrate(struct db *db, int *applied, int *version, struct err *e);
 
 /* Insert n validated requests (deduplicating, see migration 002) in one transaction and
  * return their rows in ops[0..n) (caller's array; clean each with op_cleanup) and whether
  * each was a duplicate in dup[0..n). */
-enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n, struct op *ops,
-                       bool *dup, struct err *e);
+enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n,
+                       struct op *ops, bool *dup, struct err *e);
 
 /* Record that the broker confirmed these ids: published_at = now() for the pending rows
  * among them, skipping rows another transaction holds (tmdbq_mark_published, migration
@@ -68,7 +69,8 @@ struct db_ops {
 void db_ops_free(struct db_ops *l);
 
 /* The user's pending and processing operations, oldest first (enqueue order). */
-enum status db_list_pending(struct db *db, int32_t user_id, struct db_ops *out, struct err *e);
+enum status db_list_pending(struct db *db, int32_t user_id, struct db_ops *out,
+                            struct err *e);
 /* Failed operations, newest updated_at first, at most limit. */
 enum status db_list_failed(struct db *db, int limit, struct db_ops *out, struct err *e);
 
@@ -121,43 +123,46 @@ enum db_claim_result {
     DB_CLAIM_ABANDONED,
 };
 
-/* A claimed row and what the consumer needs to execute it. Clean with db_claim_cleanup. */
+/* A claimed row and what the consumer needs to execute it. Clean with db_claim_cleanup.
+ */
 struct db_claim {
-    struct op op;               /* the row after the claim (status processing) */
-    char *session_id;           /* the user's credentials, NULL when the user has none; */
-    char *access_token;         /*   secrets: never log them */
-    bool rescued;               /* it was processing under an expired lease: the previous
-                                   holder died; retry_count was raised for that attempt */
+    struct op op;       /* the row after the claim (status processing) */
+    char *session_id;   /* the user's credentials, NULL when the user has none; */
+    char *access_token; /*   secrets: never log them */
+    bool rescued;       /* it was processing under an expired lease: the previous
+                           holder died; retry_count was raised for that attempt */
 };
 void db_claim_cleanup(struct db_claim *c);
 
 /* Try to claim operation id for consumer_id with a lease of lease_ms. One round trip
- * (tmdbq_claim, one transaction), which takes the list's advisory lock (the key enqueue and
- * finish use) before the row lock, so it cannot deadlock with them. The checks, in order:
- * no row: UNKNOWN; completed / failed / cancelled: GONE; tmdbq_control paused: PAUSED;
- * processing under consumer_id itself (its own claim whose reply was lost: consumer ids
- * must be unique per process and worker): claimed again with a fresh lease, not rescued,
- * without the checks below; processing under another's live lease: LEASED; under an
- * expired lease: rescued (retry_count + 1, or ABANDONED when that exceeds max_retries)
- * and claimed without the checks below; pending with scheduled_for more than 50 ms
- * ahead: EARLY; an earlier (lower seq) pending or processing operation on the same list
- * that conflicts with it (an add or remove of the same movie, or either one list-wide:
- * migration 008, tmdbq_blocked): BLOCKED, and the row is marked for hand-on (handoff;
- * create_list rows have no list and are never blocked); else CLAIMED: status processing, claimed_by consumer_id,
- * lease_expires_at now + lease_ms, handoff cleared. Only CLAIMED, ABANDONED and BLOCKED
- * change the row.
- * *out is always initialised (zeroed unless CLAIMED), so db_claim_cleanup is safe on it
- * after any return; on DB_CLAIMED it owns the row and the credentials. *wait_ms is set
+ * (tmdbq_claim, one transaction), which takes the list's advisory lock (the key enqueue
+ * and finish use) before the row lock, so it cannot deadlock with them. The checks, in
+ * order: no row: UNKNOWN; completed / failed / cancelled: GONE; tmdbq_control paused:
+ * PAUSED; processing under consumer_id itself (its own claim whose reply was lost:
+ * consumer ids must be unique per process and worker): claimed again with a fresh lease,
+ * not rescued, without the checks below; processing under another's live lease: LEASED;
+ * under an expired lease: rescued (retry_count + 1, or ABANDONED when that exceeds
+ * max_retries) and claimed without the checks below; pending with scheduled_for more than
+ * 50 ms ahead: EARLY; an earlier (lower seq) pending or processing operation on the same
+ * list that conflicts with it (an add or remove of the same movie, or either one
+ * list-wide: migration 008, tmdbq_blocked): BLOCKED, and the row is marked for hand-on
+ * (handoff; create_list rows have no list and are never blocked); else CLAIMED: status
+ * processing, claimed_by consumer_id, lease_expires_at now + lease_ms, handoff cleared.
+ * Only CLAIMED, ABANDONED and BLOCKED change the row. *out is always initialised (zeroed
+ * unless CLAIMED), so db_claim_cleanup is safe on it after any return; on DB_CLAIMED it
+ * owns the row and the credentials. *wait_ms is set
  * (>= 1) on DB_CLAIM_LEASED (the lease left) and DB_CLAIM_EARLY (the time until due),
  * else 0. *next is always set: on DB_CLAIM_ABANDONED, and on DB_CLAIM_GONE (the
  * redelivery of a consumer that died between recording and handing on), the list's
  * waiting operations to publish, as db_finish gives them; else empty. An id that is not
- * op_id_valid (a garbage message), lease_ms < 1 or max_retries < 0 is ST_INVALID without asking the database.
- * Any failure of the statement is ST_DB: db_connected tells a lost connection (reconnect
- * and retry) from an SQL error. Blocks for the round trip and the locks. */
-enum status db_claim(struct db *db, const char *id, const char *consumer_id, int64_t lease_ms,
-                     int max_retries, enum db_claim_result *result, struct db_claim *out,
-                     int64_t *wait_ms, struct db_handon *next, struct err *e);
+ * op_id_valid (a garbage message), lease_ms < 1 or max_retries < 0 is ST_INVALID without
+ * asking the database. Any failure of the statement is ST_DB: db_connected tells a lost
+ * connection (reconnect and retry) from an SQL error. Blocks for the round trip and the
+ * locks. */
+enum status db_claim(struct db *db, const char *id, const char *consumer_id,
+                     int64_t lease_ms, int max_retries, enum db_claim_result *result,
+                     struct db_claim *out, int64_t *wait_ms, struct db_handon *next,
+                     struct err *e);
 
 /* The final or retry outcome of a claimed operation, as the consumer records it. */
 enum db_outcome_kind {
@@ -183,11 +188,11 @@ struct db_outcome {
  * the list's pending operations that waited for a hand-on (a blocked delivery dropped
  * them) or are unpublished, and that nothing earlier and active blocks any more; they
  * are marked unpublished, and the caller publishes them and then calls
- * db_mark_published. *next is always set (empty for RETRY and when not recorded). updated_at is now and the lease is cleared in every case.
- * Idempotent: a call repeated after a lost reply (ST_DB, the first had committed) finds
- * the row already showing this outcome under consumer_id and answers as the first did:
- * *recorded true, *next computed again. So after ST_DB the caller reconnects and calls
- * again with the same arguments. */
+ * db_mark_published. *next is always set (empty for RETRY and when not recorded).
+ * updated_at is now and the lease is cleared in every case. Idempotent: a call repeated
+ * after a lost reply (ST_DB, the first had committed) finds the row already showing this
+ * outcome under consumer_id and answers as the first did: *recorded true, *next computed
+ * again. So after ST_DB the caller reconnects and calls again with the same arguments. */
 enum status db_finish(struct db *db, const char *id, const char *consumer_id,
                       const struct db_outcome *o, bool *recorded, struct db_handon *next,
                       struct err *e);
@@ -242,14 +247,15 @@ void db_rate_scopes_free(struct db_rate_scopes *l);
 enum status db_rate_status(struct db *db, struct db_rate_scopes *out, struct err *e);
 
 /* Consumer registry for `tmdbq status` (table tmdbq_consumers). register upserts this
- * consumer's row: host, pid, started_at and last_seen_at now, counters zero. heartbeat sets
- * last_seen_at now and the counters (totals since start, not deltas); ST_NOT_FOUND when the
- * row is gone (e.g. removed as stale): register again. unregister deletes the row (no error
- * when there is none) on a clean exit. */
+ * consumer's row: host, pid, started_at and last_seen_at now, counters zero. heartbeat
+ * sets last_seen_at now and the counters (totals since start, not deltas); ST_NOT_FOUND
+ * when the row is gone (e.g. removed as stale): register again. unregister deletes the
+ * row (no error when there is none) on a clean exit. */
 enum status db_consumer_register(struct db *db, const char *consumer_id, const char *host,
                                  int pid, struct err *e);
-enum status db_consumer_heartbeat(struct db *db, const char *consumer_id, int64_t processed,
-                                  int64_t failed, int in_flight, struct err *e);
+enum status db_consumer_heartbeat(struct db *db, const char *consumer_id,
+                                  int64_t processed, int64_t failed, int in_flight,
+                                  struct err *e);
 enum status db_consumer_unregister(struct db *db, const char *consumer_id, struct err *e);
 
 /* Whether tmdbq_control says paused (false when its row is missing). */
@@ -259,14 +265,15 @@ enum status db_is_paused(struct db *db, bool *paused, struct err *e);
  * back to pending exactly as `tmdbq retry` sends one back (tmdbq_retry_credentials and
  * tmdbq_requeue_failed, migration 010: under their lists' locks, a full retry budget,
  * unpublished, a new seq, so a revived operation takes effect after everything of its
- * list enqueued before it), in one statement; their ids are returned in seq order in *out (out->ids NULL when none; free with db_ids_free, which
- * accepts an empty list) so the caller can publish them and db_mark_published. */
+ * list enqueued before it), in one statement; their ids are returned in seq order in *out
+ * (out->ids NULL when none; free with db_ids_free, which accepts an empty list) so the
+ * caller can publish them and db_mark_published. */
 struct db_ids {
     char (*ids)[37];
     size_t n;
 };
 void db_ids_free(struct db_ids *l);
-enum status db_retry_credential_failures(struct db *db, int32_t user_id, struct db_ids *out,
-                                         struct err *e);
+enum status db_retry_credential_failures(struct db *db, int32_t user_id,
+                                         struct db_ids *out, struct err *e);
 
 #endif

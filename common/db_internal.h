@@ -25,20 +25,28 @@ struct db {
 
 #define ISO(col)                                                                         \
     "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-#define OP_COLUMNS                                                                                 \
-    "q.id::text, q.operation_type, q.status, q.tmdb_user_id, coalesce(q.tmdb_list_id, "            \
-    "0), "                                                                                         \
-    "q.retry_count, q.operation_data::text, q.error_message, q.result::text, " ISO("q."            \
-                                                                                   "las"           \
-                                                                                   "t_"            \
-                                                                                   "ret"           \
-                                                                                   "ry_"           \
-                                                                                   "at") ", " ISO( \
-        "q.scheduled_for") ", " ISO("q.inserted_at") ", " ISO("q.updated_at") ", "                 \
-                                                                              "q."                 \
-                                                                              "publishe"           \
-                                                                              "d_at IS "           \
-                                                                              "NOT NULL"
+#define OP_COLUMNS                                                                       \
+    "q.id::text, q.operation_type, q.status, q.tmdb_user_id, coalesce(q.tmdb_list_id, "  \
+    "0), "                                                                               \
+    "q.retry_count, q.operation_data::text, q.error_message, q.result::text, " ISO(      \
+        "q."                                                                             \
+        "las"                                                                            \
+        "t_"                                                                             \
+        "ret"                                                                            \
+        "ry_"                                                                            \
+        "at") ", " ISO("q.scheduled_for") ", " ISO("q.inserted_at") ", " ISO("q."        \
+                                                                             "updated_"  \
+                                                                             "at") ", "  \
+                                                                                   "q."  \
+                                                                                   "pub" \
+                                                                                   "lis" \
+                                                                                   "he"  \
+                                                                                   "d_"  \
+                                                                                   "at " \
+                                                                                   "IS " \
+                                                                                   "NOT" \
+                                                                                   " NU" \
+                                                                                   "LL"
 enum {
     COL_ID,
     COL_TYPE,

@@ -28,7 +28,8 @@ enum status db_reaper_schema_check(struct db *db, struct err *e)
         " AND to_regprocedure('tmdbq_relay_unpublished(bigint, bigint, integer)')"
         " IS NOT NULL AND to_regprocedure('tmdbq_cleanup_batch(bigint, integer)')"
         " IS NOT NULL AND to_regclass('tmdbq_reapers') IS NOT NULL",
-        "reaper", "tmdbq_rescue_expired, tmdbq_relay_unpublished or tmdbq_cleanup_batch", e);
+        "reaper", "tmdbq_rescue_expired, tmdbq_relay_unpublished or tmdbq_cleanup_batch",
+        e);
 }
 
 enum status db_reaper_session_limits(struct db *db, int64_t lock_timeout_ms,
@@ -40,9 +41,9 @@ enum status db_reaper_session_limits(struct db *db, int64_t lock_timeout_ms,
     snprintf(lock, sizeof lock, "%" PRId64, lock_timeout_ms);
     snprintf(stmt, sizeof stmt, "%" PRId64, statement_timeout_ms);
     /* set_config takes parameters, SET does not; false: for the session. The server's
-     * TCP keepalives matter for the leader: its session lock is freed only when the server
-     * notices the connection is gone, which by the kernel's default takes two hours if the
-     * leader's host vanished; with these, about a minute. */
+     * TCP keepalives matter for the leader: its session lock is freed only when the
+     * server notices the connection is gone, which by the kernel's default takes two
+     * hours if the leader's host vanished; with these, about a minute. */
     return db_exec_params(db,
                           "SELECT set_config('lock_timeout', $1, false),"
                           " set_config('statement_timeout', $2, false),"

@@ -73,7 +73,7 @@ enum status db_reaper_purge_registry(struct db *db, const char *reaper_id,
 
 struct db_rescue_item {
     char id[37];
-    bool abandoned;   /* failed, out of retries; else rescued: pending, retry_count + 1 */
+    bool abandoned; /* failed, out of retries; else rescued: pending, retry_count + 1 */
     struct db_handon next; /* abandoned only: the list's operations to publish now */
 };
 struct db_rescue_items {

@@ -25,13 +25,14 @@ struct err {
     char msg[512];
 };
 
-/* Fill e (may be NULL) with code and a printf-style message; returns code, so a caller can
- * write `return err_set(e, ST_DB, "could not ...: %s", why);`. */
+/* Fill e (may be NULL) with code and a printf-style message; returns code, so a caller
+ * can write `return err_set(e, ST_DB, "could not ...: %s", why);`. */
 enum status err_set(struct err *e, enum status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Prefix e->msg with more context: "ctx: old message". No-op when e is NULL. */
-void err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void err_prefix(struct err *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The process exit status for a code: 0, 1, 2, 3 or 4 as docs/design.md fixes them. */
 int status_exit_code(enum status code);

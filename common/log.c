@@ -101,10 +101,7 @@ static void sbuf_putn(struct sbuf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void sbuf_puts(struct sbuf *b, const char *s)
-{
-    sbuf_putn(b, s, strlen(s));
-}
+static void sbuf_puts(struct sbuf *b, const char *s) { sbuf_putn(b, s, strlen(s)); }
 
 /* Append s whole or not at all; after the first miss nothing more is appended. JSON
  * syntax goes through here so that a cut line never ends inside a key. */

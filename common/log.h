@@ -22,7 +22,8 @@ void log_init(const char *program, enum log_level level, enum log_format format)
 bool log_level_parse(const char *s, enum log_level *out);
 bool log_format_parse(const char *s, enum log_format *out);
 
-/* Write one line if level is enabled. op may be NULL; otherwise it is added as op=<id>. */
+/* Write one line if level is enabled. op may be NULL; otherwise it is added as op=<id>.
+ */
 void log_write(enum log_level level, const char *op, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -32,9 +33,9 @@ void log_write(enum log_level level, const char *op, const char *fmt, ...)
 #define log_error(...) log_write(LOG_LEVEL_ERROR, NULL, __VA_ARGS__)
 
 /* Copy url into out (size n, always NUL-terminated) with secrets replaced by "***": the
- * password of a URL's userinfo (postgresql://u:***@h/db, amqp://u:***@h/), the values of the
- * query parameters api_key, session_id, access_token, password and token, and key=value
- * pairs of those names in a libpq keyword/value string. */
+ * password of a URL's userinfo (postgresql://u:***@h/db, amqp://u:***@h/), the values of
+ * the query parameters api_key, session_id, access_token, password and token, and
+ * key=value pairs of those names in a libpq keyword/value string. */
 void log_mask_url(const char *url, char *out, size_t n);
 
 #endif

@@ -9,8 +9,8 @@
  * is bounded by the handle's timeout (socket connect, handshake, RPCs, confirm frames).
  * No librabbitmq type leaves this file.
  */
-#include "clock.h"
 #include "mq.h"
+#include "clock.h"
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -938,9 +938,9 @@ out:
  * amqp_consume_message: in librabbitmq 0.11 the latter reads a delivery's header and body
  * frames without any time limit (amqp_read_message), so a broker that stalls mid-message
  * would hang the consumer. Reading the frames here keeps every wait bounded, and lets the
- * few other methods a consumer can see (confirms, returns, cancel, close) be judged in one
- * place. The body is copied into the caller's fixed buffer, never allocated, so a huge
- * message costs nothing but the frames librabbitmq already holds.
+ * few other methods a consumer can see (confirms, returns, cancel, close) be judged in
+ * one place. The body is copied into the caller's fixed buffer, never allocated, so a
+ * huge message costs nothing but the frames librabbitmq already holds.
  */
 
 /* The consumer's channel must still be the one the deliveries came on: never reopen it
@@ -948,8 +948,9 @@ out:
 static enum status consumer_usable(struct mq *mq, const char *what, struct err *e)
 {
     if (!mq->conn_ok)
-        return err_set(e, ST_MQ, "could not %s: the connection to RabbitMQ at %s is closed",
-                       what, mq->where);
+        return err_set(e, ST_MQ,
+                       "could not %s: the connection to RabbitMQ at %s is closed", what,
+                       mq->where);
     if (!mq->channel_ok)
         return err_set(e, ST_MQ, "could not %s: the channel to RabbitMQ at %s is closed",
                        what, mq->where);
@@ -967,7 +968,8 @@ enum status mq_consume_start(struct mq *mq, uint16_t prefetch, struct err *e)
     if (prefetch == 0)
         return err_set(e, ST_INVALID, "mq_consume_start: prefetch must be at least 1");
     if (mq->consuming)
-        return err_set(e, ST_INVALID, "mq_consume_start: this handle is already consuming");
+        return err_set(e, ST_INVALID,
+                       "mq_consume_start: this handle is already consuming");
     st = usable(mq, e);
     if (st != ST_OK)
         return st;
@@ -1034,8 +1036,8 @@ static enum status foreign_frame(struct mq *mq, const amqp_frame_t *f, struct er
 /*
  * The basic.deliver was read; its header and body frames follow on our channel. They are
  * ours whatever the caller's timeout says (the delivery is already counted against the
- * prefetch), so they get the handle's own timeout. A failure here leaves the stream out of
- * step: the handle is marked dead and the broker redelivers once it is closed.
+ * prefetch), so they get the handle's own timeout. A failure here leaves the stream out
+ * of step: the handle is marked dead and the broker redelivers once it is closed.
  */
 static enum status read_delivery(struct mq *mq, const amqp_basic_deliver_t *d,
                                  struct mq_delivery *out, struct err *e)
@@ -1064,9 +1066,9 @@ static enum status read_delivery(struct mq *mq, const amqp_basic_deliver_t *d,
              * protocol, nothing after it can be trusted. */
             mq->conn_ok = false;
             mq->consuming = false;
-            return err_set(e, ST_MQ,
-                           "RabbitMQ at %s sent method 0x%08x in the middle of a delivery",
-                           mq->where, (unsigned)f.payload.method.id);
+            return err_set(
+                e, ST_MQ, "RabbitMQ at %s sent method 0x%08x in the middle of a delivery",
+                mq->where, (unsigned)f.payload.method.id);
         }
         if (!have_header) {
             if (f.frame_type != AMQP_FRAME_HEADER) {
@@ -1089,8 +1091,8 @@ static enum status read_delivery(struct mq *mq, const amqp_basic_deliver_t *d,
         }
         if (got < sizeof out->body - 1) {
             size_t room = sizeof out->body - 1 - (size_t)got;
-            size_t take = f.payload.body_fragment.len < room ? f.payload.body_fragment.len
-                                                             : room;
+            size_t take =
+                f.payload.body_fragment.len < room ? f.payload.body_fragment.len : room;
 
             memcpy(out->body + got, f.payload.body_fragment.bytes, take);
         }
@@ -1125,10 +1127,11 @@ static enum status consumer_method(struct mq *mq, const amqp_frame_t *f,
         /* The queue was deleted (or, on a quorum queue, lost its leader for good). */
         mq->consuming = false;
         mq->cancelled = true;
-        return err_set(e, ST_MQ,
-                       "RabbitMQ at %s cancelled the consumer of queue \"%s.work\" (queue "
-                       "deleted?)",
-                       mq->where, mq->prefix);
+        return err_set(
+            e, ST_MQ,
+            "RabbitMQ at %s cancelled the consumer of queue \"%s.work\" (queue "
+            "deleted?)",
+            mq->where, mq->prefix);
     case AMQP_CHANNEL_CLOSE_METHOD:
         return foreign_frame(mq, f, e);
     default:
@@ -1155,11 +1158,12 @@ enum status mq_consume_next(struct mq *mq, int64_t timeout_ms, struct mq_deliver
     if (st != ST_OK)
         return st;
     if (!mq->consuming)
-        return err_set(e, ST_MQ,
-                       "the consumer on RabbitMQ at %s is gone (%s); reconnect", mq->where,
-                       mq->cancelled ? "cancelled by the broker" : "its channel was reopened");
+        return err_set(
+            e, ST_MQ, "the consumer on RabbitMQ at %s is gone (%s); reconnect", mq->where,
+            mq->cancelled ? "cancelled by the broker" : "its channel was reopened");
 
-    /* The previous delivery was copied out: its frames' memory can go back to the pool. */
+    /* The previous delivery was copied out: its frames' memory can go back to the pool.
+     */
     amqp_maybe_release_buffers(mq->conn);
     for (;;) {
         rc = wait_frame(mq, &f, deadline);
@@ -1252,9 +1256,9 @@ enum status mq_publish_delayed(struct mq *mq, const char *id, int64_t delay_ms,
         return err_set(e, ST_INVALID, "mq_publish_delayed: missing argument");
     used = backoff_queue_delay_ms(&mq->policy, delay_ms);
     if (used <= 0)
-        return err_set(e, ST_INVALID,
-                       "could not delay operation \"%.64s\": the retry policy has no retries",
-                       id);
+        return err_set(
+            e, ST_INVALID,
+            "could not delay operation \"%.64s\": the retry policy has no retries", id);
     if (used_ms != NULL)
         *used_ms = used;
     return mq_publish_retry(mq, id, used, e);

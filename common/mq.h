@@ -1,18 +1,16 @@
 /*
  * mq: RabbitMQ through librabbitmq, one connection and one channel per handle.
  *
- * Topology (every name starts with the prefix P, default "tmdbq"), declared idempotently by
- * mq_open so whoever connects first creates it:
- *   exchange P.work  (direct, durable)  --"work"-->  queue P.work (quorum, durable)
- *   exchange P.retry (direct, durable)  --"<d>"--->  queue P.retry.<d> (classic, durable,
- *            x-message-ttl = d, dead-lettering to P.work with key "work"), one queue per
- *            distinct delay d of the retry policy, named like "30s", "2m", "1h"
- *   exchange P.dead  (fanout, durable)  ---------->  queue P.dead (quorum, durable): messages
- *            that name no operation
- *   The work queue dead-letters to P.dead too (a message rejected without requeue).
- * Messages are the operation id (36-char UUID text) as body, persistent (delivery mode 2),
- * content type text/plain, message_id = the id.
- * The channel is in confirm mode: a publish counts only when the broker acked it.
+ * Topology (every name starts with the prefix P, default "tmdbq"), declared idempotently
+ * by mq_open so whoever connects first creates it: exchange P.work  (direct, durable)
+ * --"work"-->  queue P.work (quorum, durable) exchange P.retry (direct, durable)
+ * --"<d>"--->  queue P.retry.<d> (classic, durable, x-message-ttl = d, dead-lettering to
+ * P.work with key "work"), one queue per distinct delay d of the retry policy, named like
+ * "30s", "2m", "1h" exchange P.dead  (fanout, durable)  ---------->  queue P.dead
+ * (quorum, durable): messages that name no operation The work queue dead-letters to
+ * P.dead too (a message rejected without requeue). Messages are the operation id (36-char
+ * UUID text) as body, persistent (delivery mode 2), content type text/plain, message_id =
+ * the id. The channel is in confirm mode: a publish counts only when the broker acked it.
  * Every call is bounded by the handle's timeout; none blocks forever.
  */
 #ifndef TMDBQ_MQ_H
@@ -31,29 +29,33 @@ struct mq;
  * channel, select confirm mode and declare the topology for prefix and policy. timeout_ms
  * bounds the connect and every later wait. On success *out owns the handle (mq_close).
  * Errors are ST_MQ with a message that names the host and port but never the password. */
-enum status mq_open(const char *url, const char *prefix, const struct backoff_policy *policy,
-                    int64_t timeout_ms, struct mq **out, struct err *e);
+enum status mq_open(const char *url, const char *prefix,
+                    const struct backoff_policy *policy, int64_t timeout_ms,
+                    struct mq **out, struct err *e);
 
 /* Close the channel and connection and free; accepts NULL. */
 void mq_close(struct mq *mq);
 
-/* Publish n operation ids to the work exchange, pipelined: all are sent, then the broker's
- * confirms are awaited together. confirmed[i] (caller's array of n) is set true for every id
- * the broker acked. Returns ST_OK when all n were acked; otherwise ST_MQ (connection lost,
- * nack, timeout) and the handle should be closed. Blocks up to the handle's timeout. */
-enum status mq_publish_work(struct mq *mq, const char *const *ids, size_t n, bool *confirmed,
-                            struct err *e);
+/* Publish n operation ids to the work exchange, pipelined: all are sent, then the
+ * broker's confirms are awaited together. confirmed[i] (caller's array of n) is set true
+ * for every id the broker acked. Returns ST_OK when all n were acked; otherwise ST_MQ
+ * (connection lost, nack, timeout) and the handle should be closed. Blocks up to the
+ * handle's timeout. */
+enum status mq_publish_work(struct mq *mq, const char *const *ids, size_t n,
+                            bool *confirmed, struct err *e);
 
 /* Publish one id to the delayed-retry queue for delay_ms (a delay that is one of the
  * policy's distinct delays, see backoff_queue_delay_ms), and wait for its confirm. */
-enum status mq_publish_retry(struct mq *mq, const char *id, int64_t delay_ms, struct err *e);
+enum status mq_publish_retry(struct mq *mq, const char *id, int64_t delay_ms,
+                             struct err *e);
 
 /* The suffix of the delayed-retry queue of delay_ms: "retry.30s" (its queue is
  * P.retry.30s). Always NUL-terminates. */
 void mq_retry_suffix(int64_t delay_ms, char *buf, size_t n);
 
 /* Passive-declare queue P.<suffix> ("work", "dead", "retry.30s") and report its ready
- * message count and consumer count. ST_MQ if it does not exist (the channel is reopened). */
+ * message count and consumer count. ST_MQ if it does not exist (the channel is reopened).
+ */
 enum status mq_queue_depth(struct mq *mq, const char *suffix, uint32_t *messages,
                            uint32_t *consumers, struct err *e);
 
@@ -66,17 +68,17 @@ enum status mq_delete_topology(struct mq *mq, struct err *e);
 enum status mq_consume_start(struct mq *mq, uint16_t prefetch, struct err *e);
 
 struct mq_delivery {
-    uint64_t tag;      /* for mq_ack / mq_reject */
-    char body[64];     /* the message body, NUL-terminated; truncated (and too_long set)
-                          when longer than 63 bytes */
-    size_t len;        /* the body's real length */
+    uint64_t tag;  /* for mq_ack / mq_reject */
+    char body[64]; /* the message body, NUL-terminated; truncated (and too_long set)
+                      when longer than 63 bytes */
+    size_t len;    /* the body's real length */
     bool too_long;
     bool redelivered;
 };
 
 /* Wait up to timeout_ms for the next delivery. ST_OK with *out filled; ST_TIMEOUT when
- * none arrived in time; ST_MQ when the connection or channel is gone or the broker cancelled
- * the consumer (close the handle and reconnect). */
+ * none arrived in time; ST_MQ when the connection or channel is gone or the broker
+ * cancelled the consumer (close the handle and reconnect). */
 enum status mq_consume_next(struct mq *mq, int64_t timeout_ms, struct mq_delivery *out,
                             struct err *e);
 
@@ -90,9 +92,9 @@ enum status mq_reject(struct mq *mq, uint64_t tag, struct err *e);
  * outcome cannot be recorded before shutdown. */
 enum status mq_requeue(struct mq *mq, uint64_t tag, struct err *e);
 
-/* Publish one id to the delayed-retry queue whose delay is the smallest distinct delay of the
- * policy >= delay_ms (or the largest), wait for its confirm, and report the delay used
- * (may be NULL). Same as mq_publish_retry with backoff_queue_delay_ms applied. */
+/* Publish one id to the delayed-retry queue whose delay is the smallest distinct delay of
+ * the policy >= delay_ms (or the largest), wait for its confirm, and report the delay
+ * used (may be NULL). Same as mq_publish_retry with backoff_queue_delay_ms applied. */
 enum status mq_publish_delayed(struct mq *mq, const char *id, int64_t delay_ms,
                                int64_t *used_ms, struct err *e);
 

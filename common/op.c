@@ -11,9 +11,9 @@
 #include <string.h>
 
 static const char *const type_names[OP_TYPE_COUNT] = {
-    [OP_CREATE_LIST] = "create_list",   [OP_UPDATE_LIST] = "update_list",
-    [OP_DELETE_LIST] = "delete_list",   [OP_CLEAR_LIST] = "clear_list",
-    [OP_ADD_MOVIE] = "add_movie",       [OP_REMOVE_MOVIE] = "remove_movie",
+    [OP_CREATE_LIST] = "create_list", [OP_UPDATE_LIST] = "update_list",
+    [OP_DELETE_LIST] = "delete_list", [OP_CLEAR_LIST] = "clear_list",
+    [OP_ADD_MOVIE] = "add_movie",     [OP_REMOVE_MOVIE] = "remove_movie",
 };
 
 static const char *const status_names[OP_STATUS_COUNT] = {

@@ -2,8 +2,8 @@
  * op: the domain model: operation types, statuses, a validated request and a stored row.
  *
  * A request is what a user asked for, already validated and reduced to the canonical
- * operation_data JSON text; a row is what PostgreSQL holds. Times in a row are ISO 8601 UTC
- * text as PostgreSQL formatted them ("2026-11-24T06:25:27.123Z"), empty when NULL.
+ * operation_data JSON text; a row is what PostgreSQL holds. Times in a row are ISO 8601
+ * UTC text as PostgreSQL formatted them ("2026-11-24T06:25:27.123Z"), empty when NULL.
  */
 #ifndef TMDBQ_OP_H
 #define TMDBQ_OP_H
@@ -39,11 +39,12 @@ bool op_status_parse(const char *s, enum op_status *out);
 /* true for the types that need tmdb_list_id (all but create_list). */
 bool op_type_needs_list(enum op_type t);
 
-/* Raw input for one operation, before validation. The CLI fills it from flags, bulk enqueue
- * from a JSON line. Pointers are borrowed for the duration of codec_request_build. */
+/* Raw input for one operation, before validation. The CLI fills it from flags, bulk
+ * enqueue from a JSON line. Pointers are borrowed for the duration of
+ * codec_request_build. */
 struct op_input {
-    const char *type;        /* required */
-    int64_t user;            /* has_user: the --user value */
+    const char *type; /* required */
+    int64_t user;     /* has_user: the --user value */
     bool has_user;
     int64_t list;
     bool has_list;
@@ -52,15 +53,16 @@ struct op_input {
     const char *name;        /* NULL when not given */
     const char *description; /* NULL when not given */
     int public_flag;         /* -1 not given, 0 false, 1 true */
-    const char *data_json;   /* --data: a JSON object merged under the flags; NULL if none */
+    const char
+        *data_json; /* --data: a JSON object merged under the flags; NULL if none */
 };
 
 /* A validated operation, ready to insert. */
 struct op_request {
     enum op_type type;
-    int32_t user_id;   /* > 0 */
-    int32_t list_id;   /* > 0, or 0 for create_list */
-    char *data_json;   /* canonical operation_data (compact, sorted keys); owned */
+    int32_t user_id; /* > 0 */
+    int32_t list_id; /* > 0, or 0 for create_list */
+    char *data_json; /* canonical operation_data (compact, sorted keys); owned */
 };
 
 void op_request_cleanup(struct op_request *r);
@@ -73,16 +75,16 @@ struct op {
     enum op_type type;
     enum op_status status;
     int32_t user_id;
-    int32_t list_id;               /* 0 when NULL */
+    int32_t list_id; /* 0 when NULL */
     int retry_count;
-    char *data_json;               /* operation_data, owned */
-    char *error_message;           /* owned, NULL when NULL */
-    char *result_json;             /* TMDB's result, owned, NULL when none */
+    char *data_json;     /* operation_data, owned */
+    char *error_message; /* owned, NULL when NULL */
+    char *result_json;   /* TMDB's result, owned, NULL when none */
     char last_retry_at[OP_TIME_LEN];
     char scheduled_for[OP_TIME_LEN];
     char inserted_at[OP_TIME_LEN];
     char updated_at[OP_TIME_LEN];
-    bool published;                /* the broker confirmed a publish of this row */
+    bool published; /* the broker confirmed a publish of this row */
 };
 
 void op_cleanup(struct op *o);

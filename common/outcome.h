@@ -55,12 +55,10 @@ bool outcome_check_creds(const struct op *op, const char *session_id,
 
 /* After calling TMDB: map r and op's retry state to *out.
  *   DONE, GOAL_HOLDS -> COMPLETED with r->result_json.
- *   PERMANENT        -> FAILED, kind "credentials" when r->credentials (a rejected session or
- *                       token), else
- *                       "permanent".
- *   TRANSIENT        -> FAILED, kind "transient" ("gave up after N retries: ...") once
- *                       op->retry_count >= policy->max_retries; else RETRY that counts,
- *                       wanting the delay of retry retry_count + 1 raised to
+ *   PERMANENT        -> FAILED, kind "credentials" when r->credentials (a rejected
+ * session or token), else "permanent". TRANSIENT        -> FAILED, kind "transient"
+ * ("gave up after N retries: ...") once op->retry_count >= policy->max_retries; else
+ * RETRY that counts, wanting the delay of retry retry_count + 1 raised to
  *                       r->retry_after_ms.
  *   RATE_LIMITED     -> RETRY that does not count, kind "rate_limit", wanting
  *                       r->retry_after_ms (at least 1 s).

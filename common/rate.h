@@ -11,8 +11,9 @@
  * time is dropped, and slots are spaced (1000 + RATE_SLOT_SLACK_MS) / rate ms apart, so
  * the requests that leave every process together stay under rate in any one-second
  * window even when a request leaves up to RATE_SLOT_SLACK_MS - RATE_SLOT_GRACE_MS behind
- * its slot's schedule (a lease's round trip, a busy machine). A 429 stops this process's requests at once and sets a cool-down for the whole
- * scope that no slot is granted inside.
+ * its slot's schedule (a lease's round trip, a busy machine). A 429 stops this process's
+ * requests at once and sets a cool-down for the whole scope that no slot is granted
+ * inside.
  *
  * Thread-safe: one struct rate per process, shared by its threads. Each caller passes its
  * own PostgreSQL handle for the statements it may run.

@@ -20,10 +20,7 @@ void reconnect_failed(struct reconnect *rc)
         rc->delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : rc->delay_ms * 2;
 }
 
-bool reconnect_due(const struct reconnect *rc)
-{
-    return clock_now_ms() >= rc->next_ms;
-}
+bool reconnect_due(const struct reconnect *rc) { return clock_now_ms() >= rc->next_ms; }
 
 bool reconnect_fresh(const struct reconnect *rc)
 {

@@ -31,7 +31,4 @@ void sig_install(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
-bool sig_stop_requested(void)
-{
-    return stop_signal != 0;
-}
+bool sig_stop_requested(void) { return stop_signal != 0; }

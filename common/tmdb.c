@@ -572,7 +572,8 @@ bool tmdb_rejects_user_credential(enum op_type type, long http_status, int tmdb_
     if (is_session_code(tmdb_code))
         return true;
     /* update_list's only credential is the user's v4 token. */
-    return type == OP_UPDATE_LIST && (tmdb_code == 7 || (http_status == 401 && tmdb_code == 0));
+    return type == OP_UPDATE_LIST &&
+           (tmdb_code == 7 || (http_status == 401 && tmdb_code == 0));
 }
 
 /* ---- classification --------------------------------------------------------------- */
@@ -647,11 +648,7 @@ enum tmdb_outcome tmdb_classify(enum op_type type, long http_status, int tmdb_co
 
 /* ---- requests --------------------------------------------------------------------- */
 
-
-static char *json_dump_compact(json_t *v)
-{
-    return json_dumps(v, JSON_COMPACT);
-}
+static char *json_dump_compact(json_t *v) { return json_dumps(v, JSON_COMPACT); }
 
 /* {"key":v} exactly as json_dump_compact writes an object of one integer, without
  * building it: the usual request body and result. key must need no JSON escaping. NULL on
@@ -1096,8 +1093,9 @@ static void describe(const struct tmdb_client *c, enum op_type type, int32_t lis
                  (r->retry_after_ms > 0 ? r->retry_after_ms : 1000) / 1000);
         return;
     case TMDB_NOT_SENT:
-        snprintf(msg, n, "not sent: held back by TMDB's request budget (a cool-down "
-                         "after a 429, or the program stopping)");
+        snprintf(msg, n,
+                 "not sent: held back by TMDB's request budget (a cool-down "
+                 "after a 429, or the program stopping)");
         return;
     case TMDB_TRANSIENT:
         snprintf(msg, n, "TMDB unavailable: HTTP %ld%s", r->http_status, sfx);
@@ -1125,7 +1123,8 @@ static void describe(const struct tmdb_client *c, enum op_type type, int32_t lis
 
     /* Permanent. */
     code_suffix(r, true, sfx_text, sizeof sfx_text);
-    if (type == OP_UPDATE_LIST && tmdb_rejects_user_credential(type, r->http_status, r->code))
+    if (type == OP_UPDATE_LIST &&
+        tmdb_rejects_user_credential(type, r->http_status, r->code))
         snprintf(msg, n, "TMDB rejected the v4 access token of this user (%s%d)",
                  r->code ? "status_code " : "HTTP ", r->code ? r->code : 401);
     else if (is_session_code(r->code))
@@ -1255,8 +1254,8 @@ void tmdb_execute(struct tmdb_client *c, enum op_type type, int32_t list_id,
     out->outcome = o;
     out->http_status = r.curl_code == CURLE_OK ? r.http_status : 0;
     out->tmdb_code = r.code;
-    out->credentials =
-        o == TMDB_PERMANENT && tmdb_rejects_user_credential(type, out->http_status, r.code);
+    out->credentials = o == TMDB_PERMANENT &&
+                       tmdb_rejects_user_credential(type, out->http_status, r.code);
     if (o == TMDB_TRANSIENT)
         out->retry_after_ms = r.retry_after_ms;
     else if (o == TMDB_RATE_LIMITED)

@@ -18,11 +18,11 @@
 struct tmdb_client;
 
 struct tmdb_config {
-    const char *base_url;     /* e.g. https://api.themoviedb.org (no trailing slash needed) */
-    const char *api_key;      /* v3 api_key, or NULL */
-    const char *read_token;   /* application read-access token (Bearer for v3), or NULL */
+    const char *base_url; /* e.g. https://api.themoviedb.org (no trailing slash needed) */
+    const char *api_key;  /* v3 api_key, or NULL */
+    const char *read_token; /* application read-access token (Bearer for v3), or NULL */
     int64_t connect_timeout_ms;
-    int64_t timeout_ms;       /* whole request */
+    int64_t timeout_ms; /* whole request */
 };
 
 /* A user's credentials, borrowed for one call. */
@@ -41,22 +41,23 @@ enum tmdb_outcome {
     TMDB_NOT_SENT,     /* the pacer held the request back (the caller is stopping):
                           nothing was sent */
     TMDB_PERMANENT,  /* session rejected, not found, not permitted, invalid: failed now */
-    TMDB_DEPLOYMENT, /* the application's API key or read token is rejected: wait, shout */
+    TMDB_DEPLOYMENT, /* the application's API key or read token is rejected: wait, shout
+                      */
 };
 
 struct tmdb_result {
     enum tmdb_outcome outcome;
-    long http_status;         /* 0 when no answer */
-    int tmdb_code;            /* TMDB's status_code, 0 when none */
-    int64_t retry_after_ms;   /* RATE_LIMITED: Retry-After (absent or 0 is 1 s); a
-                                 TRANSIENT answer's Retry-After; else 0 */
-    char message[300];        /* for people: "TMDB list 7 not found (status_code 34)";
-                                 never contains a secret */
-    char *result_json;        /* on success, what to keep on the row, e.g. {"list_id":123}
-                                 for create_list, {"status_code":12} otherwise; owned */
-    int requests;             /* HTTP requests made (2 when the delete quirk was confirmed) */
-    bool credentials;         /* PERMANENT because TMDB rejected the user's session or v4
-                                 token: new credentials (tmdbq session set) mend it */
+    long http_status;       /* 0 when no answer */
+    int tmdb_code;          /* TMDB's status_code, 0 when none */
+    int64_t retry_after_ms; /* RATE_LIMITED: Retry-After (absent or 0 is 1 s); a
+                               TRANSIENT answer's Retry-After; else 0 */
+    char message[300];      /* for people: "TMDB list 7 not found (status_code 34)";
+                               never contains a secret */
+    char *result_json;      /* on success, what to keep on the row, e.g. {"list_id":123}
+                               for create_list, {"status_code":12} otherwise; owned */
+    int requests;     /* HTTP requests made (2 when the delete quirk was confirmed) */
+    bool credentials; /* PERMANENT because TMDB rejected the user's session or v4
+                         token: new credentials (tmdbq session set) mend it */
 };
 
 /* What one HTTP request to TMDB came to, for the pacer's after. */

@@ -14,9 +14,9 @@
  *             inside a TMDB call is abandoned (its row's lease expires, the row is tried
  *             again by another consumer).
  */
-#include "sig.h"
-#include "clock.h"
 #include "consumer.h"
+#include "clock.h"
+#include "sig.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -28,9 +28,9 @@
 #include <unistd.h>
 
 #include "backoff.h"
-#include "reconnect.h"
 #include "log.h"
 #include "mq.h"
+#include "reconnect.h"
 #include "worker.h"
 
 #define TICK_MS 100

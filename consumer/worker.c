@@ -21,8 +21,8 @@
  * delivery requeued). Either way the backoff starts afresh only after a claim or finish
  * went through, never on a mere reconnect, so no failure can loop hot.
  */
-#include "clock.h"
 #include "worker.h"
+#include "clock.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -604,12 +604,10 @@ static void log_outcome(const struct worker *w, const struct db_claim *c,
     }
 }
 
-/* ---- TMDB's request budget ---------------------------------------------------------- */
+/* ---- TMDB's request budget ----------------------------------------------------------
+ */
 
-static bool quit_before_sending(void *arg)
-{
-    return should_quit(arg, false);
-}
+static bool quit_before_sending(void *arg) { return should_quit(arg, false); }
 
 /* The TMDB client's pacer: wait for a slot of the shared request budget. A stop before
  * the request is sent hands the operation back unsent (false). */
@@ -698,7 +696,8 @@ static void execute(struct worker *w, const struct mq_delivery *d,
                   "taken over: the consumer that held it stopped before finishing (that "
                   "attempt counts: retry %d of %d)",
                   c->op.retry_count, w->sh->policy.max_retries);
-    if (!outcome_check_creds(&c->op, c->session_id, c->access_token, OUTCOME_CONSUMER, &o)) {
+    if (!outcome_check_creds(&c->op, c->session_id, c->access_token, OUTCOME_CONSUMER,
+                             &o)) {
         heartbeat(w, true);
         for (int tries = 1;; tries++) {
             t0 = clock_now_ms();

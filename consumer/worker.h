@@ -46,7 +46,7 @@ struct worker_shared {
     atomic_bool mq_down;
     atomic_bool db_failing;     /* statements fail on a good connection */
     atomic_bool schema_missing; /* the consumer's schema is missing: run tmdbq migrate */
-    atomic_bool paused; /* the pause was logged */
+    atomic_bool paused;         /* the pause was logged */
 };
 
 struct worker;

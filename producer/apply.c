@@ -120,7 +120,8 @@ static enum status apply_direct(struct tmdbq *h, struct tmdb_client *client,
     enum status st;
 
     memset(&tr, 0, sizeof tr);
-    if (!outcome_check_creds(&c->op, c->session_id, c->access_token, OUTCOME_DIRECT, &o)) {
+    if (!outcome_check_creds(&c->op, c->session_id, c->access_token, OUTCOME_DIRECT,
+                             &o)) {
         tmdb_execute(client, c->op.type, c->op.list_id, c->op.data_json, &creds, &tr);
         res->tmdb_called = tr.outcome != TMDB_NOT_SENT;
         res->http_status = tr.http_status;
@@ -144,7 +145,8 @@ static enum status apply_direct(struct tmdbq *h, struct tmdb_client *client,
     } else {
         st = publish_handon(h, &next);
     }
-    log_debug("op=%s %s%s%s", c->op.id, res->outcome == TMDBQ_APPLIED ? "applied" : o.name,
+    log_debug("op=%s %s%s%s", c->op.id,
+              res->outcome == TMDBQ_APPLIED ? "applied" : o.name,
               o.message[0] ? ": " : "", o.message);
 out:
     tmdb_result_cleanup(&tr);
@@ -223,9 +225,10 @@ int tmdbq_apply(struct tmdbq *h, const struct tmdbq_request *req,
         memset(&c.op, 0, sizeof c.op);
         res->op->duplicate = how == DB_APPLY_DUPLICATE;
         log_debug("op=%s queued without a TMDB call (%s)", res->op->op.id,
-                  how == DB_APPLY_DUPLICATE       ? "duplicate"
-                  : how == DB_APPLY_QUEUED_PAUSED ? "paused"
-                                                  : "a conflicting operation of its list is active");
+                  how == DB_APPLY_DUPLICATE ? "duplicate"
+                  : how == DB_APPLY_QUEUED_PAUSED
+                      ? "paused"
+                      : "a conflicting operation of its list is active");
         st = publish_ops(h, res->op, 1);
     }
     if (st != ST_OK)

@@ -16,9 +16,9 @@
  * between. A broker that is down skips the publishing and nothing else: the rows stay
  * unpublished in PostgreSQL, which the next sweep relays.
  */
-#include "sig.h"
-#include "clock.h"
 #include "reaper.h"
+#include "clock.h"
+#include "sig.h"
 
 #include <inttypes.h>
 #include <signal.h>
@@ -30,12 +30,12 @@
 
 #include "backoff.h"
 #include "codec.h"
-#include "outbox.h"
-#include "reconnect.h"
 #include "db.h"
 #include "db_reaper.h"
 #include "log.h"
 #include "mq.h"
+#include "outbox.h"
+#include "reconnect.h"
 
 #define SLICE_MS 100
 /* Bounds on the reaper's statements: a lock held elsewhere for longer fails the step,
@@ -598,9 +598,8 @@ static char *sweep_json(const struct sweep *s)
         (long long)s->rescued, "abandoned", (long long)s->abandoned, "deleted",
         (long long)s->deleted, "ms", (long long)s->ms, "cleanup", (int)s->cleanup,
         "cleanup_batches", (long long)s->cleanup_batches, "longest_batch_ms",
-        (long long)s->longest_batch_ms, "purged", (long long)s->purged,
-        "overdue_skipped", (int)s->overdue_skipped, "broker",
-        s->broker_down ? "down" : "ok", "complete",
+        (long long)s->longest_batch_ms, "purged", (long long)s->purged, "overdue_skipped",
+        (int)s->overdue_skipped, "broker", s->broker_down ? "down" : "ok", "complete",
         (int)(!s->db_failed && !s->broker_down && !s->interrupted));
 }
 
@@ -764,7 +763,7 @@ enum status reaper_run(const struct cfg *cfg, bool once, struct err *e)
         if (r->db == NULL) {
             if (now < r->db_rc.next_ms) {
                 clock_sleep_ms(r->db_rc.next_ms - now < SLICE_MS ? r->db_rc.next_ms - now
-                                                           : SLICE_MS);
+                                                                 : SLICE_MS);
                 continue;
             }
             if (!connect_db(r))

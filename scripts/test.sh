@@ -4,7 +4,8 @@
 #   2. every test, unit and integration: ctest in build/;
 #   3. the unit tests again under AddressSanitizer + UBSan, built into build-asan/;
 #   4. docker-compose.yml checked by `docker-compose config -q` (when installed);
-#   5. the shell scripts checked by shellcheck when it exists.
+#   5. the shell scripts checked by shellcheck;
+#   6. every C file formatted as .clang-format says (scripts/check-format.sh).
 # Exits non-zero on any failure. With CI=true an integration test that skips (a service
 # is missing) is a failure too.
 set -euo pipefail
@@ -59,6 +60,9 @@ fi
 
 say "Dockerfile against scripts/"
 bash scripts/check-dockerfile.sh || fail "the Dockerfile's build steps drifted from scripts/"
+
+say "clang-format"
+bash scripts/check-format.sh || fail "C files are not formatted (clang-format -i them)"
 
 if command -v shellcheck >/dev/null 2>&1; then
     say "shellcheck"

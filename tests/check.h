@@ -1,6 +1,6 @@
 /*
- * check: a tiny always-on assertion header for tests. A failed check prints where and both
- * sides, counts the failure and goes on; a test's main returns check_exit().
+ * check: a tiny always-on assertion header for tests. A failed check prints where and
+ * both sides, counts the failure and goes on; a test's main returns check_exit().
  */
 #ifndef TMDBQ_CHECK_H
 #define TMDBQ_CHECK_H
@@ -44,7 +44,8 @@ static int check_failures;
     do {                                                                                 \
         const char *check_h_ = (hay), *check_n_ = (needle);                              \
         if (check_h_ == NULL || strstr(check_h_, check_n_) == NULL) {                    \
-            fprintf(stderr, "%s:%d: CHECK_CONTAINS failed: \"%s\" does not contain \"%s\"\n", \
+            fprintf(stderr,                                                              \
+                    "%s:%d: CHECK_CONTAINS failed: \"%s\" does not contain \"%s\"\n",    \
                     __FILE__, __LINE__, check_h_ ? check_h_ : "(null)", check_n_);       \
             check_failures++;                                                            \
         }                                                                                \

@@ -445,16 +445,17 @@ static void server_loop(struct server *srv)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: fake-tmdb --port N [--listen ADDR] [--port-file PATH] [--api-key K] "
-            "[--read-token T] [--verbose]\n"
-            "  --port N        port to listen on; 0 picks a free one\n"
-            "  --listen ADDR   IPv4 address to listen on (default 127.0.0.1; 0.0.0.0 in a\n"
-            "                  container, so other containers reach it)\n"
-            "  --port-file P   write the bound port to P once listening\n"
-            "  --api-key K     v3 api_key to accept (default test-api-key)\n"
-            "  --read-token T  v3 Bearer read token to accept (default test-read-token)\n"
-            "  --verbose       one line per request on stderr (credentials masked)\n");
+    fprintf(
+        f,
+        "usage: fake-tmdb --port N [--listen ADDR] [--port-file PATH] [--api-key K] "
+        "[--read-token T] [--verbose]\n"
+        "  --port N        port to listen on; 0 picks a free one\n"
+        "  --listen ADDR   IPv4 address to listen on (default 127.0.0.1; 0.0.0.0 in a\n"
+        "                  container, so other containers reach it)\n"
+        "  --port-file P   write the bound port to P once listening\n"
+        "  --api-key K     v3 api_key to accept (default test-api-key)\n"
+        "  --read-token T  v3 Bearer read token to accept (default test-read-token)\n"
+        "  --verbose       one line per request on stderr (credentials masked)\n");
 }
 
 /* Returns 0, or 2 after printing why the arguments are unusable. */
@@ -493,10 +494,11 @@ static int parse_options(int argc, char **argv, struct options *opt)
         } else if (strcmp(a, "--listen") == 0) {
             struct in_addr probe;
             if (inet_pton(AF_INET, val, &probe) != 1) {
-                fprintf(stderr,
-                        "fake-tmdb: invalid --listen \"%s\": want an IPv4 address such as "
-                        "127.0.0.1 or 0.0.0.0\n",
-                        val);
+                fprintf(
+                    stderr,
+                    "fake-tmdb: invalid --listen \"%s\": want an IPv4 address such as "
+                    "127.0.0.1 or 0.0.0.0\n",
+                    val);
                 return 2;
             }
             opt->listen_addr = val;

@@ -66,10 +66,7 @@ void ft_response_init(struct ft_response *resp)
     resp->retry_after = -1;
 }
 
-void ft_response_cleanup(struct ft_response *resp)
-{
-    ft_buf_free(&resp->body);
-}
+void ft_response_cleanup(struct ft_response *resp) { ft_buf_free(&resp->body); }
 
 /* Serializes and steals body. A NULL body means a jansson allocation failed upstream. */
 static void respond_json(struct ft_response *resp, int status, json_t *body)
@@ -819,10 +816,7 @@ static void control_create_list(struct ft_state *st, json_t *body,
     size_t i;
     json_t *item;
     int items_ok = !items || json_is_array(items);
-    json_array_foreach(items, i, item)
-    {
-        items_ok = items_ok && is_positive_int(item);
-    }
+    json_array_foreach(items, i, item) { items_ok = items_ok && is_positive_int(item); }
     if ((id && !is_positive_int(id)) || !is_positive_int(owner) ||
         (name && !json_is_string(name)) || (desc && !json_is_string(desc)) ||
         (lang && !json_is_string(lang)) || (pub && !json_is_boolean(pub)) || !items_ok) {

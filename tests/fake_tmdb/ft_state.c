@@ -307,10 +307,7 @@ void ft_list_each(const struct ft_state *st, void (*fn)(const struct ft_list *, 
     }
 }
 
-uint64_t ft_record_next_seq(const struct ft_state *st)
-{
-    return st->n_records + 1;
-}
+uint64_t ft_record_next_seq(const struct ft_state *st) { return st->n_records + 1; }
 
 uint64_t ft_record_add(struct ft_state *st, char *json_text)
 {

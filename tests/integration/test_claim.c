@@ -38,8 +38,8 @@ static void enqueue(int user, int list, int n, char *id)
 
     snprintf(u, sizeof u, "%d", user);
     snprintf(l, sizeof l, "%d", list);
-    ts_run(&env, NULL, NULL, &r, "enqueue", n % 2 ? "add_movie" : "remove_movie", "--user",
-           u, "--list", l, "--movie", "550", "--json", (const char *)NULL);
+    ts_run(&env, NULL, NULL, &r, "enqueue", n % 2 ? "add_movie" : "remove_movie",
+           "--user", u, "--list", l, "--movie", "550", "--json", (const char *)NULL);
     CHECK_EQ_INT(r.status, 0);
     op = ts_json_parse(r.out);
     snprintf(id, 37, "%s", ts_json_str(op, "id") ? ts_json_str(op, "id") : "");
@@ -594,9 +594,9 @@ static void test_credentials(void)
     CHECK_EQ_INT(claim(c2, h1, "c2", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
 }
 
-/* Finding of a review (issue 11): a credential failure revived by `tmdbq session set` must
- * go to the back of its list's order, as `tmdbq retry` sends a failed operation, or it
- * could be claimed while a later operation of its list that it conflicts with is still
+/* Finding of a review (issue 11): a credential failure revived by `tmdbq session set`
+ * must go to the back of its list's order, as `tmdbq retry` sends a failed operation, or
+ * it could be claimed while a later operation of its list that it conflicts with is still
  * running. Revived here while that later operation is processing: the claim waits for
  * it, and its finish hands the revived one on. (Before the fix the claim succeeded.) */
 static void test_revival_keeps_order(void)

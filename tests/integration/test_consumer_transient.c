@@ -3,10 +3,10 @@
  *
  * With retries at 100ms, 200ms, 400ms, 800ms, 1600ms: an add that fails 3 times (503)
  * ends completed with retry_count 3, and the fake saw its 4 requests with gaps that grow:
- * each is at least the policy's delay for that retry (the broker's TTL may only add to it;
- * a load-delayed early gap may exceed a later one, so the order of gaps is not checked).
- * An add that always fails ends failed after 5 retries (6 requests), with the last error
- * kept in error_message and error_kind transient.
+ * each is at least the policy's delay for that retry (the broker's TTL may only add to
+ * it; a load-delayed early gap may exceed a later one, so the order of gaps is not
+ * checked). An add that always fails ends failed after 5 retries (6 requests), with the
+ * last error kept in error_message and error_kind transient.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -148,10 +148,10 @@ int main(void)
 
     /* Bad budgets are refused at start, naming the variable: exit 2. */
     {
-        static const char *const bad[][2] = {{"TMDBQ_TMDB_RATE=-1", "TMDBQ_TMDB_RATE"},
-                                             {"TMDBQ_TMDB_RATE=abc", "TMDBQ_TMDB_RATE"},
-                                             {"TMDBQ_TMDB_RATE_SCOPE=cluster",
-                                              "TMDBQ_TMDB_RATE_SCOPE"}};
+        static const char *const bad[][2] = {
+            {"TMDBQ_TMDB_RATE=-1", "TMDBQ_TMDB_RATE"},
+            {"TMDBQ_TMDB_RATE=abc", "TMDBQ_TMDB_RATE"},
+            {"TMDBQ_TMDB_RATE_SCOPE=cluster", "TMDBQ_TMDB_RATE_SCOPE"}};
 
         for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
             const char *const extra[] = {bad[b][0], NULL};

@@ -616,7 +616,8 @@ static void test_retry_after(void)
     CHECK_EQ_INT(r.http_status, 429);
     CHECK_EQ_INT(r.tmdb_code, 25);
     CHECK_EQ_INT(r.retry_after_ms, 2000);
-    CHECK_STR_EQ(r.message, "TMDB rate limit (HTTP 429, status_code 25), retry after 2 s");
+    CHECK_STR_EQ(r.message,
+                 "TMDB rate limit (HTTP 429, status_code 25), retry after 2 s");
     CHECK(r.result_json == NULL);
     check_no_secret(&r, __LINE__);
     tmdb_result_cleanup(&r);
@@ -625,7 +626,8 @@ static void test_retry_after(void)
     tmdb_execute(c, OP_ADD_MOVIE, 7, "{\"movie_id\":550}", &creds_v3, &r);
     CHECK_EQ_INT(r.outcome, TMDB_RATE_LIMITED);
     CHECK_EQ_INT(r.retry_after_ms, 1000);
-    CHECK_STR_EQ(r.message, "TMDB rate limit (HTTP 429, status_code 25), retry after 1 s");
+    CHECK_STR_EQ(r.message,
+                 "TMDB rate limit (HTTP 429, status_code 25), retry after 1 s");
     tmdb_result_cleanup(&r);
 
     /* An HTTP-date five seconds ahead. */
@@ -638,7 +640,8 @@ static void test_retry_after(void)
     tmdb_execute(c, OP_ADD_MOVIE, 7, "{\"movie_id\":550}", &creds_v3, &r);
     CHECK_EQ_INT(r.outcome, TMDB_RATE_LIMITED);
     CHECK_EQ_INT(r.retry_after_ms, 1000);
-    CHECK_STR_EQ(r.message, "TMDB rate limit (HTTP 429, status_code 25), retry after 1 s");
+    CHECK_STR_EQ(r.message,
+                 "TMDB rate limit (HTTP 429, status_code 25), retry after 1 s");
     tmdb_result_cleanup(&r);
 
     tmdb_client_free(c);

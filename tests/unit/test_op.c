@@ -78,7 +78,7 @@ static void test_ids(void)
     CHECK(!op_id_valid("0b9c2f4e-1a2b-4c3d-8e9f-0123456789abc")); /* long */
     CHECK(!op_id_valid("0b9c2f4e1a2b-4c3d-8e9f-0123456789abc"));  /* dash moved */
     CHECK(!op_id_valid("0b9c2f4e-1a2b-4c3d-8e9f_0123456789ab"));
-    CHECK(!op_id_valid("0b9c2f4g-1a2b-4c3d-8e9f-0123456789ab"));  /* not hex */
+    CHECK(!op_id_valid("0b9c2f4g-1a2b-4c3d-8e9f-0123456789ab")); /* not hex */
     CHECK(!op_id_valid(" 0b9c2f4e-1a2b-4c3d-8e9f-0123456789a"));
     CHECK(!op_id_valid("{0b9c2f4e-1a2b-4c3d-8e9f-0123456789ab}"));
     CHECK(!op_id_valid("0b9c2f4e1a2b4c3d8e9f0123456789ab"));

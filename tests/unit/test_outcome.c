@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "outcome.h"
 #include "check.h"
+#include "outcome.h"
 
 static const struct backoff_policy DEFAULTS = {5, 30000, 3600000};
 
@@ -144,8 +144,9 @@ static void test_permanent(void)
     outcome_decide(&r, &op, &DEFAULTS, 0, OUTCOME_CONSUMER, &o);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_FAILED);
     CHECK_STR_EQ(o.rec.error_kind, "credentials");
-    CHECK_STR_EQ(o.message, "TMDB rejected the session (status_code 3) (user 42: set new "
-                            "credentials with: tmdbq session set --user 42 --session-id S)");
+    CHECK_STR_EQ(o.message,
+                 "TMDB rejected the session (status_code 3) (user 42: set new "
+                 "credentials with: tmdbq session set --user 42 --session-id S)");
     CHECK(strstr(o.message, "--access-token") == NULL);
 
     /* The same code without the flag is no credential failure: the flag decides. */
