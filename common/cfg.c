@@ -291,6 +291,57 @@ static const struct cfg_var vars[] = {
                    "reach TMDB through different addresses)",
     },
     {
+        .name = "TMDBQ_HTTP_LISTEN",
+        .type = CFG_STRING,
+        .field = FIELD(http_listen),
+        .dflt = "127.0.0.1:8080",
+        .label = " http_listen=",
+        .meaning =
+            "tmdbq-http: `host:port` to listen on (IPv6 as `[::1]:8080`; port 0: any "
+            "free one)",
+    },
+    {
+        .name = "TMDBQ_HTTP_TOKEN",
+        .type = CFG_SECRET,
+        .field = FIELD(http_token),
+        .unset = "none",
+        .label = " http_token=",
+        .meaning =
+            "tmdbq-http: the bearer token every `/v1` request must carry, 16 to 512 "
+            "visible ASCII characters; required by tmdbq-http (exit 2 without)",
+    },
+    {
+        .name = "TMDBQ_HTTP_POOL",
+        .type = CFG_INT,
+        .field = FIELD(http_pool),
+        .dflt = "8",
+        .min = 1,
+        .max = 256,
+        .label = " http_pool=",
+        .meaning = "tmdbq-http: PostgreSQL handles (libtmdbq handles) at most; requests "
+                   "beyond them wait",
+    },
+    {
+        .name = "TMDBQ_HTTP_POOL_WAIT",
+        .type = CFG_DURATION,
+        .field = FIELD(http_pool_wait_ms),
+        .dflt = "2s",
+        .min = 1,
+        .max = MINUTE_MS,
+        .label = " http_pool_wait=",
+        .meaning = "tmdbq-http: how long a request waits for a handle before it gets 503",
+    },
+    {
+        .name = "TMDBQ_HTTP_MAX_CONNECTIONS",
+        .type = CFG_INT,
+        .field = FIELD(http_max_connections),
+        .dflt = "256",
+        .min = 1,
+        .max = 10000,
+        .label = " http_max_connections=",
+        .meaning = "tmdbq-http: open client connections at most (one thread each)",
+    },
+    {
         .name = "TMDBQ_LOG_LEVEL",
         .type = CFG_ENUM,
         .field = FIELD(log_level),

@@ -48,6 +48,13 @@ struct cfg {
     /* TMDBQ_APPLY_TIMEOUT, default 5s: the whole direct TMDB call of `tmdbq apply`, short
      * so a user never waits long (on expiry the operation is queued) */
     int64_t apply_timeout_ms;
+    /* tmdbq-http: TMDBQ_HTTP_LISTEN (host:port), TMDBQ_HTTP_TOKEN (a secret; NULL when
+     * unset), TMDBQ_HTTP_POOL, TMDBQ_HTTP_POOL_WAIT, TMDBQ_HTTP_MAX_CONNECTIONS */
+    const char *http_listen;
+    const char *http_token;
+    int http_pool;
+    int64_t http_pool_wait_ms;
+    int http_max_connections;
     /* TMDBQ_TMDB_RATE, requests/s to TMDB for the whole scope, default 40; 0: none */
     double tmdb_rate;
     /* TMDBQ_TMDB_RATE_SCOPE: queue (default), host */

@@ -124,7 +124,7 @@ int main(int argc, char **argv)
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    if (cfg_load(&cfg, &e) != ST_OK || settings_load(&set, &e) != ST_OK) {
+    if (cfg_load(&cfg, &e) != ST_OK || settings_load(&cfg, &set, &e) != ST_OK) {
         fprintf(stderr, PROGRAM ": %s\n", e.msg);
         return 2;
     }

@@ -1,6 +1,7 @@
 /*
- * settings: TMDBQ_HTTP_* from the environment (see settings.h). An unset or empty
- * variable means its default, as everywhere in tmdbq; the token has none.
+ * settings: what tmdbq-http makes of its TMDBQ_HTTP_* variables (see settings.h). They
+ * are read, with their defaults and ranges, in common/cfg.c's one table like every other
+ * variable; this file splits the listen address and checks the token's form.
  */
 #include "settings.h"
 
@@ -12,13 +13,6 @@
 #include "cfg.h"
 
 #define QUOTE_MAX 64
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-
-    return (v != NULL && v[0] != '\0') ? v : NULL;
-}
 
 static enum status parse_int(const char *name, const char *v, long lo, long hi, int *out,
                              struct err *e)
@@ -71,40 +65,21 @@ bad:
                    QUOTE_MAX, v);
 }
 
-enum status settings_load(struct settings *s, struct err *e)
+enum status settings_load(const struct cfg *c, struct settings *s, struct err *e)
 {
-    const char *v;
     enum status st;
 
     memset(s, 0, sizeof *s);
-    snprintf(s->host, sizeof s->host, "127.0.0.1");
-    s->port = 8080;
-    s->pool_size = 8;
-    s->pool_wait_ms = 2000;
-    s->max_connections = 256;
-
-    if ((v = env("TMDBQ_HTTP_LISTEN")) != NULL && (st = parse_listen(v, s, e)) != ST_OK)
+    s->pool_size = c->http_pool;
+    s->pool_wait_ms = c->http_pool_wait_ms;
+    s->max_connections = c->http_max_connections;
+    st = parse_listen(c->http_listen, s, e);
+    if (st != ST_OK)
         return st;
-    if ((v = env("TMDBQ_HTTP_POOL")) != NULL &&
-        (st = parse_int("TMDBQ_HTTP_POOL", v, 1, 256, &s->pool_size, e)) != ST_OK)
-        return st;
-    if ((v = env("TMDBQ_HTTP_MAX_CONNECTIONS")) != NULL &&
-        (st = parse_int("TMDBQ_HTTP_MAX_CONNECTIONS", v, 1, 10000, &s->max_connections,
-                        e)) != ST_OK)
-        return st;
-    if ((v = env("TMDBQ_HTTP_POOL_WAIT")) != NULL) {
-        st = cfg_parse_duration(v, &s->pool_wait_ms, e);
-        if (st != ST_OK) {
-            err_prefix(e, "TMDBQ_HTTP_POOL_WAIT");
-            return st;
-        }
-        if (s->pool_wait_ms > 60000)
-            return err_set(e, ST_INVALID, "TMDBQ_HTTP_POOL_WAIT: at most 1m");
-    }
 
     /* The token is a secret: its value never appears in a message. It travels in a
      * header, so it is limited to visible ASCII. */
-    s->token = env("TMDBQ_HTTP_TOKEN");
+    s->token = c->http_token;
     if (s->token == NULL)
         return err_set(e, ST_INVALID,
                        "TMDBQ_HTTP_TOKEN is required: the bearer token every /v1 request "

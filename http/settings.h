@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg.h"
 #include "err.h"
 
 /* The longest token accepted; the shortest is SETTINGS_TOKEN_MIN. */
@@ -32,6 +33,6 @@ struct settings {
 /* Fill s from the environment. ST_INVALID with a message naming the variable when a value
  * is bad or TMDBQ_HTTP_TOKEN is missing (the token itself never appears in a message).
  * Strings are borrowed from the environment. */
-enum status settings_load(struct settings *s, struct err *e);
+enum status settings_load(const struct cfg *c, struct settings *s, struct err *e);
 
 #endif

@@ -16,13 +16,31 @@
 #include "log.h"
 
 static const char *const all_vars[] = {
-    "TMDBQ_DATABASE_URL", "TMDBQ_AMQP_URL",        "TMDBQ_AMQP_MANAGEMENT_URL",
-    "TMDBQ_AMQP_PREFIX",  "TMDB_API_URL",          "TMDB_API_KEY",
-    "TMDB_ACCESS_TOKEN",  "TMDBQ_MAX_RETRIES",     "TMDBQ_BACKOFF_BASE",
-    "TMDBQ_BACKOFF_CAP",  "TMDBQ_LEASE",           "TMDBQ_SWEEP_INTERVAL",
-    "TMDBQ_RETENTION",    "TMDBQ_CONNECT_TIMEOUT", "TMDBQ_TMDB_TIMEOUT",
-    "TMDBQ_LOG_LEVEL",    "TMDBQ_LOG_FORMAT",      "TMDBQ_APPLY_TIMEOUT",
-    "TMDBQ_TMDB_RATE",    "TMDBQ_TMDB_RATE_SCOPE",
+    "TMDBQ_DATABASE_URL",
+    "TMDBQ_AMQP_URL",
+    "TMDBQ_AMQP_MANAGEMENT_URL",
+    "TMDBQ_AMQP_PREFIX",
+    "TMDB_API_URL",
+    "TMDB_API_KEY",
+    "TMDB_ACCESS_TOKEN",
+    "TMDBQ_MAX_RETRIES",
+    "TMDBQ_BACKOFF_BASE",
+    "TMDBQ_BACKOFF_CAP",
+    "TMDBQ_LEASE",
+    "TMDBQ_SWEEP_INTERVAL",
+    "TMDBQ_RETENTION",
+    "TMDBQ_CONNECT_TIMEOUT",
+    "TMDBQ_TMDB_TIMEOUT",
+    "TMDBQ_LOG_LEVEL",
+    "TMDBQ_LOG_FORMAT",
+    "TMDBQ_APPLY_TIMEOUT",
+    "TMDBQ_TMDB_RATE",
+    "TMDBQ_TMDB_RATE_SCOPE",
+    "TMDBQ_HTTP_LISTEN",
+    "TMDBQ_HTTP_TOKEN",
+    "TMDBQ_HTTP_POOL",
+    "TMDBQ_HTTP_POOL_WAIT",
+    "TMDBQ_HTTP_MAX_CONNECTIONS",
 };
 
 static void clear_env(void)
@@ -161,6 +179,29 @@ static void test_defaults(void)
     CHECK_EQ_INT(c.tmdb_rate_scope, CFG_RATE_SCOPE_QUEUE);
     CHECK_EQ_INT(c.log_level, LOG_LEVEL_INFO);
     CHECK_EQ_INT(c.log_format, LOG_FORMAT_TEXT);
+}
+
+/* tmdbq-http's settings are rows of the same table. */
+static void test_http(void)
+{
+    struct cfg c;
+    struct err e = {0};
+
+    clear_env();
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    CHECK_STR_EQ(c.http_listen, "127.0.0.1:8080");
+    CHECK(c.http_token == NULL);
+    CHECK_EQ_INT(c.http_pool, 8);
+    CHECK_EQ_INT(c.http_pool_wait_ms, 2000);
+    CHECK_EQ_INT(c.http_max_connections, 256);
+    setenv("TMDBQ_HTTP_POOL", "0", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_CONTAINS(e.msg, "TMDBQ_HTTP_POOL");
+    clear_env();
+    setenv("TMDBQ_HTTP_POOL_WAIT", "2m", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_CONTAINS(e.msg, "TMDBQ_HTTP_POOL_WAIT");
+    clear_env();
 }
 
 /* TMDBQ_TMDB_RATE: requests per second, 0 for none; the scope: queue or host. */
@@ -625,6 +666,7 @@ int main(void)
     test_format_duration();
     test_defaults();
     test_rate();
+    test_http();
     test_overrides();
     test_empty_is_unset();
     test_bad_values();

@@ -240,7 +240,8 @@ static int calls_getenv(const char *path)
  * like) to tell whether a proxy is in the way; they are libcurl's, not tmdbq's. */
 static void test_only_cfg_reads_env(void)
 {
-    static const char *const dirs[] = {"common", "producer", "consumer", "reaper"};
+    static const char *const dirs[] = {"common", "producer", "consumer", "reaper",
+                                       "http"};
     static const char *const allowed[] = {"common/cfg.c", "common/tmdb.c"};
     size_t d, a, scanned = 0;
 
