@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "args.h"
 #include "cfg.h"
 #include "consumer.h"
 #include "err.h"
@@ -105,27 +106,6 @@ static const struct option options[] = {
 
 #define NOPTIONS (sizeof options / sizeof options[0] - 1)
 
-/* The option getopt_long returned (or, for '?' and ':', named in optopt); NULL when it is
- * not one of ours. */
-static const struct option *option_of(int val)
-{
-    for (size_t i = 0; i < NOPTIONS; i++) {
-        if (options[i].val == val)
-            return &options[i];
-    }
-    return NULL;
-}
-
-/* getopt_long also takes any unambiguous prefix (--conc): flags are written out, so a
- * command line reads like the usage text and a new flag never changes an old one. */
-static bool whole_name(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-
-    return strncmp(arg, "--", 2) == 0 && strncmp(arg + 2, name, n) == 0 &&
-           (arg[2 + n] == '\0' || arg[2 + n] == '=');
-}
-
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, struct consumer_opts *o)
 {
@@ -143,8 +123,8 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
         if (c == -1)
             break;
         arg = argv[at];
-        opt = option_of(c == '?' || c == ':' ? optopt : c);
-        if (opt == NULL || (arg[1] == '-' && !whole_name(arg, opt->name)))
+        opt = args_option(options, c == '?' || c == ':' ? optopt : c);
+        if (opt == NULL || (arg[1] == '-' && !args_whole_name(arg, opt->name)))
             return usage_error("unknown option \"%s\"", arg);
         if (c == ':')
             return usage_error("--%s needs a value", opt->name);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "cfg.h"
 #include "codec.h"
 #include "err.h"
@@ -142,27 +143,6 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* The option of an id, NULL for none. */
-static const struct option *option_of(int id)
-{
-    for (const struct option *o = options; o->name; o++) {
-        if (o->val == id)
-            return o;
-    }
-    return NULL;
-}
-
-/* Whether token ("--name" or "--name=value") spells the option's whole name: getopt_long
- * also takes an unambiguous prefix ("--us"), which would stop working the day another
- * option shares it, so prefixes are refused as unknown. */
-static bool whole_name(const char *token, const struct option *o)
-{
-    size_t n = strlen(o->name);
-
-    return strncmp(token, "--", 2) == 0 && strncmp(token + 2, o->name, n) == 0 &&
-           (token[2 + n] == '\0' || token[2 + n] == '=');
-}
-
 static int unknown_option(const char *token)
 {
     const char *eq = strchr(token, '=');
@@ -263,8 +243,10 @@ static int parse_args(int argc, char **argv, struct cli_args *a)
             break;
         /* The long option this token named: the one found, or the one that lacks or
          * refuses a value. */
-        o = idx >= 0 ? &options[idx] : (c == ':' || c == '?') ? option_of(optopt) : NULL;
-        if (o != NULL && !whole_name(argv[at], o))
+        o = idx >= 0                 ? &options[idx]
+            : (c == ':' || c == '?') ? args_option(options, optopt)
+                                     : NULL;
+        if (o != NULL && !args_whole_name(argv[at], o->name))
             return unknown_option(argv[at]);
         if (o != NULL)
             snprintf(flag, sizeof flag, "--%s", o->name);

@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "jsonout.h"
 #include "log.h"
 
@@ -122,29 +122,10 @@ int tmdbq_process_all(struct tmdbq *h, struct tmdbq_op_list **out)
 /* ---- wait ----------------------------------------------------------------------------
  */
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts;
-
-    if (ms <= 0)
-        return;
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-}
-
 int tmdbq_wait(struct tmdbq *h, const char *const *ids, size_t n, int64_t timeout_ms,
                struct tmdbq_op_list **out, bool *timed_out)
 {
-    int64_t deadline = monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     struct db_ops rows = {0};
     int64_t active = 0;
     enum status st;
@@ -158,10 +139,11 @@ int tmdbq_wait(struct tmdbq *h, const char *const *ids, size_t n, int64_t timeou
         st = db_count_active(h->db, ids, n, &active, &h->call.err);
         if (st != ST_OK)
             goto out;
-        if (active == 0 || monotonic_ms() >= deadline)
+        if (active == 0 || clock_now_ms() >= deadline)
             break;
-        sleep_ms(deadline - monotonic_ms() < WAIT_POLL_MS ? deadline - monotonic_ms()
-                                                          : WAIT_POLL_MS);
+        clock_sleep_ms(deadline - clock_now_ms() < WAIT_POLL_MS
+                           ? deadline - clock_now_ms()
+                           : WAIT_POLL_MS);
     }
     st = db_get_ops(h->db, ids, n, &rows, &h->call.err);
     if (st == ST_OK)

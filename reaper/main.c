@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "args.h"
 #include "cfg.h"
 #include "err.h"
 #include "log.h"
@@ -58,27 +59,6 @@ static const struct option options[] = {
 
 #define NOPTIONS (sizeof options / sizeof options[0] - 1)
 
-/* The option getopt_long returned (or, for '?', named in optopt); NULL when it is not one
- * of ours. */
-static const struct option *option_of(int val)
-{
-    for (size_t i = 0; i < NOPTIONS; i++) {
-        if (options[i].val == val)
-            return &options[i];
-    }
-    return NULL;
-}
-
-/* getopt_long also takes any unambiguous prefix (--on): flags are written out, so a
- * command line reads like the usage text and a new flag never changes an old one. */
-static bool whole_name(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-
-    return strncmp(arg, "--", 2) == 0 && strncmp(arg + 2, name, n) == 0 &&
-           (arg[2 + n] == '\0' || arg[2 + n] == '=');
-}
-
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, bool *once)
 {
@@ -96,8 +76,8 @@ static int parse_args(int argc, char **argv, bool *once)
         if (c == -1)
             break;
         arg = argv[at];
-        opt = option_of(c == '?' ? optopt : c);
-        if (opt == NULL || (arg[1] == '-' && !whole_name(arg, opt->name)))
+        opt = args_option(options, c == '?' ? optopt : c);
+        if (opt == NULL || (arg[1] == '-' && !args_whole_name(arg, opt->name)))
             return usage_error("unknown option \"%s\"", arg);
         if (c == '?')
             return usage_error("--%s takes no value", opt->name);
