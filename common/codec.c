@@ -3,10 +3,11 @@
  *
  * Every way in (CLI flags with --data, a bulk line) is reduced to one struct op_input
  * plus an optional data object and goes through request_build, so the rules for each
- * operation type live in one table. The canonical operation_data is compact with sorted
- * keys, which makes equal requests byte-equal (deduplication compares them). Output
- * strings are copied into malloc'd buffers so callers free them with free() whatever
- * allocator jansson uses.
+ * operation type live in one table. A field given both on its own (a flag, a top-level
+ * key) and in data must have the same value in both. The canonical operation_data is
+ * compact with sorted keys, which makes equal requests byte-equal (deduplication compares
+ * them). Output strings are copied into malloc'd buffers so callers free them with free()
+ * whatever allocator jansson uses.
  */
 #include "codec.h"
 
@@ -194,11 +195,41 @@ static void describe_allowed(unsigned allowed, char *buf, size_t size)
 
 static bool is_id(json_int_t v) { return v >= 1 && v <= INT32_MAX; }
 
+/* The first control character of s (n bytes of valid UTF-8): C0 (U+0000 to U+001F), DEL
+ * and C1 (U+0080 to U+009F), but tab, LF and CR when text may hold them (a description
+ * may have lines). Returns its code point and sets *at to its 1-based position in
+ * characters; -1 when there is none. A name or description is shown by TMDB and by
+ * terminals; a control character there is a paste gone wrong or an escape sequence. */
+static long control_char(const char *s, size_t n, bool text, size_t *at)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t chars = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        long cp = -1;
+
+        if ((p[i] & 0xC0) == 0x80)
+            continue; /* inside a multibyte character */
+        chars++;
+        if (p[i] < 0x20 || p[i] == 0x7F)
+            cp = p[i];
+        else if (p[i] == 0xC2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F)
+            cp = p[i + 1];
+        if (cp < 0 || (text && (cp == '\t' || cp == '\n' || cp == '\r')))
+            continue;
+        *at = chars;
+        return cp;
+    }
+    return -1;
+}
+
 /* Check one present value; the rules for a key are the same whatever the type. */
 static enum status check_field(const char *tname, enum field f, const json_t *v,
                                struct err *e)
 {
     const char *key = field_keys[f];
+    size_t at = 0;
+    long cp;
 
     switch (f) {
     case F_NAME:
@@ -215,6 +246,12 @@ static enum status check_field(const char *tname, enum field f, const json_t *v,
             if (chars > NAME_MAX_CHARS)
                 return err_set(e, ST_INVALID, "%s: \"%s\" is longer than %d characters",
                                tname, key, NAME_MAX_CHARS);
+            cp = control_char(s, len, false, &at);
+            if (cp >= 0)
+                return err_set(e, ST_INVALID,
+                               "%s: \"%s\" must not contain control characters (U+%04lX "
+                               "at character %zu)",
+                               tname, key, (unsigned long)cp, at);
         }
         break;
     case F_DESCRIPTION:
@@ -223,6 +260,12 @@ static enum status check_field(const char *tname, enum field f, const json_t *v,
         if (json_string_length(v) > DESCRIPTION_MAX_BYTES)
             return err_set(e, ST_INVALID, "%s: \"%s\" is longer than %d bytes", tname,
                            key, DESCRIPTION_MAX_BYTES);
+        cp = control_char(json_string_value(v), json_string_length(v), true, &at);
+        if (cp >= 0)
+            return err_set(e, ST_INVALID,
+                           "%s: \"%s\" must not contain control characters but tab and "
+                           "line breaks (U+%04lX at character %zu)",
+                           tname, key, (unsigned long)cp, at);
         break;
     case F_PUBLIC:
         if (!json_is_boolean(v))
@@ -252,6 +295,37 @@ static enum status flag_string(const char *tname, const char *key, const char *s
     return ST_OK;
 }
 
+/* Put v (stolen, NULL on OOM) under key in data for the flag named flag. When data
+ * already holds key with another value the two disagree, and which one was meant is not
+ * ours to guess: refused, rather than one silently winning. The same value twice is
+ * fine. */
+static enum status put_flag(const char *tname, const char *flag, const char *key,
+                            json_t *v, json_t *data, struct err *e)
+{
+    const json_t *old = json_object_get(data, key);
+    enum status st = ST_OK;
+
+    if (v == NULL)
+        return err_set(e, ST_NOMEM, "out of memory");
+    if (old != NULL && !json_equal(old, v)) {
+        if (json_is_integer(old) && json_is_integer(v))
+            st = err_set(e, ST_INVALID,
+                         "%s: \"%s\" (%lld) and \"%s\" in \"data\" (%lld) differ; give "
+                         "one of them",
+                         tname, flag, (long long)json_integer_value(v), key,
+                         (long long)json_integer_value(old));
+        else
+            st = err_set(e, ST_INVALID,
+                         "%s: \"%s\" and \"%s\" in \"data\" differ; give one of them",
+                         tname, flag, key);
+        json_decref(v);
+        return st;
+    }
+    if (json_object_set_new(data, key, v) != 0)
+        return err_set(e, ST_NOMEM, "out of memory");
+    return ST_OK;
+}
+
 /* Lay the flags over data; a flag the type does not take is caught later as an unknown
  * field under the key it maps to, so --movie on create_list names "movie_id". */
 static enum status apply_flags(const char *tname, const struct op_input *in, json_t *data,
@@ -261,30 +335,31 @@ static enum status apply_flags(const char *tname, const struct op_input *in, jso
     json_t *v = NULL;
 
     if (in->has_movie) {
-        v = json_integer((json_int_t)in->movie);
-        if (v == NULL || json_object_set_new(data, "movie_id", v) != 0)
-            return err_set(e, ST_NOMEM, "out of memory");
+        st = put_flag(tname, "movie", "movie_id", json_integer((json_int_t)in->movie),
+                      data, e);
+        if (st != ST_OK)
+            return st;
     }
     if (in->name != NULL) {
         st = flag_string(tname, "name", in->name, &v, e);
+        if (st == ST_OK)
+            st = put_flag(tname, "name", "name", v, data, e);
         if (st != ST_OK)
             return st;
-        if (json_object_set_new(data, "name", v) != 0)
-            return err_set(e, ST_NOMEM, "out of memory");
     }
     if (in->description != NULL) {
         st = flag_string(tname, "description", in->description, &v, e);
+        if (st == ST_OK)
+            st = put_flag(tname, "description", "description", v, data, e);
         if (st != ST_OK)
             return st;
-        if (json_object_set_new(data, "description", v) != 0)
-            return err_set(e, ST_NOMEM, "out of memory");
     }
     if (in->public_flag != -1) {
         if (in->public_flag != 0 && in->public_flag != 1)
             return err_set(e, ST_INVALID, "%s: \"public\" must be true or false", tname);
-        v = json_boolean(in->public_flag);
-        if (v == NULL || json_object_set_new(data, "public", v) != 0)
-            return err_set(e, ST_NOMEM, "out of memory");
+        st = put_flag(tname, "public", "public", json_boolean(in->public_flag), data, e);
+        if (st != ST_OK)
+            return st;
     }
     return ST_OK;
 }
@@ -512,6 +587,91 @@ enum status codec_request_from_line(const char *line, struct op_request *out,
 out:
     json_decref(root);
     return st;
+}
+
+/* A copy of a secret: malloc'd, so codec_credentials_cleanup can wipe it. */
+static char *secret_dup(const json_t *v)
+{
+    size_t n = json_string_length(v);
+    char *s = malloc(n + 1);
+
+    if (s != NULL) {
+        memcpy(s, json_string_value(v), n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+enum status codec_credentials_from_json(const char *text, size_t n,
+                                        struct codec_credentials *out, struct err *e)
+{
+    enum status st = ST_OK;
+    json_error_t jerr;
+    json_t *root = NULL, *v;
+    const char *key;
+
+    memset(out, 0, sizeof *out);
+    root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        /* jerr.text may quote the input ("near 'abc'"): only the place is told. */
+        st = err_set(e, ST_INVALID,
+                     "the credentials are not valid JSON (line %d, column %d); expected "
+                     "{\"session_id\": \"...\", \"access_token\": \"...\"}",
+                     jerr.line, jerr.column);
+        goto out;
+    }
+    if (!json_is_object(root)) {
+        st = err_set(e, ST_INVALID,
+                     "the credentials must be a JSON object: {\"session_id\": \"...\", "
+                     "\"access_token\": \"...\"}");
+        goto out;
+    }
+    json_object_foreach(root, key, v)
+    {
+        bool is_session = strcmp(key, "session_id") == 0;
+        char **slot = is_session ? &out->session_id : &out->access_token;
+
+        if (!is_session && strcmp(key, "access_token") != 0) {
+            st = err_set(e, ST_INVALID,
+                         "unknown field \"%.64s\" (expected session_id, access_token)",
+                         key);
+            goto out;
+        }
+        if (json_is_null(v) && !is_session)
+            continue;
+        if (!json_is_string(v)) {
+            st = err_set(e, ST_INVALID, "\"%s\" must be a string", key);
+            goto out;
+        }
+        *slot = secret_dup(v);
+        if (*slot == NULL) {
+            st = err_set(e, ST_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (out->session_id == NULL)
+        st = err_set(e, ST_INVALID, "\"session_id\" is required");
+out:
+    json_decref(root);
+    return st;
+}
+
+static void secret_free(char *s)
+{
+    if (s == NULL)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+void codec_credentials_cleanup(struct codec_credentials *c)
+{
+    if (c == NULL)
+        return;
+    secret_free(c->session_id);
+    secret_free(c->access_token);
+    c->session_id = NULL;
+    c->access_token = NULL;
 }
 
 /* Add v under key; v is stolen even on failure. false when v is NULL or on OOM. */

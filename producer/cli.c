@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "cfg.h"
@@ -40,7 +41,10 @@ static const char usage[] =
     "  stats                                operations per status\n"
     "  pending --user N                     a user's pending and processing operations\n"
     "  failed [--limit N]                   failed operations, newest first (default 50)\n"
+    "  session set --user N --stdin         credentials as JSON on stdin (preferred):\n"
+    "                                       {\"session_id\":\"S\",\"access_token\":\"T\"}\n"
     "  session set --user N --session-id S [--access-token T]\n"
+    "                                       (arguments are visible to every local user)\n"
     "  session rm --user N\n"
     "  retry ID                             a failed operation: pending again, published\n"
     "  cancel ID                            a pending or failed operation: cancelled\n"
@@ -70,8 +74,12 @@ struct cli_args {
     bool has_limit;
     bool all;
     bool wait;
+    bool stdin_creds;    /* --stdin: session set reads its credentials from stdin */
     const char *timeout; /* --timeout D, a duration */
 };
+
+/* The most --stdin reads: a session id and an access token take a few hundred bytes. */
+#define STDIN_CREDENTIALS_MAX (64 * 1024)
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -83,13 +91,16 @@ static int usage_error(const char *fmt, const char *arg)
 
 static int parse_int(const char *flag, const char *s, int64_t *out)
 {
+    const char *digits = s[0] == '-' ? s + 1 : s;
     char *end = NULL;
     long long v;
 
+    /* strtoll alone also takes " 5" and "+5": a number here is digits (a minus sign is
+     * let through for the range check to refuse with the field's own message). */
     errno = 0;
     v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0') {
-        fprintf(stderr, "tmdbq: %s: \"%s\" is not an integer\n", flag, s);
+    if (digits[0] < '0' || digits[0] > '9' || errno != 0 || *end != '\0') {
+        fprintf(stderr, "tmdbq: %s: \"%s\" is not an integer (digits only)\n", flag, s);
         return TMDBQ_EINVAL;
     }
     *out = v;
@@ -102,6 +113,7 @@ enum option_id {
     OPT_JSON = 256, /* past every short option's character */
     OPT_ALL,
     OPT_WAIT,
+    OPT_STDIN,
     OPT_HELP,
     OPT_FIRST_VALUE, /* the options from here on take a value */
     OPT_DATABASE_URL = OPT_FIRST_VALUE,
@@ -125,6 +137,7 @@ static const struct option options[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"all", no_argument, NULL, OPT_ALL},
     {"wait", no_argument, NULL, OPT_WAIT},
+    {"stdin", no_argument, NULL, OPT_STDIN},
     {"help", no_argument, NULL, OPT_HELP},
     {"database-url", required_argument, NULL, OPT_DATABASE_URL},
     {"amqp-url", required_argument, NULL, OPT_AMQP_URL},
@@ -266,6 +279,9 @@ static int parse_args(int argc, char **argv, struct cli_args *a)
             break;
         case OPT_WAIT:
             a->wait = true;
+            break;
+        case OPT_STDIN:
+            a->stdin_creds = true;
             break;
         case ':':
             return usage_error("%s needs a value", o != NULL ? flag : argv[at]);
@@ -496,6 +512,86 @@ static int cmd_failed(const struct cli_args *a, struct tmdbq *h)
     return rc;
 }
 
+/* Read all of stdin (at most STDIN_CREDENTIALS_MAX bytes) into creds. read(2), not
+ * stdio, so that no buffer but ours holds the secrets, and ours is wiped before it is
+ * freed. */
+static int read_stdin_credentials(struct codec_credentials *creds)
+{
+    char *buf = malloc(STDIN_CREDENTIALS_MAX + 1);
+    size_t n = 0;
+    ssize_t got;
+    struct err e = {0};
+    int rc = TMDBQ_OK;
+
+    memset(creds, 0, sizeof *creds);
+    if (buf == NULL) {
+        fputs("tmdbq: out of memory\n", stderr);
+        return TMDBQ_ESERVICE;
+    }
+    if (isatty(STDIN_FILENO))
+        fputs("tmdbq: reading {\"session_id\": \"...\", \"access_token\": \"...\"} from "
+              "standard input (end with Ctrl-D)\n",
+              stderr);
+    /* One byte past the limit tells a full buffer from a longer input. */
+    do {
+        got = read(STDIN_FILENO, buf + n, STDIN_CREDENTIALS_MAX + 1 - n);
+        if (got > 0)
+            n += (size_t)got;
+    } while ((got > 0 || (got < 0 && errno == EINTR)) && n <= STDIN_CREDENTIALS_MAX);
+    if (got < 0) {
+        fprintf(stderr, "tmdbq: --stdin: could not read standard input: %s\n",
+                strerror(errno));
+        rc = TMDBQ_ESERVICE;
+    } else if (n > STDIN_CREDENTIALS_MAX) {
+        fprintf(stderr, "tmdbq: --stdin: standard input is longer than %d bytes\n",
+                STDIN_CREDENTIALS_MAX);
+        rc = TMDBQ_EINVAL;
+    } else if (codec_credentials_from_json(buf, n, creds, &e) != ST_OK) {
+        fprintf(stderr, "tmdbq: --stdin: %s\n", e.msg);
+        rc = e.code == ST_NOMEM ? TMDBQ_ESERVICE : TMDBQ_EINVAL;
+    }
+    explicit_bzero(buf, n);
+    free(buf);
+    return rc;
+}
+
+static int cmd_session_set(const struct cli_args *a, struct tmdbq *h)
+{
+    struct codec_credentials creds = {0};
+    const char *session_id = a->session_id, *access_token = a->access_token;
+    size_t retried = 0;
+    int rc;
+
+    if (a->stdin_creds && (session_id != NULL || access_token != NULL))
+        return usage_error("%s", "--stdin reads the credentials from standard input: "
+                                 "give neither --session-id nor --access-token with it");
+    if (!a->stdin_creds && session_id == NULL)
+        return usage_error("%s", "session set needs --stdin or --session-id S");
+    if (a->stdin_creds) {
+        rc = read_stdin_credentials(&creds);
+        if (rc != TMDBQ_OK)
+            goto out;
+        session_id = creds.session_id;
+        access_token = creds.access_token;
+    }
+    rc = tmdbq_session_set(h, a->req.user, session_id, access_token, &retried);
+    if (rc != TMDBQ_OK)
+        goto out;
+    /* The secrets are never echoed: only whether they are set. */
+    if (a->json)
+        rc = print_made(a, codec_pack("{s:I, s:s, s:s, s:I}", "tmdb_user_id",
+                                      (long long)a->req.user, "session_id", "set",
+                                      "access_token", access_token ? "set" : "unset",
+                                      "retried", (long long)retried));
+    else
+        printf("stored TMDB credentials for user %" PRId64 " (session id%s); %zu failed "
+               "operation(s) retried\n",
+               a->req.user, access_token ? " and access token" : "", retried);
+out:
+    codec_credentials_cleanup(&creds);
+    return rc;
+}
+
 static int cmd_session(const struct cli_args *a, struct tmdbq *h)
 {
     const char *sub = a->n_words > 1 ? a->words[1] : "";
@@ -503,26 +599,8 @@ static int cmd_session(const struct cli_args *a, struct tmdbq *h)
 
     if (!a->req.has_user)
         return usage_error("%s", "session needs --user N");
-    if (strcmp(sub, "set") == 0) {
-        if (a->session_id == NULL)
-            return usage_error("%s", "session set needs --session-id S");
-        size_t retried = 0;
-
-        rc = tmdbq_session_set(h, a->req.user, a->session_id, a->access_token, &retried);
-        if (rc != TMDBQ_OK)
-            return rc;
-        /* The secrets are never echoed: only whether they are set. */
-        if (a->json)
-            return print_made(a, codec_pack("{s:I, s:s, s:s, s:I}", "tmdb_user_id",
-                                            (long long)a->req.user, "session_id", "set",
-                                            "access_token",
-                                            a->access_token ? "set" : "unset", "retried",
-                                            (long long)retried));
-        printf("stored TMDB credentials for user %" PRId64 " (session id%s); %zu failed "
-               "operation(s) retried\n",
-               a->req.user, a->access_token ? " and access token" : "", retried);
-        return TMDBQ_OK;
-    }
+    if (strcmp(sub, "set") == 0)
+        return cmd_session_set(a, h);
     if (strcmp(sub, "rm") == 0) {
         rc = tmdbq_session_rm(h, a->req.user);
         if (rc != TMDBQ_OK)
@@ -736,6 +814,9 @@ int cli_main(int argc, char **argv)
     }
     if (cmd == NULL)
         return usage_error("unknown command \"%s\"", a.words[0]);
+    if (a.stdin_creds && (strcmp(a.words[0], "session") != 0 || a.n_words < 2 ||
+                          strcmp(a.words[1], "set") != 0))
+        return usage_error("%s", "--stdin goes with session set");
 
     /* The log follows the configuration; a bad value is reported by tmdbq_open below. */
     if (cfg_load(&cfg, &e) == ST_OK)

@@ -5,21 +5,25 @@
  * publish.c publishes it. A stream is read a line at a time and done in batches of
  * BATCH_MAX good lines: one insert statement and one pipelined round of confirms per
  * batch, then every line of the batch is reported in input order. A bad line is reported
- * and does not stop the others.
+ * and does not stop the others. The input is outside bytes: a line is read into a buffer
+ * that never grows past LINE_MAX_BYTES, so a huge line costs its reading time, not its
+ * size in memory.
  */
 #include "tmdbq_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
 
 #include "codec.h"
 #include "jsonout.h"
 #include "log.h"
 
-/* A line longer than this is refused rather than buffered (it cannot be an operation). */
+/* A line longer than this (its newline not counted) is refused rather than buffered: it
+ * cannot be an operation. */
 #define LINE_MAX_BYTES (1024 * 1024)
+/* The line buffer's first size; it doubles up to LINE_MAX_BYTES + 1 as lines need. */
+#define LINE_FIRST_CAP 4096
 
 int tmdbq_enqueue(struct tmdbq *h, const struct tmdbq_request *req, struct tmdbq_op **out)
 {
@@ -142,13 +146,93 @@ static enum status batch_emit(struct tmdbq *h, struct batch *b,
     return ST_OK;
 }
 
-static bool line_blank(const char *s)
+/* One line of the input, read by line_read. */
+struct line_buf {
+    char *text; /* the line without its newline, NUL-terminated; whole unless too_long */
+    size_t len; /* bytes stored in text */
+    size_t cap; /* size of text: at most LINE_MAX_BYTES + 1 */
+    size_t total;  /* bytes of the line, its newline not counted, stored or not */
+    size_t nul_at; /* 1-based offset of the line's first NUL byte, 0 when none */
+    bool too_long; /* total > LINE_MAX_BYTES: text holds only its first bytes */
+    bool blank;    /* every byte, stored or not, is a space, tab or CR (or none) */
+};
+
+/* Make l->text hold at least need bytes (need <= LINE_MAX_BYTES + 1). */
+static bool line_reserve(struct line_buf *l, size_t need)
 {
-    for (; *s; s++) {
-        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
-            return false;
-    }
+    size_t cap = l->cap == 0 ? LINE_FIRST_CAP : l->cap;
+    char *text;
+
+    if (need <= l->cap)
+        return true;
+    while (cap < need)
+        cap *= 2;
+    if (cap > LINE_MAX_BYTES + 1)
+        cap = LINE_MAX_BYTES + 1;
+    text = realloc(l->text, cap);
+    if (text == NULL)
+        return false;
+    l->text = text;
+    l->cap = cap;
     return true;
+}
+
+/* Count byte c into the line and store it, unless the line is past LINE_MAX_BYTES: then
+ * it is only counted. false when out of memory. */
+static bool line_put(struct line_buf *l, int c)
+{
+    l->total++;
+    if (l->total > LINE_MAX_BYTES) {
+        l->too_long = true;
+        return true;
+    }
+    /* The byte and, after it, the terminator. */
+    if (!line_reserve(l, l->len + 2))
+        return false;
+    l->text[l->len++] = (char)c;
+    return true;
+}
+
+/* Read the next line of in into l (its newline dropped; a last line without one counts).
+ * A NUL byte is stored like any other and its place noted: as a C string the line would
+ * silently end there. A line longer than LINE_MAX_BYTES is read to its end without
+ * storing what lies past the limit. Returns ST_OK with *got true for a line, *got false
+ * at the end of the input; ST_IO on a read error, ST_NOMEM. */
+static enum status line_read(FILE *in, struct line_buf *l, bool *got)
+{
+    enum status st = ST_OK;
+    int c;
+
+    l->len = 0;
+    l->total = 0;
+    l->nul_at = 0;
+    l->too_long = false;
+    l->blank = true;
+    *got = false;
+    if (!line_reserve(l, 1))
+        return ST_NOMEM;
+    flockfile(in);
+    for (;;) {
+        c = getc_unlocked(in);
+        if (c == EOF)
+            break;
+        *got = true;
+        if (c == '\n')
+            break;
+        if (c == '\0' && l->nul_at == 0)
+            l->nul_at = l->total + 1;
+        if (c != ' ' && c != '\t' && c != '\r')
+            l->blank = false;
+        if (!line_put(l, c)) {
+            st = ST_NOMEM;
+            break;
+        }
+    }
+    if (st == ST_OK && ferror(in))
+        st = ST_IO;
+    funlockfile(in);
+    l->text[l->len] = '\0';
+    return st;
 }
 
 int tmdbq_enqueue_stream(struct tmdbq *h, FILE *in,
@@ -156,10 +240,9 @@ int tmdbq_enqueue_stream(struct tmdbq *h, FILE *in,
                          void *ctx)
 {
     struct batch *b = NULL;
-    char *line = NULL;
-    size_t cap = 0;
+    struct line_buf line = {0};
     long lineno = 0;
-    bool any_invalid = false;
+    bool any_invalid = false, got;
     enum status st = ST_OK;
 
     call_begin(h);
@@ -167,22 +250,35 @@ int tmdbq_enqueue_stream(struct tmdbq *h, FILE *in,
     if (b == NULL)
         return public_code(err_set(&h->call.err, ST_NOMEM, "out of memory"));
     for (;;) {
-        ssize_t len = getline(&line, &cap, in);
         struct line_entry *le;
         struct err e = {0};
 
-        if (len < 0)
+        st = line_read(in, &line, &got);
+        if (st == ST_NOMEM) {
+            err_set(&h->call.err, st, "out of memory");
+            goto out;
+        }
+        if (st != ST_OK) {
+            err_set(&h->call.err, st, "could not read the input after line %ld", lineno);
+            goto out;
+        }
+        if (!got)
             break;
         lineno++;
-        if (line_blank(line))
+        if (line.blank)
             continue;
         le = &b->entries[b->n_entries++];
         le->line = lineno;
         le->error = NULL;
-        if (len > LINE_MAX_BYTES)
-            err_set(&e, ST_INVALID, "line is longer than %d bytes", LINE_MAX_BYTES);
+        if (line.too_long)
+            err_set(&e, ST_INVALID, "line is longer than %d bytes (%zu bytes)",
+                    LINE_MAX_BYTES, line.total);
+        else if (line.nul_at != 0)
+            err_set(&e, ST_INVALID,
+                    "line has a NUL byte (at byte %zu); a line must be JSON text",
+                    line.nul_at);
         else
-            codec_request_from_line(line, &b->reqs[b->n_reqs], &e);
+            codec_request_from_line(line.text, &b->reqs[b->n_reqs], &e);
         if (e.code != ST_OK) {
             le->error = strdup(e.msg);
             any_invalid = true;
@@ -199,11 +295,6 @@ int tmdbq_enqueue_stream(struct tmdbq *h, FILE *in,
                 goto out;
         }
     }
-    if (ferror(in)) {
-        st = err_set(&h->call.err, ST_IO, "could not read the input after line %ld",
-                     lineno);
-        goto out;
-    }
     st = batch_emit(h, b, emit, ctx);
     if (st == ST_OK && any_invalid)
         st = err_set(
@@ -212,7 +303,7 @@ int tmdbq_enqueue_stream(struct tmdbq *h, FILE *in,
 out:
     batch_reset(b);
     free(b);
-    free(line);
+    free(line.text);
     return public_code(st);
 }
 

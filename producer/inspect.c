@@ -16,6 +16,10 @@
 #include "jsonout.h"
 #include "log.h"
 
+/* TMDB's session ids are 40 characters and its access tokens a few hundred; far more is
+ * not a credential. */
+#define CREDENTIAL_MAX_BYTES 4096
+
 int tmdbq_show(struct tmdbq *h, const char *id, struct tmdbq_op **out)
 {
     struct tmdbq_op *op = NULL;
@@ -122,6 +126,33 @@ static enum status publish_revived(struct tmdbq *h, const struct db_ids *revived
     return st;
 }
 
+/* A credential rides in a URL's query (the session id) or a header (the access token):
+ * a space, a line break or any other control character would end or split it, and TMDB
+ * issues only printable ASCII. name is how the caller spells it (the API's field and the
+ * command's flag); the value is a secret, so no message quotes it. */
+static enum status check_credential(struct tmdbq *h, const char *name, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0)
+        return err_set(&h->call.err, ST_INVALID, "%s must not be empty", name);
+    if (n > CREDENTIAL_MAX_BYTES)
+        return err_set(&h->call.err, ST_INVALID, "%s is longer than %d bytes", name,
+                       CREDENTIAL_MAX_BYTES);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c <= 0x20 || c >= 0x7F)
+            return err_set(&h->call.err, ST_INVALID,
+                           "%s must be printable ASCII without spaces (byte %zu is %s)",
+                           name, i + 1,
+                           c == ' '    ? "a space"
+                           : c >= 0x80 ? "not ASCII"
+                                       : "a control character");
+    }
+    return ST_OK;
+}
+
 int tmdbq_session_set(struct tmdbq *h, int64_t user, const char *session_id,
                       const char *access_token, size_t *retried)
 {
@@ -132,11 +163,15 @@ int tmdbq_session_set(struct tmdbq *h, int64_t user, const char *session_id,
     if (retried != NULL)
         *retried = 0;
     st = check_user(h, user);
-    if (st == ST_OK && (session_id == NULL || *session_id == '\0'))
-        st = err_set(&h->call.err, ST_INVALID, "\"session-id\" must not be empty");
-    if (st == ST_OK && access_token != NULL && *access_token == '\0')
+    if (st == ST_OK && session_id == NULL)
         st = err_set(&h->call.err, ST_INVALID,
-                     "\"access-token\" must not be empty when given");
+                     "the session id (\"session_id\", --session-id) is required");
+    if (st == ST_OK)
+        st = check_credential(h, "the session id (\"session_id\", --session-id)",
+                              session_id);
+    if (st == ST_OK && access_token != NULL)
+        st = check_credential(h, "the access token (\"access_token\", --access-token)",
+                              access_token);
     if (st == ST_OK)
         st = db_session_set(h->db, (int32_t)user, session_id, access_token, &h->call.err);
     if (st != ST_OK)

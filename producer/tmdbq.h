@@ -81,7 +81,10 @@ int tmdbq_migrate(struct tmdbq *h, int *applied, int *version);
 
 /* One operation as a user asks for it. Unset numbers have their has_ flag false; unset
  * strings are NULL; public_flag is -1 when not given, else 0 or 1. data_json is an
- * optional JSON object of operation_data fields, overridden by the explicit fields. */
+ * optional JSON object of operation_data fields; an explicit field that it also holds
+ * must have the same value there (movie and "movie_id", name, description, public), or
+ * the request is invalid. A name may hold no control character, a description none but
+ * tab, LF and CR. */
 struct tmdbq_request {
     const char *type; /* create_list, update_list, delete_list, clear_list, add_movie,
                          remove_movie */
@@ -206,9 +209,11 @@ struct tmdbq_line_result {
 /* Read one JSON operation a line from in ({"type":..,"user":..,"list":..,"data":{..}}),
  * validate each, insert them in batches and publish with pipelined confirms; call emit
  * once per non-blank line, in input order. A bad line is reported and does not stop the
- * others. Returns TMDBQ_OK when every line was good, TMDBQ_EINVAL when some line was not,
- * or TMDBQ_ESERVICE when PostgreSQL failed (lines of the failed batch are not reported as
- * enqueued). */
+ * others. A line that holds a NUL byte or is longer than 1 MiB (its newline not counted)
+ * is bad; of a long line only the first 1 MiB is ever held in memory, the rest is read
+ * and dropped. Returns TMDBQ_OK when every line was good, TMDBQ_EINVAL when some line was
+ * not, or TMDBQ_ESERVICE when PostgreSQL failed or in could not be read (lines of the
+ * failed batch are not reported as enqueued). */
 /* A line result as one JSON object: {"line":N,"ok":true,"operation":{..}} or
  * {"line":N,"ok":false,"error":".."}. Caller frees with free(); NULL when out of
  * memory. */
@@ -236,7 +241,9 @@ int tmdbq_pending(struct tmdbq *h, int64_t user, struct tmdbq_op_list **out);
 int tmdbq_failed(struct tmdbq *h, int limit, struct tmdbq_op_list **out);
 
 /* Store a user's TMDB credentials (the v3 session id and, for update_list, the v4 access
- * token; may be NULL). They are kept in PostgreSQL and never printed. The user's
+ * token; may be NULL). Each must be 1 to 4096 bytes of printable ASCII: no space, no
+ * control character (TMDBQ_EINVAL otherwise; the message never quotes them). They are
+ * kept in PostgreSQL and never printed. The user's
  * operations that failed for lack of valid credentials (error_kind "credentials") go back
  * to pending with a full retry budget and are published; *retried (may be NULL) says how
  * many. A broker that cannot be reached only delays them (the reaper publishes them). */

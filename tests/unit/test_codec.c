@@ -171,18 +171,20 @@ static void test_data_and_flags(void)
     in.data_json = "{\"public\":false,\"name\":\"Zed\",\"description\":\"d\"}";
     expect_ok(__LINE__, &in, "{\"description\":\"d\",\"name\":\"Zed\",\"public\":false}");
 
-    /* Flags override --data. */
+    /* A flag and --data may both give a field when they agree. */
     in = input_list("add_movie", 1, 2);
-    in.data_json = "{\"movie_id\":1}";
+    in.data_json = "{\"movie_id\":550}";
     in.movie = 550;
     in.has_movie = true;
     expect_ok(__LINE__, &in, "{\"movie_id\":550}");
 
     in = input("create_list", 1);
-    in.data_json = "{\"name\":\"old\",\"public\":true}";
-    in.name = "new";
+    in.data_json = "{\"name\":\"same\",\"public\":false,\"description\":\"d\"}";
+    in.name = "same";
+    in.description = "d";
     in.public_flag = 0;
-    expect_ok(__LINE__, &in, "{\"name\":\"new\",\"public\":false}");
+    expect_ok(__LINE__, &in,
+              "{\"description\":\"d\",\"name\":\"same\",\"public\":false}");
 
     /* A flag can satisfy what --data lacks. */
     in = input("create_list", 1);
@@ -198,6 +200,186 @@ static void test_data_and_flags(void)
     in = input_list("update_list", 1, 2);
     in.data_json = "{\"public\":true}";
     expect_ok(__LINE__, &in, "{\"public\":true}");
+}
+
+/* A flag and --data that disagree: neither silently wins. */
+static void test_flag_data_conflicts(void)
+{
+    struct op_input in;
+
+    in = input_list("add_movie", 1, 2);
+    in.data_json = "{\"movie_id\":1}";
+    in.movie = 550;
+    in.has_movie = true;
+    expect_invalid(__LINE__, &in,
+                   "add_movie: \"movie\" (550) and \"movie_id\" in \"data\" (1) differ");
+
+    /* Another type is another value. */
+    in = input_list("remove_movie", 1, 2);
+    in.data_json = "{\"movie_id\":\"550\"}";
+    in.movie = 550;
+    in.has_movie = true;
+    expect_invalid(__LINE__, &in,
+                   "remove_movie: \"movie\" and \"movie_id\" in \"data\" differ");
+
+    in = input("create_list", 1);
+    in.data_json = "{\"name\":\"old\"}";
+    in.name = "new";
+    expect_invalid(__LINE__, &in,
+                   "create_list: \"name\" and \"name\" in \"data\" differ");
+
+    in = input_list("update_list", 1, 2);
+    in.data_json = "{\"description\":\"a\"}";
+    in.description = "b";
+    expect_invalid(__LINE__, &in,
+                   "\"description\" and \"description\" in \"data\" differ");
+
+    in = input_list("update_list", 1, 2);
+    in.data_json = "{\"public\":true}";
+    in.public_flag = 0;
+    expect_invalid(__LINE__, &in, "\"public\" and \"public\" in \"data\" differ");
+
+    /* The same for a bulk line's top-level keys. */
+    expect_line_invalid(__LINE__,
+                        "{\"type\":\"add_movie\",\"user\":1,\"list\":2,\"movie\":550,"
+                        "\"data\":{\"movie_id\":551}}",
+                        "\"movie\" (550) and \"movie_id\" in \"data\" (551) differ");
+    expect_line_ok(__LINE__,
+                   "{\"type\":\"add_movie\",\"user\":1,\"list\":2,\"movie\":550,"
+                   "\"data\":{\"movie_id\":550}}",
+                   OP_ADD_MOVIE, 1, 2, "{\"movie_id\":550}");
+}
+
+/* Names hold no control character; descriptions none but tab and line breaks. */
+static void test_control_characters(void)
+{
+    static const struct {
+        const char *name;
+        const char *want;
+    } bad_names[] = {
+        {"a\nb", "U+000A at character 2"},
+        {"a\tb", "U+0009 at character 2"},
+        {"\rx", "U+000D at character 1"},
+        {"\x1b[2J", "U+001B at character 1"},
+        {"x\x7f", "U+007F at character 2"},
+        /* C1 controls, after a multibyte character: positions count characters. */
+        {"\xc3\xa9\xc2\x85", "U+0085 at character 2"},
+        {"\xc2\x9b"
+         "31m",
+         "U+009B at character 1"},
+    };
+    struct op_input in;
+
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        in = input("create_list", 1);
+        in.name = bad_names[i].name;
+        expect_invalid(__LINE__, &in,
+                       "create_list: \"name\" must not contain control characters");
+        expect_invalid(__LINE__, &in, bad_names[i].want);
+    }
+    in = input_list("update_list", 1, 2);
+    in.data_json = "{\"name\":\"a\\u0000b\"}";
+    expect_invalid(__LINE__, &in, "\"data\" must be a JSON object: invalid JSON");
+    in = input_list("update_list", 1, 2);
+    in.data_json = "{\"name\":\"a\\u0007b\"}";
+    expect_invalid(__LINE__, &in, "U+0007 at character 2");
+
+    in = input("create_list", 1);
+    in.name = "n";
+    in.description = "ding\x07";
+    expect_invalid(__LINE__, &in,
+                   "create_list: \"description\" must not contain control characters but "
+                   "tab and line breaks (U+0007 at character 5)");
+    in = input("create_list", 1);
+    in.name = "n";
+    in.description = "\xc2\x80";
+    expect_invalid(__LINE__, &in, "U+0080 at character 1");
+    in = input("create_list", 1);
+    in.name = "n";
+    in.description = "x\x7f";
+    expect_invalid(__LINE__, &in, "U+007F");
+
+    /* What stays valid: a description's lines, printable non-ASCII, U+00A0 and up. */
+    in = input("create_list", 1);
+    in.name = "Caf\xc3\xa9\xc2\xa0\xe2\x80\x94 \xf0\x9f\x8e\xac";
+    in.description = "one\ntwo\r\n\tthree";
+    expect_ok(
+        __LINE__, &in,
+        "{\"description\":\"one\\ntwo\\r\\n\\tthree\",\"name\":\"Caf\xc3\xa9\xc2\xa0"
+        "\xe2\x80\x94 \xf0\x9f\x8e\xac\"}");
+
+    expect_line_invalid(__LINE__,
+                        "{\"type\":\"create_list\",\"user\":1,\"name\":\"a\\u001fb\"}",
+                        "\"name\" must not contain control characters");
+}
+
+static void expect_credentials(int line, const char *text, const char *session,
+                               const char *token)
+{
+    struct codec_credentials c;
+    struct err e = {0};
+    enum status st = codec_credentials_from_json(text, strlen(text), &c, &e);
+
+    if (st != ST_OK)
+        fprintf(stderr, "line %d: unexpected error: %s\n", line, e.msg);
+    CHECK_EQ_INT(st, ST_OK);
+    CHECK_STR_EQ(c.session_id, session);
+    if (token == NULL)
+        CHECK(c.access_token == NULL);
+    else
+        CHECK_STR_EQ(c.access_token, token);
+    codec_credentials_cleanup(&c);
+    CHECK(c.session_id == NULL && c.access_token == NULL);
+}
+
+static void expect_credentials_invalid(int line, const char *text, const char *want)
+{
+    struct codec_credentials c;
+    struct err e = {0};
+    enum status st = codec_credentials_from_json(text, strlen(text), &c, &e);
+
+    if (st != ST_INVALID)
+        fprintf(stderr, "line %d: expected ST_INVALID, got %d\n", line, (int)st);
+    CHECK_EQ_INT(st, ST_INVALID);
+    CHECK_CONTAINS(e.msg, want);
+    /* The text holds secrets: no message quotes it. */
+    CHECK(strstr(e.msg, "s3cr3t") == NULL);
+    codec_credentials_cleanup(&c);
+}
+
+/* session set --stdin's input. */
+static void test_credentials(void)
+{
+    expect_credentials(__LINE__, "{\"session_id\":\"s\",\"access_token\":\"t\"}", "s",
+                       "t");
+    expect_credentials(__LINE__, "  {\"access_token\": \"t\", \"session_id\": \"s\"}\n",
+                       "s", "t");
+    expect_credentials(__LINE__, "{\"session_id\":\"s\"}", "s", NULL);
+    expect_credentials(__LINE__, "{\"session_id\":\"s\",\"access_token\":null}", "s",
+                       NULL);
+    /* Values are tmdbq_session_set's to check: the shape is all here. */
+    expect_credentials(__LINE__, "{\"session_id\":\"a b\"}", "a b", NULL);
+
+    expect_credentials_invalid(__LINE__, "", "not valid JSON (line 1, column");
+    expect_credentials_invalid(__LINE__, "{\"session_id\": s3cr3t}", "not valid JSON");
+    expect_credentials_invalid(__LINE__, "s3cr3t", "not valid JSON");
+    expect_credentials_invalid(__LINE__, "{\"session_id\":\"s3cr3t\"} s3cr3t",
+                               "not valid JSON");
+    expect_credentials_invalid(__LINE__, "[\"s3cr3t\"]", "must be a JSON object");
+    expect_credentials_invalid(__LINE__, "{}", "\"session_id\" is required");
+    expect_credentials_invalid(__LINE__, "{\"access_token\":\"s3cr3t\"}",
+                               "\"session_id\" is required");
+    expect_credentials_invalid(__LINE__, "{\"session_id\":null}",
+                               "\"session_id\" must be a string");
+    expect_credentials_invalid(__LINE__, "{\"session_id\":\"s\",\"access_token\":1}",
+                               "\"access_token\" must be a string");
+    expect_credentials_invalid(
+        __LINE__, "{\"session_id\":\"s\",\"pass\":\"s3cr3t\"}",
+        "unknown field \"pass\" (expected session_id, access_token)");
+    expect_credentials_invalid(
+        __LINE__, "{\"session_id\":\"s\",\"session_id\":\"s3cr3t\"}", "not valid JSON");
+    expect_credentials_invalid(__LINE__, "{\"session_id\":\"a\\u0000b\"}",
+                               "not valid JSON");
 }
 
 static void test_type_user_list_errors(void)
@@ -465,8 +647,12 @@ static void test_lines(void)
         OP_CREATE_LIST, 3, 0, "{\"name\":\"Best\",\"public\":true}");
     expect_line_ok(__LINE__,
                    "{\"type\":\"update_list\",\"user\":3,\"list\":9,"
-                   "\"data\":{\"name\":\"a\"},\"name\":\"b\",\"description\":\"c\"}",
+                   "\"data\":{\"name\":\"b\"},\"name\":\"b\",\"description\":\"c\"}",
                    OP_UPDATE_LIST, 3, 9, "{\"description\":\"c\",\"name\":\"b\"}");
+    expect_line_invalid(__LINE__,
+                        "{\"type\":\"update_list\",\"user\":3,\"list\":9,"
+                        "\"data\":{\"name\":\"a\"},\"name\":\"b\"}",
+                        "update_list: \"name\" and \"name\" in \"data\" differ");
     expect_line_ok(__LINE__, "{\"type\":\"delete_list\",\"user\":3,\"list\":9}",
                    OP_DELETE_LIST, 3, 9, "{}");
     expect_line_ok(__LINE__,
@@ -625,6 +811,9 @@ int main(void)
 {
     test_canonical_each_type();
     test_data_and_flags();
+    test_flag_data_conflicts();
+    test_control_characters();
+    test_credentials();
     test_type_user_list_errors();
     test_data_errors();
     test_data_shape_errors();
