@@ -6,11 +6,17 @@
  * cfg_log_summary and cfg_print_table (the README's table) are loops over it, so a
  * variable cannot be read without being documented, or documented with another default.
  *
- * Every variable is read the same way: unset or empty means the default, anything else
- * must parse or cfg_load stops with a message naming the variable. Defaults are written
- * as an operator would write them and go through the same parser. Values are quoted in
- * messages so an operator sees exactly what was read, URLs with their password masked;
- * secrets are never validated and so never appear in a message.
+ * Every variable is read the same way: unset means the default, anything else must parse
+ * or cfg_load stops with a message naming the variable. An empty value counts as unset,
+ * except for the three that say which stack a process belongs to (its database, its
+ * broker, its queues' prefix): there an empty value is far more likely a setting that
+ * went missing than a wish for the defaults, and the defaults may well be another
+ * stack's. The service URLs are also parsed as libpq and librabbitmq will parse them
+ * (db_url_valid, mq_url_valid), so a malformed one stops the program at start instead of
+ * being retried forever like an unreachable server. Defaults are written as an operator
+ * would write them and go through the same parser. Values are quoted in messages so an
+ * operator sees exactly what was read, URLs with their password masked; secrets are never
+ * validated and so never appear in a message.
  */
 #include "cfg.h"
 
@@ -19,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "db.h"
+#include "mq.h"
 
 #define DURATION_HINT "(use e.g. 250ms, 30s, 2m, 1h, 30d)"
 /* Values are quoted in messages only up to this many bytes, to keep messages readable. */
@@ -59,7 +68,13 @@ struct cfg_var {
     const char *unset;
     /* CFG_DURATION (ms), CFG_INT, CFG_RATE; CFG_NAME: the longest length */
     int64_t min, max;
-    const char *schemes[2];           /* CFG_URL; a NULL slot is unused */
+    const char *schemes[2]; /* CFG_URL; a NULL slot is unused */
+    /* Set but empty is refused instead of read as unset (see the file comment). */
+    bool empty_refused;
+    /* A further check of a string or URL by the module that will use it; false with e
+     * set (ST_INVALID, without the variable's name or a password) when it does not pass.
+     */
+    bool (*check)(const char *s, struct err *e);
     const struct cfg_choice *choices; /* CFG_ENUM, up to a NULL name */
     /* Text before the value in the startup summary: " key=", or a joint that makes one
      * item of two values (backoff=30s..1h, tmdb_rate=40/s per queue, log=info/text). */
@@ -104,17 +119,24 @@ static const struct cfg_var vars[] = {
         .type = CFG_STRING,
         .field = FIELD(database_url),
         .dflt = "postgresql://tmdbq:tmdbq@localhost:5432/tmdbq",
+        .empty_refused = true,
+        .check = db_url_valid,
         .label = " database=",
-        .meaning = "PostgreSQL: a libpq connection string (URI or `key=value` pairs)",
+        .meaning = "PostgreSQL: a libpq connection string (URI or `key=value` pairs); "
+                   "set but empty is refused",
     },
     {
         .name = "TMDBQ_AMQP_URL",
         .type = CFG_URL,
         .field = FIELD(amqp_url),
         .dflt = "amqp://guest:guest@localhost:5672/%2f",
-        .schemes = {"amqp", "amqps"},
+        /* librabbitmq parses amqps, but mq.c speaks plain TCP only. */
+        .schemes = {"amqp", NULL},
+        .empty_refused = true,
+        .check = mq_url_valid,
         .label = " amqp=",
-        .meaning = "RabbitMQ broker",
+        .meaning = "RabbitMQ broker (`amqp://user:password@host:port/vhost`, the vhost "
+                   "URL-encoded); set but empty is refused",
     },
     {
         .name = "TMDBQ_AMQP_MANAGEMENT_URL",
@@ -133,9 +155,11 @@ static const struct cfg_var vars[] = {
         .field = FIELD(amqp_prefix),
         .dflt = "tmdbq",
         .max = 64,
+        .empty_refused = true,
         .label = " prefix=",
         .meaning =
-            "prefix of every exchange and queue name, so stacks can share a broker",
+            "prefix of every exchange and queue name, so stacks can share a broker; "
+            "set but empty is refused",
     },
     {
         .name = "TMDB_API_URL",
@@ -363,15 +387,11 @@ static const struct cfg_var vars[] = {
 
 #define NVARS (sizeof vars / sizeof vars[0])
 
-/* An empty variable counts as unset, so `VAR= cmd` falls back to the default. */
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
+enum dur_parse { DUR_OK, DUR_INVALID, DUR_TOO_LARGE };
 
-    return (v != NULL && v[0] != '\0') ? v : NULL;
-}
-
-enum status cfg_parse_duration(const char *s, int64_t *out_ms, struct err *e)
+/* cfg_parse_duration without the messages: load_duration words an overflow as the
+ * variable's bound, which is what an operator needs to know. */
+static enum dur_parse parse_duration(const char *s, int64_t *out_ms)
 {
     static const struct {
         const char *suffix;
@@ -384,35 +404,42 @@ enum status cfg_parse_duration(const char *s, int64_t *out_ms, struct err *e)
     size_t i;
 
     if (s == NULL || s[0] < '0' || s[0] > '9')
-        goto invalid;
+        return DUR_INVALID;
     /* strtoll alone would accept leading spaces and a sign; the first-digit check above
      * rules them out. */
     errno = 0;
     v = strtoll(s, &end, 10);
-    if (errno == ERANGE)
-        goto too_large;
     if (end == s)
-        goto invalid;
-    if (*end == '\0') {
-        /* A bare number has no unit; only zero means the same in every unit. */
-        if (v != 0)
-            goto invalid;
-        *out_ms = 0;
-        return ST_OK;
-    }
+        return DUR_INVALID;
     for (i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(end, units[i].suffix) == 0) {
-            if (v > INT64_MAX / units[i].ms)
-                goto too_large;
-            *out_ms = (int64_t)v * units[i].ms;
-            return ST_OK;
-        }
+        if (strcmp(end, units[i].suffix) == 0)
+            break;
     }
-invalid:
+    /* A bare number has no unit; only zero means the same in every unit. */
+    if (*end == '\0' && errno == 0 && v == 0) {
+        *out_ms = 0;
+        return DUR_OK;
+    }
+    if (i == sizeof units / sizeof units[0])
+        return DUR_INVALID;
+    if (errno == ERANGE || v > INT64_MAX / units[i].ms)
+        return DUR_TOO_LARGE;
+    *out_ms = (int64_t)v * units[i].ms;
+    return DUR_OK;
+}
+
+enum status cfg_parse_duration(const char *s, int64_t *out_ms, struct err *e)
+{
+    switch (parse_duration(s, out_ms)) {
+    case DUR_OK:
+        return ST_OK;
+    case DUR_TOO_LARGE:
+        return err_set(e, ST_INVALID, "duration \"%.*s\" is too large", QUOTE_MAX, s);
+    case DUR_INVALID:
+        break;
+    }
     return err_set(e, ST_INVALID, "invalid duration \"%.*s\" " DURATION_HINT, QUOTE_MAX,
                    s != NULL ? s : "");
-too_large:
-    return err_set(e, ST_INVALID, "duration \"%.*s\" is too large", QUOTE_MAX, s);
 }
 
 void cfg_format_duration(int64_t ms, char *buf, size_t n)
@@ -531,12 +558,17 @@ static enum status load_duration(const struct cfg_var *v, const char *s, int64_t
 {
     char bound[32];
     int64_t ms = 0;
-    enum status st;
 
-    st = cfg_parse_duration(s, &ms, e);
-    if (st != ST_OK) {
-        err_prefix(e, "%s", v->name);
-        return st;
+    switch (parse_duration(s, &ms)) {
+    case DUR_OK:
+        break;
+    case DUR_TOO_LARGE:
+        /* Past what int64 milliseconds hold is past every bound: say which. */
+        ms = INT64_MAX;
+        break;
+    case DUR_INVALID:
+        return err_set(e, ST_INVALID, "%s: invalid duration \"%.*s\" " DURATION_HINT,
+                       v->name, QUOTE_MAX, s);
     }
     if (ms < v->min) {
         cfg_format_duration(v->min, bound, sizeof bound);
@@ -625,8 +657,7 @@ static enum status load_var(const struct cfg_var *v, const char *s, struct cfg *
     switch (v->type) {
     case CFG_STRING:
     case CFG_SECRET:
-        *(const char **)field = s;
-        return ST_OK;
+        break;
     case CFG_URL:
         if (s != NULL && !url_valid(v, s)) {
             /* A URL may carry a password: show it as the summary would. */
@@ -635,8 +666,7 @@ static enum status load_var(const struct cfg_var *v, const char *s, struct cfg *
             return err_set(e, ST_INVALID, "%s: invalid URL \"%.*s\" (use %s)", v->name,
                            QUOTE_MAX, shown, hint);
         }
-        *(const char **)field = s;
-        return ST_OK;
+        break;
     case CFG_NAME:
         if (!name_valid(s, v->max))
             return err_set(
@@ -653,8 +683,42 @@ static enum status load_var(const struct cfg_var *v, const char *s, struct cfg *
         return load_rate(v, s, field, e);
     case CFG_ENUM:
         return load_enum(v, s, field, e);
+    default:
+        return err_set(e, ST_INVALID, "%s: unknown type", v->name);
     }
-    return err_set(e, ST_INVALID, "%s: unknown type", v->name);
+    /* A string or URL: the module that will use it has the last word. */
+    if (s != NULL && v->check != NULL && !v->check(s, e)) {
+        err_prefix(e, "%s", v->name);
+        return ST_INVALID;
+    }
+    *(const char **)field = s;
+    return ST_OK;
+}
+
+/* The value of v in the environment, NULL for unset (an empty value too, unless v
+ * refuses it: then *empty is set). */
+static const char *env_value(const struct cfg_var *v, bool *empty)
+{
+    const char *s = getenv(v->name);
+
+    *empty = false;
+    if (s == NULL || s[0] != '\0')
+        return s;
+    *empty = v->empty_refused;
+    return NULL;
+}
+
+/* A refused empty value: what to do instead. */
+static enum status empty_refused(const struct cfg_var *v, struct err *e)
+{
+    char shown[256];
+
+    log_mask_url(v->dflt, shown, sizeof shown);
+    return err_set(e, ST_INVALID,
+                   "%s is set but empty: unset it for the default \"%s\", or give a "
+                   "value (an empty value is refused, since the default may be another "
+                   "stack's)",
+                   v->name, shown);
 }
 
 enum status cfg_load(struct cfg *c, struct err *e)
@@ -663,8 +727,11 @@ enum status cfg_load(struct cfg *c, struct err *e)
     size_t i;
 
     for (i = 0; i < NVARS; i++) {
-        const char *s = env(vars[i].name);
+        bool empty;
+        const char *s = env_value(&vars[i], &empty);
 
+        if (empty)
+            return empty_refused(&vars[i], e);
         st = load_var(&vars[i], s != NULL ? s : vars[i].dflt, c, e);
         if (st != ST_OK)
             return st;

@@ -63,10 +63,12 @@ struct cfg {
     enum log_format log_format; /* TMDBQ_LOG_FORMAT: text, json */
 };
 
-/* Fill c with defaults, then with whatever the environment sets. On a bad value returns
- * ST_INVALID and e names the variable and the value's problem, e.g.
- * `TMDBQ_BACKOFF_BASE: invalid duration "30x" (use e.g. 250ms, 30s, 2m, 1h, 30d)`.
- * Secrets are never copied into e. */
+/* Fill c with defaults, then with whatever the environment sets (an empty variable is
+ * unset, except TMDBQ_DATABASE_URL, TMDBQ_AMQP_URL and TMDBQ_AMQP_PREFIX, which refuse
+ * it). On a bad value returns ST_INVALID and e names the variable and the value's
+ * problem, e.g. `TMDBQ_BACKOFF_BASE: invalid duration "30x" (use e.g. 250ms, 30s, 2m, 1h,
+ * 30d)`; the service URLs must parse as libpq and librabbitmq read them (db_url_valid,
+ * mq_url_valid). Secrets and passwords are never copied into e. Does not connect. */
 enum status cfg_load(struct cfg *c, struct err *e);
 
 /* Parse a duration: a non-negative integer followed by ms, s, m, h or d ("250ms", "30s",

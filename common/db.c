@@ -257,6 +257,93 @@ void db_close(struct db *db)
     free(db);
 }
 
+/* libpq's words for why a connection string does not parse, with every quoted fragment
+ * longer than a character (which may be the whole string, password and all, or a piece
+ * of a password) replaced by "...": the quoted "=" or "]" it expected stays. */
+static void conninfo_reason(const char *msg, char *out, size_t n)
+{
+    size_t o = 0;
+    const char *p = msg;
+
+    while (*p != '\0' && o + 8 < n) {
+        const char *close = *p == '"' ? strchr(p + 1, '"') : NULL;
+
+        if (close != NULL) {
+            if (close - p > 2)
+                o += (size_t)snprintf(out + o, n - o, "\"...\"");
+            else
+                o += (size_t)snprintf(out + o, n - o, "%.*s", (int)(close + 1 - p), p);
+            p = close + 1;
+        } else if (*p == '\n') {
+            p++;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Whether v is a port list as libpq reads one: comma-separated, each empty (the default)
+ * or a number from 1 to 65535. */
+static bool ports_valid(const char *v)
+{
+    while (*v != '\0') {
+        size_t len = strcspn(v, ",");
+        long port = 0;
+
+        for (size_t i = 0; i < len; i++) {
+            if (v[i] < '0' || v[i] > '9' || port > 65535)
+                return false;
+            port = port * 10 + (v[i] - '0');
+        }
+        if (len > 0 && (port < 1 || port > 65535))
+            return false;
+        v += len;
+        if (*v == ',')
+            v++;
+    }
+    return true;
+}
+
+bool db_url_valid(const char *url, struct err *e)
+{
+    PQconninfoOption *opts = NULL, *o;
+    char *why = NULL;
+    char reason[256];
+    bool ok = false;
+
+    /* libpq's own test of whether dbname is to be expanded (db_open asks it to be). */
+    if (url == NULL ||
+        (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0 &&
+         strchr(url, '=') == NULL)) {
+        err_set(e, ST_INVALID,
+                "not a connection string (use a URI "
+                "postgresql://user:password@host:port/dbname or key=value pairs)");
+        return false;
+    }
+    opts = PQconninfoParse(url, &why);
+    if (opts == NULL) {
+        conninfo_reason(why != NULL ? why : "out of memory", reason, sizeof reason);
+        err_set(e, ST_INVALID, "invalid connection string: %s", reason);
+        goto out;
+    }
+    for (o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "port") == 0 && o->val != NULL && !ports_valid(o->val)) {
+            /* Not quoted: in a URI that does not say what its author meant, the "port"
+             * may be a piece of a password. */
+            err_set(e, ST_INVALID,
+                    "invalid connection string: the port is not a number from 1 to "
+                    "65535");
+            goto out;
+        }
+    }
+    ok = true;
+out:
+    PQconninfoFree(opts);
+    PQfreemem(why);
+    return ok;
+}
+
 bool db_connected(const struct db *db)
 {
     /* libpq turns the status to CONNECTION_BAD when a call finds the connection lost;

@@ -26,6 +26,14 @@ struct db;
 enum status db_open(const char *url, int64_t timeout_ms, struct db **out, struct err *e);
 void db_close(struct db *db);
 
+/* Whether url is a connection string db_open can use: a URI (postgresql:// or
+ * postgres://) or key=value pairs that libpq parses (PQconninfoParse), whose port, if
+ * any, is a number from 1 to 65535. A bare word, which libpq would take for a database
+ * name, is refused: a URL without its scheme looks just like one. When false, e (may be
+ * NULL) is ST_INVALID with a message that never shows the value itself (a password may
+ * be anywhere in a string that does not parse). Does not connect. */
+bool db_url_valid(const char *url, struct err *e);
+
 /* Whether the connection is still usable after a call failed with ST_DB: false when it
  * was lost (reconnect), true when only that statement failed (an SQL error: a missing
  * function or table, a permission, a constraint), which reconnecting does not mend.

@@ -375,6 +375,61 @@ out:
     return st;
 }
 
+/* url for a message about a URL that may not parse: everything from the first ':' after
+ * "scheme://" to the last '@' is masked, so a password is hidden even when an unencoded
+ * '/', '?' or '@' in it would fool a parser (log_mask_url reads the URL as it should
+ * be). */
+static void mask_strict(const char *url, char *out, size_t n)
+{
+    const char *sep = strstr(url, "://");
+    const char *auth = sep != NULL ? sep + 3 : url;
+    const char *at = strrchr(auth, '@');
+    const char *colon = strchr(auth, ':');
+
+    if (at == NULL || colon == NULL || colon > at)
+        snprintf(out, n, "%s", url);
+    else
+        snprintf(out, n, "%.*s***%s", (int)(colon + 1 - url), url, at);
+}
+
+bool mq_url_valid(const char *url, struct err *e)
+{
+    struct amqp_connection_info info;
+    char masked[256];
+    char *copy;
+    int rc;
+
+    if (url == NULL) {
+        err_set(e, ST_INVALID, "no RabbitMQ URL");
+        return false;
+    }
+    /* amqp_parse_url writes into its argument. */
+    copy = strdup(url);
+    if (copy == NULL) {
+        err_set(e, ST_NOMEM, "out of memory");
+        return false;
+    }
+    amqp_default_connection_info(&info);
+    rc = amqp_parse_url(copy, &info);
+    free(copy);
+    mask_strict(url, masked, sizeof masked);
+    if (rc != AMQP_STATUS_OK) {
+        err_set(e, ST_INVALID,
+                "invalid URL \"%.96s\" (use amqp://user:password@host:port/vhost: a "
+                "numeric port, the vhost one segment URL-encoded, %%2f for \"/\")",
+                masked);
+        return false;
+    }
+    if (info.ssl) {
+        err_set(e, ST_INVALID,
+                "\"%.96s\": amqps (TLS) is not supported, use amqp:// (a TLS proxy or "
+                "tunnel can carry it)",
+                masked);
+        return false;
+    }
+    return true;
+}
+
 static enum status connect_login(struct mq *mq, const char *url, struct err *e)
 {
     struct amqp_connection_info info;
@@ -384,7 +439,6 @@ static enum status connect_login(struct mq *mq, const char *url, struct err *e)
     amqp_socket_t *sock;
     amqp_rpc_reply_t r;
     char *copy = NULL;
-    char masked[256];
     enum status st = ST_OK;
     int rc;
 
@@ -396,18 +450,10 @@ static enum status connect_login(struct mq *mq, const char *url, struct err *e)
     }
     amqp_default_connection_info(&info);
     rc = amqp_parse_url(copy, &info);
-    if (rc != AMQP_STATUS_OK) {
-        log_mask_url(url, masked, sizeof masked);
-        st = err_set(
-            e, ST_INVALID,
-            "invalid RabbitMQ URL \"%s\" (use amqp://user:password@host:port/vhost)",
-            masked);
-        goto out;
-    }
-    if (info.ssl) {
-        log_mask_url(url, masked, sizeof masked);
-        st =
-            err_set(e, ST_INVALID, "RabbitMQ URL \"%s\": amqps is not supported", masked);
+    if (rc != AMQP_STATUS_OK || info.ssl) {
+        /* cfg refuses such a URL at start (mq_url_valid); this is for other callers. */
+        mq_url_valid(url, e);
+        st = ST_INVALID;
         goto out;
     }
     snprintf(mq->where, sizeof mq->where, strchr(info.host, ':') ? "[%s]:%d" : "%s:%d",

@@ -36,6 +36,13 @@ enum status mq_open(const char *url, const char *prefix,
 /* Close the channel and connection and free; accepts NULL. */
 void mq_close(struct mq *mq);
 
+/* Whether url is a URL mq_open can use: amqp://[user[:password]@]host[:port][/vhost] as
+ * librabbitmq parses it (amqp_parse_url: a numeric port, one vhost segment, valid
+ * %-escapes), and not amqps (this module speaks plain TCP only). When false, e (may be
+ * NULL) is ST_INVALID with a message that shows the URL with everything that could be a
+ * password masked. Does not connect. */
+bool mq_url_valid(const char *url, struct err *e);
+
 /* Publish n operation ids to the work exchange, pipelined: all are sent, then the
  * broker's confirms are awaited together. confirmed[i] (caller's array of n) is set true
  * for every id the broker acked. Returns ST_OK when all n were acked; otherwise ST_MQ

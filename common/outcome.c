@@ -68,6 +68,24 @@ static void set_direct_retry(struct outcome *out, int64_t want_ms, const char *k
     out->level = LOG_LEVEL_WARN;
 }
 
+/* How long a deployment fault makes an operation wait at this streak: the delay of that
+ * retry, but no more than the longest queue's, so that once the deployment is fixed every
+ * operation resumes within it rather than the policy's cap. */
+static int64_t deployment_wait_ms(const struct backoff_policy *policy, int streak)
+{
+    int64_t want, longest;
+
+    if (streak < 1)
+        streak = 1;
+    if (streak > OUTCOME_DEPLOYMENT_STREAK_MAX)
+        streak = OUTCOME_DEPLOYMENT_STREAK_MAX;
+    want = backoff_delay_ms(policy, streak);
+    longest = backoff_queue_delay_ms(policy, INT64_MAX);
+    if (longest > 0 && want > longest)
+        want = longest;
+    return want;
+}
+
 bool outcome_check_creds(const struct op *op, const char *session_id,
                          const char *access_token, enum outcome_caller caller,
                          struct outcome *out)
@@ -102,8 +120,7 @@ void outcome_decide(const struct tmdb_result *r, const struct op *op,
                     enum outcome_caller caller, struct outcome *out)
 {
     bool direct = caller == OUTCOME_DIRECT;
-    int64_t want, longest;
-    int n;
+    int64_t want;
 
     memset(out, 0, sizeof *out);
     out->called_tmdb = true;
@@ -173,30 +190,17 @@ void outcome_decide(const struct tmdb_result *r, const struct op *op,
     case TMDB_DEPLOYMENT:
         if (direct) {
             snprintf(out->message, sizeof out->message,
-                     "TMDB rejects the application's credential (TMDB_API_KEY / "
-                     "TMDB_ACCESS_TOKEN): %s",
-                     r->message);
+                     "direct attempt: deployment fault: %s", r->message);
             set_direct_retry(out, r->retry_after_ms, "deployment");
             out->deployment = true;
             return;
         }
-        n = deployment_streak;
-        if (n < 1)
-            n = 1;
-        if (n > OUTCOME_DEPLOYMENT_STREAK_MAX)
-            n = OUTCOME_DEPLOYMENT_STREAK_MAX;
-        snprintf(
-            out->message, sizeof out->message,
-            "TMDB rejects the application's credential (TMDB_API_KEY / "
-            "TMDB_ACCESS_TOKEN): %s; the operation waits until the deployment is fixed",
-            r->message);
-        want = backoff_delay_ms(policy, n);
-        /* Every operation waits out a deployment fault: when it is fixed they should
-         * resume within the longest queue's delay, not the policy's cap. */
-        longest = backoff_queue_delay_ms(policy, INT64_MAX);
-        if (longest > 0 && want > longest)
-            want = longest;
-        set_retry(out, policy, want, "deployment", false);
+        snprintf(out->message, sizeof out->message,
+                 "deployment fault: %s; the operation waits until it is fixed (no retry "
+                 "spent)",
+                 r->message);
+        set_retry(out, policy, deployment_wait_ms(policy, deployment_streak),
+                  "deployment", false);
         out->deployment = true;
         return;
     }
@@ -205,4 +209,98 @@ void outcome_decide(const struct tmdb_result *r, const struct op *op,
     snprintf(out->message, sizeof out->message, "unknown TMDB outcome %d: %s",
              (int)r->outcome, r->message);
     set_failed(out, "permanent");
+}
+
+/* ---- deployment faults, per process ----------------------------------------------- */
+
+int64_t outcome_faults_quiet_ms(const struct backoff_policy *policy)
+{
+    return 2 * deployment_wait_ms(policy, OUTCOME_DEPLOYMENT_STREAK_MAX);
+}
+
+/* A streak that saw no fault for the quiet interval is over. */
+static void faults_expire(struct outcome_faults *f, const struct backoff_policy *policy,
+                          int64_t now_ms)
+{
+    if (f->streak > 0 && now_ms - f->last_fault_ms > outcome_faults_quiet_ms(policy)) {
+        f->streak = 0;
+        f->faulted_types = 0;
+    }
+}
+
+/* The log slot of r's fault: its own, else a free one (logged_ms 0: a used slot has
+ * been logged), else the one logged longest ago (its count of lines not written is lost;
+ * its next line comes at once). */
+static struct outcome_fault_log *fault_slot(struct outcome_faults *f,
+                                            const struct tmdb_result *r, bool *fresh)
+{
+    struct outcome_fault_log *pick = &f->log[0];
+
+    for (size_t i = 0; i < OUTCOME_FAULT_SLOTS; i++) {
+        struct outcome_fault_log *l = &f->log[i];
+
+        if (l->logged_ms != 0 && l->http_status == r->http_status &&
+            l->tmdb_code == r->tmdb_code) {
+            *fresh = false;
+            return l;
+        }
+        if (l->logged_ms < pick->logged_ms)
+            pick = l;
+    }
+    memset(pick, 0, sizeof *pick);
+    pick->http_status = r->http_status;
+    pick->tmdb_code = r->tmdb_code;
+    *fresh = true;
+    return pick;
+}
+
+int outcome_faults_met(struct outcome_faults *f, enum op_type type,
+                       const struct tmdb_result *r, const struct backoff_policy *policy,
+                       int64_t now_ms, bool *log_due, long *suppressed)
+{
+    struct outcome_fault_log *l;
+    bool fresh;
+
+    faults_expire(f, policy, now_ms);
+    /* One step per wait the fault outlasts: the operations that met it at the start of a
+     * wait come back at its end, and meet it again only if it is still there. */
+    if (f->streak == 0) {
+        f->streak = 1;
+        f->grown_ms = now_ms;
+    } else if (f->streak < OUTCOME_DEPLOYMENT_STREAK_MAX &&
+               now_ms - f->grown_ms >= deployment_wait_ms(policy, f->streak)) {
+        f->streak++;
+        f->grown_ms = now_ms;
+    }
+    if ((unsigned)type < OP_TYPE_COUNT)
+        f->faulted_types |= 1u << (unsigned)type;
+    f->last_fault_ms = now_ms;
+
+    l = fault_slot(f, r, &fresh);
+    *suppressed = 0;
+    *log_due = fresh || now_ms - l->logged_ms >= OUTCOME_FAULT_LOG_MS;
+    if (*log_due) {
+        *suppressed = l->suppressed;
+        l->suppressed = 0;
+        /* A slot logged at time 0 must still read as used. */
+        l->logged_ms = now_ms != 0 ? now_ms : 1;
+    } else {
+        l->suppressed++;
+    }
+    return f->streak;
+}
+
+bool outcome_faults_answered(struct outcome_faults *f, enum op_type type,
+                             const struct tmdb_result *r,
+                             const struct backoff_policy *policy, int64_t now_ms)
+{
+    faults_expire(f, policy, now_ms);
+    if (f->streak == 0 || (r->outcome != TMDB_DONE && r->outcome != TMDB_GOAL_HOLDS))
+        return false;
+    if ((unsigned)type < OP_TYPE_COUNT)
+        f->faulted_types &= ~(1u << (unsigned)type);
+    if (f->faulted_types != 0)
+        return false;
+    f->streak = 0;
+    return true;
 }

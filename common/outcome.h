@@ -18,8 +18,8 @@
 #include "op.h"
 #include "tmdb.h"
 
-/* Consecutive deployment faults beyond this do not lengthen the wait further (the
- * policy's cap already bounds it; this only keeps the count small). */
+/* A deployment streak beyond this does not lengthen the wait further (the longest queue
+ * already bounds it; this only keeps the count small). */
 #define OUTCOME_DEPLOYMENT_STREAK_MAX 30
 
 /* Who decides: a consumer, or the direct attempt of `tmdbq apply`, which spends no retry
@@ -65,9 +65,9 @@ bool outcome_check_creds(const struct op *op, const char *session_id,
  *   NOT_SENT         -> RETRY that does not count, kind "rate_limit", delay 0 and
  *                       queue_ms 0: the work queue again at once.
  *   DEPLOYMENT       -> RETRY that does not count, kind "deployment", wanting the delay
- *                       of retry deployment_streak (this worker's consecutive deployment
- *                       faults including this one, 1-based, capped) but no more than the
- *                       longest queue: once the deployment is fixed, waits stay short.
+ *                       of retry deployment_streak (outcome_faults_met's, 1-based,
+ *                       capped) but no more than the longest queue: once the deployment
+ *                       is fixed, waits stay short.
  * A RETRY's queue_ms is the delayed-retry queue for the wanted delay (the smallest one at
  * least as long, else the longest) and rec.delay_ms, how long the row waits, is the
  * longer of the two: a Retry-After beyond every queue is still honoured, the message then
@@ -81,5 +81,62 @@ void outcome_decide(const struct tmdb_result *r, const struct op *op,
 
 /* Whether the policy has delayed-retry queues (so a RETRY can be published to one). */
 bool outcome_has_retry_queue(const struct backoff_policy *policy);
+
+/* ---- deployment faults, per process ----------------------------------------------
+ *
+ * A deployment fault (the application's credential rejected, a redirect, an answer that
+ * is not TMDB's) hits every operation alike, so what one process learns from it is kept
+ * once for all its workers: the streak that lengthens the wait of every operation that
+ * meets the fault, and when each fault was last logged.
+ *
+ * The streak grows by one each time the fault outlasts the wait it set (a burst of
+ * operations meeting it at once is one step, not a hundred, so a short outage costs short
+ * waits), and is not ended by the success of an operation the fault does not touch (it
+ * may hit one kind of request only, such as a proxy rule on one path): it ends when every
+ * kind of request that met it has succeeded since, or when no fault has been seen for
+ * twice the longest wait (outcome_faults_quiet_ms), by which time every operation still
+ * waiting on it would have met it again. Each fault (an HTTP status and TMDB code) is
+ * logged at most once per OUTCOME_FAULT_LOG_MS, the line saying how many were not. Pure
+ * functions of their arguments: the caller passes the clock and serialises access to
+ * the struct, which starts zeroed. */
+
+#define OUTCOME_FAULT_LOG_MS 60000
+#define OUTCOME_FAULT_SLOTS 4
+
+struct outcome_fault_log {
+    long http_status; /* the fault's identity */
+    int tmdb_code;
+    int64_t logged_ms; /* when its last line was written; 0: a free slot */
+    long suppressed;   /* met since then and not logged */
+};
+
+struct outcome_faults {
+    int streak;             /* 0: no streak; else what outcome_decide gets */
+    int64_t grown_ms;       /* when the streak last grew */
+    unsigned faulted_types; /* bit 1 << op_type: met the fault, no success since */
+    int64_t last_fault_ms;  /* when a fault was last met */
+    struct outcome_fault_log log[OUTCOME_FAULT_SLOTS];
+};
+
+/* How long without a fault ends a streak: twice the longest a deployment fault makes an
+ * operation wait under policy. */
+int64_t outcome_faults_quiet_ms(const struct backoff_policy *policy);
+
+/* An operation of type met the deployment fault r at now_ms. Returns the streak to pass
+ * to outcome_decide (1 for a first fault, then one more each time the fault outlasts the
+ * wait of the current streak). *log_due is set when this fault's ERROR line is due (it is
+ * new, or OUTCOME_FAULT_LOG_MS have passed since its last line), and *suppressed to how
+ * many times it was met since that last line without a line (0 when not due). */
+int outcome_faults_met(struct outcome_faults *f, enum op_type type,
+                       const struct tmdb_result *r, const struct backoff_policy *policy,
+                       int64_t now_ms, bool *log_due, long *suppressed);
+
+/* An operation of type got answer r, not a deployment fault, at now_ms: a success (done,
+ * goal holds) clears type from the types that met the fault; the streak ends when none
+ * is left, or when no fault was met for outcome_faults_quiet_ms. Returns true when this
+ * success ended a streak (the fault is over: worth a line). */
+bool outcome_faults_answered(struct outcome_faults *f, enum op_type type,
+                             const struct tmdb_result *r,
+                             const struct backoff_policy *policy, int64_t now_ms);
 
 #endif

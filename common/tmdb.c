@@ -91,7 +91,9 @@ struct response {
     char status_message[TMDB_STATUS_MESSAGE_MAX + 1];
     char curl_error[CURL_ERROR_SIZE];
     int64_t retry_after_ms;
-    json_t *json; /* parsed body when it was JSON, else NULL */
+    json_t *json;          /* parsed body when it was JSON, else NULL */
+    size_t body_len;       /* the body's length in bytes */
+    char content_type[64]; /* the answer's Content-Type, printable ASCII; "" for none */
 };
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -646,6 +648,51 @@ enum tmdb_outcome tmdb_classify(enum op_type type, long http_status, int tmdb_co
     return TMDB_DEPLOYMENT;
 }
 
+/* Whether id is a list id as TMDB's create_list answers it: a positive integer (current
+ * ids), or a string of hex digits (old ids were 24 of them, quirk 3). */
+static bool list_id_valid(const json_t *id)
+{
+    const char *s = json_string_value(id);
+    size_t len;
+
+    if (json_is_integer(id))
+        return json_integer_value(id) > 0;
+    if (s == NULL)
+        return false;
+    len = strlen(s);
+    return len > 0 && len <= 32 && strspn(s, "0123456789abcdefABCDEF") == len;
+}
+
+/* Whether the body of a 2xx answer is the one TMDB documents for a success of type
+ * (docs/tmdb.md): a JSON object whose status_code is one of TMDB's success codes (1, 12,
+ * 13: which one varies, TMDB's own examples disagree for delete), whose success is not
+ * false, and for create_list with the new list's list_id. success may be absent: TMDB's
+ * published schema does not require it, and older answers left it out. Anything else
+ * (an HTML page, truncated JSON, an empty 204, another service's JSON) was not written by
+ * TMDB's list API, and why (for people) goes into why. */
+static bool success_body_ok(enum op_type type, const struct response *r, char *why,
+                            size_t n)
+{
+    if (r->body_len == 0)
+        snprintf(why, n, "an empty body");
+    else if (r->json == NULL)
+        snprintf(why, n, "a body that is not JSON");
+    else if (!json_is_object(r->json))
+        snprintf(why, n, "JSON that is not an object");
+    else if (r->code == 0)
+        snprintf(why, n, "JSON without a TMDB status_code");
+    else if (r->code != 1 && r->code != 12 && r->code != 13)
+        snprintf(why, n, "status_code %d, which is not a success", r->code);
+    else if (r->success == 0)
+        snprintf(why, n, "success false");
+    else if (type == OP_CREATE_LIST &&
+             !list_id_valid(json_object_get(r->json, "list_id")))
+        snprintf(why, n, "no list_id for the new list");
+    else
+        return true;
+    return false;
+}
+
 /* ---- requests --------------------------------------------------------------------- */
 
 static char *json_dump_compact(json_t *v) { return json_dumps(v, JSON_COMPACT); }
@@ -888,16 +935,18 @@ static struct curl_slist *headers_for(struct tmdb_client *c, const struct reques
     return *own;
 }
 
-/* Parse the body: status_code, success, status_message when it is a TMDB status object;
- * any other shape leaves them unset and the HTTP status decides. */
-static void response_parse(struct tmdb_client *c, struct response *r)
+/* Parse a body of len bytes into r: the JSON, and status_code, success, status_message
+ * when it is a TMDB status object; any other shape leaves them unset and the HTTP status
+ * decides (but see success_body_ok). */
+static void body_parse(const char *data, size_t len, struct response *r)
 {
     json_error_t jerr;
     json_t *v;
 
-    if (c->body.len == 0)
+    r->body_len = len;
+    if (len == 0)
         return;
-    r->json = json_loadb(c->body.data, c->body.len, 0, &jerr);
+    r->json = json_loadb(data, len, 0, &jerr);
     if (!json_is_object(r->json))
         return;
     v = json_object_get(r->json, "status_code");
@@ -910,6 +959,19 @@ static void response_parse(struct tmdb_client *c, struct response *r)
     if (json_is_string(v))
         copy_status_message(r->status_message, sizeof r->status_message,
                             json_string_value(v));
+}
+
+/* The answer's Content-Type into r, printable ASCII only (it goes into messages). */
+static void content_type_copy(struct tmdb_client *c, struct response *r)
+{
+    const char *ct = NULL;
+    size_t i;
+
+    if (curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK || ct == NULL)
+        return;
+    for (i = 0; ct[i] != '\0' && i < sizeof r->content_type - 1; i++)
+        r->content_type[i] = (ct[i] > 0x20 && ct[i] < 0x7f) ? ct[i] : ' ';
+    r->content_type[i] = '\0';
 }
 
 static void response_cleanup(struct response *r)
@@ -981,7 +1043,8 @@ static void http_perform(struct tmdb_client *c, const struct request *req,
     if (curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http) != CURLE_OK)
         http = 0;
     r->http_status = http;
-    response_parse(c, r);
+    content_type_copy(c, r);
+    body_parse(c->body.data, c->body.len, r);
 out:
     /* The handle keeps pointers to the header list and the body (it copied the URL),
      * which may be freed now: drop them. The next request sets its own. */
@@ -1060,16 +1123,14 @@ static void describe(const struct tmdb_client *c, enum op_type type, int32_t lis
     switch (o) {
     case TMDB_DONE:
         if (type == OP_CREATE_LIST) {
-            json_t *id = r->json != NULL ? json_object_get(r->json, "list_id") : NULL;
+            /* A success has a list_id (success_body_ok): a number, or an old hex id. */
+            json_t *id = json_object_get(r->json, "list_id");
 
             if (json_is_integer(id))
                 snprintf(msg, n, "TMDB created list %" JSON_INTEGER_FORMAT "%s",
                          json_integer_value(id), sfx);
             else
-                snprintf(msg, n,
-                         "TMDB created the list but its answer has no list_id: "
-                         "HTTP %ld%s",
-                         r->http_status, sfx);
+                snprintf(msg, n, "TMDB created list %.32s%s", json_string_value(id), sfx);
         } else
             snprintf(msg, n, "TMDB applied %s on list %" PRId32 ": HTTP %ld%s", tname,
                      list_id, r->http_status, sfx);
@@ -1111,7 +1172,17 @@ static void describe(const struct tmdb_client *c, enum op_type type, int32_t lis
                      "TMDB refused the application's credentials: HTTP 401 without a "
                      "TMDB status_code (check TMDB_API_KEY, TMDB_ACCESS_TOKEN and "
                      "TMDB_API_URL)");
-        else
+        else if (r->http_status >= 200 && r->http_status < 300) {
+            char why[80];
+
+            success_body_ok(type, r, why, sizeof why);
+            snprintf(msg, n,
+                     "not TMDB's answer: HTTP %ld to %s with %s (%.60s, %zu bytes): "
+                     "check TMDB_API_URL and any proxy in between",
+                     r->http_status, tname, why,
+                     r->content_type[0] != '\0' ? r->content_type : "no Content-Type",
+                     r->body_len);
+        } else
             snprintf(msg, n,
                      "TMDB answered HTTP %ld to %s, which tmdbq never expects: "
                      "check TMDB_API_URL",
@@ -1162,12 +1233,10 @@ static char *result_build(enum op_type type, enum tmdb_outcome o,
     if (quirk_confirmed) {
         root = json_pack("{s:i, s:b}", "status_code", r->code, "confirmed_deleted", 1);
     } else if (type == OP_CREATE_LIST && o == TMDB_DONE) {
-        id = r->json != NULL ? json_object_get(r->json, "list_id") : NULL;
-        /* Current ids are integers; old ones were 24-hex strings: keep either. */
-        if (json_is_integer(id) || json_is_string(id))
-            root = json_pack("{s:O}", "list_id", id);
-        else
-            root = json_pack("{s:n, s:i}", "list_id", "status_code", r->code);
+        /* Current ids are integers; old ones were 24-hex strings: keep either (a success
+         * has one, see success_body_ok). */
+        id = json_object_get(r->json, "list_id");
+        root = json_pack("{s:O}", "list_id", id);
     } else if (o == TMDB_GOAL_HOLDS) {
         root = json_pack("{s:i, s:b}", "status_code", r->code, "goal_already_held", 1);
     } else if (r->code != 0) {
@@ -1186,13 +1255,40 @@ static char *result_build(enum op_type type, enum tmdb_outcome o,
 static enum tmdb_outcome response_outcome(enum op_type type, const struct response *r)
 {
     enum tmdb_outcome o;
+    char why[80];
 
     if (r->curl_code != CURLE_OK)
         return tmdb_classify(type, 0, 0);
     o = tmdb_classify(type, r->http_status, r->code);
+    if (o != TMDB_DONE)
+        return o;
     /* A 2xx that says success false without a code the table names did not apply. */
-    if (o == TMDB_DONE && r->success == 0)
-        o = TMDB_PERMANENT;
+    if (r->success == 0)
+        return TMDB_PERMANENT;
+    /* A 2xx is a success only with TMDB's own answer. Anything else came from something
+     * between us and TMDB (a proxy, a captive portal, a wrong TMDB_API_URL), which
+     * answers every operation alike: a deployment fault, so operations wait without
+     * spending retries (as transient they would all end failed while the fault lasts)
+     * and the consumers say so. Should the garbling have been a one-off, the next attempt
+     * completes the operation. */
+    if (!success_body_ok(type, r, why, sizeof why))
+        return TMDB_DEPLOYMENT;
+    return o;
+}
+
+enum tmdb_outcome tmdb_classify_answer(enum op_type type, long http_status,
+                                       const char *body, size_t len)
+{
+    struct response r;
+    enum tmdb_outcome o;
+
+    memset(&r, 0, sizeof r);
+    r.success = -1;
+    r.curl_code = CURLE_OK;
+    r.http_status = http_status;
+    body_parse(body, body != NULL ? len : 0, &r);
+    o = response_outcome(type, &r);
+    response_cleanup(&r);
     return o;
 }
 

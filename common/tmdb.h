@@ -10,6 +10,7 @@
 #define TMDBQ_TMDB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -41,8 +42,9 @@ enum tmdb_outcome {
     TMDB_NOT_SENT,     /* the pacer held the request back (the caller is stopping):
                           nothing was sent */
     TMDB_PERMANENT,  /* session rejected, not found, not permitted, invalid: failed now */
-    TMDB_DEPLOYMENT, /* the application's API key or read token is rejected: wait, shout
-                      */
+    TMDB_DEPLOYMENT, /* the deployment is at fault, not the operation (the application's
+                        API key or read token rejected, a redirect, an answer that is not
+                        TMDB's): wait, shout */
 };
 
 struct tmdb_result {
@@ -94,9 +96,22 @@ void tmdb_execute(struct tmdb_client *c, enum op_type type, int32_t list_id,
                   struct tmdb_result *out);
 void tmdb_result_cleanup(struct tmdb_result *r);
 
-/* The classification on its own (exposed for unit tests): what an answer with this HTTP
- * status and TMDB status_code (0 when absent) means for an operation of this type. */
+/* The classification by status alone (exposed for unit tests): what an answer with this
+ * HTTP status and TMDB status_code (0 when absent) means for an operation of this type,
+ * before its body is looked at (see tmdb_classify_answer: a 2xx it calls TMDB_DONE is a
+ * success only with TMDB's answer in the body). */
 enum tmdb_outcome tmdb_classify(enum op_type type, long http_status, int tmdb_code);
+
+/* The classification of a whole answer (exposed for tests and fuzzing): what HTTP status
+ * http_status with this body (len bytes, need not be NUL-terminated; NULL for none) means
+ * for an operation of type, as tmdb_execute decides it from one answer. A 2xx is
+ * TMDB_DONE only with the body TMDB documents for a success of type (a JSON object with
+ * status_code 1, 12 or 13, success not false, and create_list's list_id); any other 2xx
+ * is TMDB_PERMANENT when TMDB's JSON says success false, else TMDB_DEPLOYMENT (not
+ * TMDB's answer: a proxy, a captive portal, a wrong TMDB_API_URL). The delete quirk's
+ * confirming GET is tmdb_execute's: a 500 with status_code 11 is TMDB_TRANSIENT here. */
+enum tmdb_outcome tmdb_classify_answer(enum op_type type, long http_status,
+                                       const char *body, size_t len);
 
 /* Whether such an answer rejects the user's credential (session, or for update_list the
  * v4 token) rather than the operation: what tmdb_result.credentials says. */

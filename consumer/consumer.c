@@ -193,6 +193,7 @@ enum status consumer_run(const struct cfg *cfg, const struct consumer_opts *o,
     atomic_init(&sh->db_failing, false);
     atomic_init(&sh->schema_missing, false);
     atomic_init(&sh->paused, false);
+    pthread_mutex_init(&sh->faults_lock, NULL);
     fill_identity(sh, o);
     st = rate_scope_new(cfg, sh->host, &sh->rate, e);
     if (st == ST_OK)
@@ -269,6 +270,7 @@ enum status consumer_run(const struct cfg *cfg, const struct consumer_opts *o,
         return ST_OK; /* sh stays: abandoned threads still read it */
     rate_free(sh->rate);
     metrics_free(sh->metrics);
+    pthread_mutex_destroy(&sh->faults_lock);
     free(sh);
     return ST_OK;
 
@@ -277,6 +279,7 @@ out:
         worker_free(workers[i]);
     rate_free(sh->rate);
     metrics_free(sh->metrics);
+    pthread_mutex_destroy(&sh->faults_lock);
     free(sh);
     return st;
 }

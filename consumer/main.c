@@ -23,6 +23,8 @@
 
 #define PROGRAM "tmdbq-consumer"
 #define ID_MAX 200
+/* The grace period is added to a clock reading: far beyond any use, far within int64. */
+#define GRACE_MAX_MS (24LL * 3600 * 1000)
 
 /* clang-format off */
 #define USAGE                                                                            \
@@ -32,7 +34,7 @@
     "  --concurrency N  worker threads, 1 to 64 (default 4)\n"                           \
     "  --prefetch N     unacknowledged messages per worker, 1 to 1000 (default 8)\n"     \
     "  --grace D        after SIGTERM/SIGINT, how long work in flight may take\n"        \
-    "                   (default 30s; e.g. 500ms, 10s, 2m)\n"                            \
+    "                   (default 30s; e.g. 500ms, 10s, 2m; at most 1d)\n"                \
     "  --drain          exit once the work and retry queues are empty and\n"             \
     "                   nothing is in flight\n"                                          \
     "  --once           one worker: handle at most one message (or none\n"               \
@@ -158,10 +160,11 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
                                    optarg);
             break;
         case OPT_GRACE:
-            if (cfg_parse_duration(optarg, &o->grace_ms, NULL) != ST_OK)
+            if (cfg_parse_duration(optarg, &o->grace_ms, NULL) != ST_OK ||
+                o->grace_ms > GRACE_MAX_MS)
                 return usage_error(
                     "--grace: invalid duration \"%s\" (use e.g. 500ms, 30s, "
-                    "2m)",
+                    "2m; at most 1d)",
                     optarg);
             break;
         case OPT_ID:

@@ -85,7 +85,6 @@ struct worker {
     int64_t next_heartbeat_ms;
     int64_t processed; /* outcomes recorded */
     int64_t failed;    /* of which failed */
-    int deployment_streak;
 
     struct backlog_item backlog[WORKER_BACKLOG_MAX];
     size_t n_backlog;
@@ -678,6 +677,40 @@ static bool hold_for_rate_limit(struct worker *w, const char *id,
     return held;
 }
 
+/* TMDB's answer r to an operation of type, as the process's memory of deployment faults
+ * sees it (outcome.h): returns the streak for outcome_decide, and writes the fault's
+ * ERROR line when one is due, or a line when a fault is over. */
+static int note_answer(struct worker *w, enum op_type type, const struct tmdb_result *r)
+{
+    struct worker_shared *sh = w->sh;
+    bool log_due = false, over = false;
+    long suppressed = 0;
+    int streak = 0;
+
+    if (r->outcome == TMDB_NOT_SENT)
+        return 0;
+    pthread_mutex_lock(&sh->faults_lock);
+    if (r->outcome == TMDB_DEPLOYMENT)
+        streak = outcome_faults_met(&sh->faults, type, r, &sh->policy, clock_now_ms(),
+                                    &log_due, &suppressed);
+    else
+        over = outcome_faults_answered(&sh->faults, type, r, &sh->policy, clock_now_ms());
+    pthread_mutex_unlock(&sh->faults_lock);
+    if (log_due && suppressed > 0)
+        log_error("deployment fault (operations wait, spending no retry, until it is "
+                  "fixed; met %ld more time(s) since the last line, one a minute): %s",
+                  suppressed, r->message);
+    else if (log_due)
+        log_error("deployment fault (operations wait, spending no retry, until it is "
+                  "fixed; logged once a minute while it lasts): %s",
+                  r->message);
+    if (over)
+        log_info("deployment fault over: every kind of request that met it succeeds "
+                 "again (the last: %s)",
+                 op_type_name(type));
+    return streak;
+}
+
 /* A claimed row: call TMDB (unless the user lacks credentials), record, publish, ack. */
 static void execute(struct worker *w, const struct mq_delivery *d,
                     const struct db_claim *c)
@@ -708,19 +741,9 @@ static void execute(struct worker *w, const struct mq_delivery *d,
                 break;
             tmdb_result_cleanup(&r);
         }
-        if (r.outcome == TMDB_DEPLOYMENT) {
-            if (w->deployment_streak < OUTCOME_DEPLOYMENT_STREAK_MAX)
-                w->deployment_streak++;
-        } else {
-            w->deployment_streak = 0;
-        }
-        outcome_decide(&r, &c->op, &w->sh->policy, w->deployment_streak, OUTCOME_CONSUMER,
-                       &o);
+        outcome_decide(&r, &c->op, &w->sh->policy, note_answer(w, c->op.type, &r),
+                       OUTCOME_CONSUMER, &o);
     }
-    if (o.deployment)
-        log_error("TMDB rejects the application's credential (TMDB_API_KEY / "
-                  "TMDB_ACCESS_TOKEN): operations wait; fix the deployment (%s)",
-                  r.message);
 
     if (!record(w, id, &o, &recorded, &next)) {
         log_write(

@@ -14,6 +14,7 @@
 #ifndef TMDBQ_CONSUMER_WORKER_H
 #define TMDBQ_CONSUMER_WORKER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 #include "cfg.h"
 #include "err.h"
 #include "metrics.h"
+#include "outcome.h"
 #include "rate.h"
 
 /* What the supervisor and every worker share. The supervisor writes the flags; workers
@@ -47,6 +49,10 @@ struct worker_shared {
     atomic_bool db_failing;     /* statements fail on a good connection */
     atomic_bool schema_missing; /* the consumer's schema is missing: run tmdbq migrate */
     atomic_bool paused;         /* the pause was logged */
+    /* Deployment faults: one streak and one ERROR line per fault and minute for the whole
+     * process, not per worker (see outcome.h), under faults_lock. */
+    pthread_mutex_t faults_lock;
+    struct outcome_faults faults;
 };
 
 struct worker;

@@ -889,6 +889,124 @@ static void test_error_answers(void)
     CHECK_EQ_INT(s.nreq, 8);
 }
 
+/* Issue 15, defect 1: a 2xx that is not TMDB's answer (a proxy's or captive portal's
+ * page, truncated JSON, an empty 204, JSON without TMDB's fields) never counts as done:
+ * it is a deployment fault (the operation waits, no retry spent), its message says what
+ * came back and never the body itself, and nothing is kept as a result. */
+static void check_not_tmdbs(struct tmdb_client *c, enum op_type type, const char *data,
+                            long http, const char *why, int line)
+{
+    struct tmdb_result r;
+    char want[160];
+
+    tmdb_execute(c, type, 7, data, &creds_full, &r);
+    snprintf(want, sizeof want, "not TMDB's answer: HTTP %ld to %s with %s (", http,
+             op_type_name(type), why);
+    if (r.outcome != TMDB_DEPLOYMENT || strstr(r.message, want) == NULL ||
+        r.result_json != NULL || r.http_status != http) {
+        fprintf(
+            stderr,
+            "%s:%d: %s: outcome %d (want %d), HTTP %ld, message \"%s\" (want \"%s\"), "
+            "result %s\n",
+            __FILE__, line, op_type_name(type), (int)r.outcome, (int)TMDB_DEPLOYMENT,
+            r.http_status, r.message, want, r.result_json ? r.result_json : "none");
+        check_failures++;
+    }
+    CHECK_CONTAINS(r.message, "check TMDB_API_URL and any proxy in between");
+    CHECK_EQ_INT(r.retry_after_ms, 0);
+    CHECK(!r.credentials);
+    check_no_secret(&r, line);
+    tmdb_result_cleanup(&r);
+}
+
+static void test_not_tmdbs_answer(void)
+{
+    struct server s;
+    struct tmdb_client *c;
+    struct tmdb_result r;
+
+    server_init(&s);
+    /* A captive portal's page; it even echoes the query (and so the API key). */
+    server_add_raw(&s,
+                   "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+                   "Content-Length: 66\r\n\r\n"
+                   "<html><body>Sign in to Wi-Fi ?api_key=" API_KEY "</body></html>",
+                   0);
+    /* Truncated JSON. */
+    server_add(&s, 201, NULL, "{\"success\":true,\"status_code\":1,\"list_id\":81", 0);
+    /* An empty 204 from a proxy. */
+    server_add_raw(&s, "HTTP/1.1 204 No Content\r\n\r\n", 0);
+    /* JSON, but not TMDB's. */
+    server_add(&s, 200, NULL, "{\"ok\":true}", 0);
+    server_add(&s, 200, NULL, "[12]", 0);
+    server_add(&s, 201, NULL, "{\"success\":true,\"status_code\":99}", 0);
+    /* TMDB's shape without the new list's id. */
+    server_add(&s, 201, NULL,
+               "{\"success\":true,\"status_code\":1,\"status_message\":\"The item/record "
+               "was created successfully.\",\"list_id\":null}",
+               0);
+    server_add(&s, 201, NULL, "{\"success\":true,\"status_code\":1,\"list_id\":\"\"}", 0);
+    server_start(&s);
+    c = client_make(s.port, API_KEY, NULL, 5000);
+
+    check_not_tmdbs(c, OP_ADD_MOVIE, "{\"movie_id\":550}", 200, "a body that is not JSON",
+                    __LINE__);
+    check_not_tmdbs(c, OP_CREATE_LIST, "{\"name\":\"n\"}", 201, "a body that is not JSON",
+                    __LINE__);
+    check_not_tmdbs(c, OP_DELETE_LIST, "{}", 204, "an empty body", __LINE__);
+    check_not_tmdbs(c, OP_REMOVE_MOVIE, "{\"movie_id\":550}", 200,
+                    "JSON without a TMDB status_code", __LINE__);
+    check_not_tmdbs(c, OP_CLEAR_LIST, "{}", 200, "JSON that is not an object", __LINE__);
+    check_not_tmdbs(c, OP_UPDATE_LIST, "{\"name\":\"n\"}", 201,
+                    "status_code 99, which is not a success", __LINE__);
+    check_not_tmdbs(c, OP_CREATE_LIST, "{\"name\":\"n\"}", 201,
+                    "no list_id for the new list", __LINE__);
+    check_not_tmdbs(c, OP_CREATE_LIST, "{\"name\":\"n\"}", 201,
+                    "no list_id for the new list", __LINE__);
+    tmdb_client_free(c);
+    server_stop(&s);
+    CHECK_EQ_INT(s.nreq, 8);
+
+    /* What TMDB documents still succeeds: success may be missing (the published schema
+     * does not require it), the delete code may be 12 or 13, an old list id is hex. */
+    server_init(&s);
+    server_add(&s, 201, NULL,
+               "{\"status_code\":12,\"status_message\":\"The item/record was updated "
+               "successfully.\"}",
+               0);
+    server_add(&s, 200, NULL, "{\"success\":true,\"status_code\":12}", 0);
+    server_add(
+        &s, 201, NULL,
+        "{\"success\":true,\"status_code\":1,\"list_id\":\"509ec17b19c2950a0600050d\"}",
+        0);
+    server_add(
+        &s, 200, NULL,
+        "{\"success\":true,\"status_code\":13,\"status_message\":\"The item/record "
+        "was deleted successfully.\"}",
+        0);
+    server_start(&s);
+    c = client_make(s.port, API_KEY, NULL, 5000);
+
+    tmdb_execute(c, OP_ADD_MOVIE, 7, "{\"movie_id\":550}", &creds_v3, &r);
+    CHECK_EQ_INT(r.outcome, TMDB_DONE);
+    CHECK_STR_EQ(r.result_json, "{\"status_code\":12}");
+    tmdb_result_cleanup(&r);
+    tmdb_execute(c, OP_DELETE_LIST, 7, "{}", &creds_v3, &r);
+    CHECK_EQ_INT(r.outcome, TMDB_DONE);
+    tmdb_result_cleanup(&r);
+    tmdb_execute(c, OP_CREATE_LIST, 0, "{\"name\":\"n\"}", &creds_v3, &r);
+    CHECK_EQ_INT(r.outcome, TMDB_DONE);
+    CHECK_STR_EQ(r.result_json, "{\"list_id\":\"509ec17b19c2950a0600050d\"}");
+    CHECK_STR_EQ(r.message, "TMDB created list 509ec17b19c2950a0600050d (status_code 1)");
+    tmdb_result_cleanup(&r);
+    tmdb_execute(c, OP_REMOVE_MOVIE, 7, "{\"movie_id\":550}", &creds_v3, &r);
+    CHECK_EQ_INT(r.outcome, TMDB_DONE);
+    tmdb_result_cleanup(&r);
+    tmdb_client_free(c);
+    server_stop(&s);
+    CHECK_EQ_INT(s.nreq, 4);
+}
+
 /* ---- failures before or around the exchange -----------------------------------------
  */
 
@@ -1064,6 +1182,7 @@ int main(void)
     test_pacer();
     test_delete_quirk();
     test_error_answers();
+    test_not_tmdbs_answer();
     test_refused_before_sending();
     test_connection_refused();
     test_slow_server();

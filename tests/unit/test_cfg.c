@@ -5,6 +5,7 @@
  * Every case starts from a cleared environment, so the defaults checked here are the ones
  * DESIGN.md promises and a variable set by the caller's shell cannot leak in.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,19 +291,154 @@ static void test_empty_is_unset(void)
     struct err e = {0};
 
     clear_env();
-    setenv("TMDBQ_DATABASE_URL", "", 1);
-    setenv("TMDBQ_AMQP_PREFIX", "", 1);
+    setenv("TMDB_API_URL", "", 1);
+    setenv("TMDBQ_AMQP_MANAGEMENT_URL", "", 1);
     setenv("TMDB_API_KEY", "", 1);
     setenv("TMDBQ_BACKOFF_BASE", "", 1);
     setenv("TMDBQ_MAX_RETRIES", "", 1);
     setenv("TMDBQ_LOG_LEVEL", "", 1);
     CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
-    CHECK_STR_EQ(c.database_url, "postgresql://tmdbq:tmdbq@localhost:5432/tmdbq");
-    CHECK_STR_EQ(c.amqp_prefix, "tmdbq");
+    CHECK_STR_EQ(c.tmdb_api_url, "https://api.themoviedb.org");
+    CHECK(c.amqp_management_url == NULL);
     CHECK(c.tmdb_api_key == NULL);
     CHECK_EQ_INT(c.backoff_base_ms, 30000);
     CHECK_EQ_INT(c.max_retries, 5);
     CHECK_EQ_INT(c.log_level, LOG_LEVEL_INFO);
+}
+
+/* Issue 15, defect 6: the settings that say which stack a process belongs to refuse an
+ * empty value (a setting gone missing), which would silently mean another stack's
+ * database, broker or queues. */
+static void test_empty_refused(void)
+{
+    static const char *const names[] = {"TMDBQ_AMQP_PREFIX", "TMDBQ_DATABASE_URL",
+                                        "TMDBQ_AMQP_URL"};
+    struct cfg c;
+    struct err e = {0};
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        clear_env();
+        setenv(names[i], "", 1);
+        memset(&e, 0, sizeof e);
+        CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+        CHECK_EQ_INT(e.code, ST_INVALID);
+        CHECK(strncmp(e.msg, names[i], strlen(names[i])) == 0);
+        CHECK_CONTAINS(e.msg, " is set but empty: unset it for the default ");
+        /* The default's password is masked like any URL's. */
+        CHECK(strstr(e.msg, "guest:guest") == NULL);
+        CHECK(strstr(e.msg, "tmdbq:tmdbq") == NULL);
+    }
+    clear_env();
+    setenv("TMDBQ_AMQP_PREFIX", "", 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK_STR_EQ(e.msg,
+                 "TMDBQ_AMQP_PREFIX is set but empty: unset it for the default "
+                 "\"tmdbq\", or give a value (an empty value is refused, since the "
+                 "default may be another stack's)");
+    /* Unset is the default, as always. */
+    clear_env();
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+    CHECK_STR_EQ(c.amqp_prefix, "tmdbq");
+}
+
+/* Issue 15, defect 5: a service URL that its library cannot parse is refused at start
+ * (exit 2) instead of being retried forever like an unreachable server; the message names
+ * the variable and never shows a password, not even one that breaks the URL. */
+static void check_bad_url(const char *name, const char *value, const char *want,
+                          const char *secret)
+{
+    struct cfg c;
+    struct err e = {0};
+
+    clear_env();
+    setenv(name, value, 1);
+    CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+    CHECK(strncmp(e.msg, name, strlen(name)) == 0);
+    CHECK_CONTAINS(e.msg, want);
+    if (secret != NULL && strstr(e.msg, secret) != NULL) {
+        fprintf(stderr, "%s:%d: \"%s\" shows \"%s\"\n", __FILE__, __LINE__, e.msg,
+                secret);
+        check_failures++;
+    }
+}
+
+static void test_service_urls(void)
+{
+    static const char *const good_db[] = {
+        "postgresql://tmdbq:pw@db:5432/tmdbq",
+        "postgres://db/tmdbq?sslmode=disable&connect_timeout=3",
+        "postgresql:///tmdbq?host=/var/run/postgresql",
+        "postgresql://u:p@[::1]:5432/db",
+        "host=db port=5432 dbname=x user=u password='a b'",
+        "host=a,b port=5432,5433 dbname=x",
+        "host=a,b port=,5433 dbname=x",
+    };
+    static const char *const good_mq[] = {
+        "amqp://guest:guest@localhost:5672/%2f",
+        "amqp://mq",
+        "amqp://u:p@mq:5672",
+        "amqp://u:p%2Fq@[::1]:5672/v",
+    };
+    struct cfg c;
+    struct err e = {0};
+    size_t i;
+
+    for (i = 0; i < sizeof good_db / sizeof good_db[0]; i++) {
+        clear_env();
+        setenv("TMDBQ_DATABASE_URL", good_db[i], 1);
+        memset(&e, 0, sizeof e);
+        CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+        if (e.msg[0] != '\0')
+            fprintf(stderr, "%s: %s\n", good_db[i], e.msg);
+    }
+    for (i = 0; i < sizeof good_mq / sizeof good_mq[0]; i++) {
+        clear_env();
+        setenv("TMDBQ_AMQP_URL", good_mq[i], 1);
+        memset(&e, 0, sizeof e);
+        CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
+        if (e.msg[0] != '\0')
+            fprintf(stderr, "%s: %s\n", good_mq[i], e.msg);
+    }
+
+    check_bad_url("TMDBQ_DATABASE_URL", "db:5432/tmdbq", ": not a connection string (use",
+                  NULL);
+    check_bad_url("TMDBQ_DATABASE_URL", "postgresql://u:dbsecret@[::1/db",
+                  ": invalid connection string: end of string reached", "dbsecret");
+    check_bad_url("TMDBQ_DATABASE_URL", "host=db password=db secret",
+                  ": invalid connection string: missing \"=\"", "secret");
+    check_bad_url("TMDBQ_DATABASE_URL", "postgresql://u:dbsecret@db/x?sslmod=require",
+                  ": invalid connection string: invalid URI query parameter", "dbsecret");
+    check_bad_url("TMDBQ_DATABASE_URL", "host=db dbname='x", "unterminated quoted string",
+                  NULL);
+    check_bad_url("TMDBQ_DATABASE_URL", "host=db colour=blue",
+                  "invalid connection option", NULL);
+    check_bad_url("TMDBQ_DATABASE_URL", "postgresql://u:dbsecret@db:54x32/tmdbq",
+                  ": invalid connection string: the port is not a number from 1 to 65535",
+                  "dbsecret");
+    check_bad_url("TMDBQ_DATABASE_URL", "host=db port=65536", "the port is not a number",
+                  NULL);
+    check_bad_url("TMDBQ_DATABASE_URL", "host=a,b port=5432,x",
+                  "the port is not a number", NULL);
+
+    check_bad_url("TMDBQ_AMQP_URL", "amqp://guest:mqsecret@mq:56x72/%2f",
+                  ": invalid URL \"amqp://guest:***@mq:56x72/%2f\" (use "
+                  "amqp://user:password@host:port/vhost",
+                  "mqsecret");
+    check_bad_url("TMDBQ_AMQP_URL", "amqp://mq:99999/", ": invalid URL", NULL);
+    check_bad_url("TMDBQ_AMQP_URL", "amqp://mq/v/extra", ": invalid URL", NULL);
+    check_bad_url("TMDBQ_AMQP_URL", "amqp://mq/%zz", ": invalid URL", NULL);
+    check_bad_url("TMDBQ_AMQP_URL", "amqp://[::1/", ": invalid URL", NULL);
+    /* A password with an unencoded '/' or '@' breaks the URL; it is still hidden. */
+    check_bad_url("TMDBQ_AMQP_URL", "amqp://guest:mq/secret@mq:5672/%2f",
+                  ": invalid URL \"amqp://guest:***@mq:5672/%2f\"", "secret");
+    check_bad_url("TMDBQ_AMQP_URL", "amqp://guest:mq@secret@mq:x/%2f",
+                  ": invalid URL \"amqp://guest:***@mq:x/%2f\"", "secret");
+    /* librabbitmq parses amqps, but tmdbq does not speak TLS to RabbitMQ. */
+    check_bad_url("TMDBQ_AMQP_URL", "amqps://guest:mqsecret@mq:5671/%2f",
+                  "TMDBQ_AMQP_URL: invalid URL \"amqps://guest:***@mq:5671/%2f\" (use "
+                  "amqp://)",
+                  "mqsecret");
 }
 
 /* Load with one variable set to a bad value: ST_INVALID, a message naming the variable,
@@ -375,7 +511,7 @@ static void test_bad_values(void)
     setenv("TMDBQ_AMQP_URL", "amqq://guest:mqsecret@mq:5672/%2f", 1);
     CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
     CHECK_STR_EQ(e.msg, "TMDBQ_AMQP_URL: invalid URL \"amqq://guest:***@mq:5672/%2f\" "
-                        "(use amqp:// or amqps://)");
+                        "(use amqp://)");
     clear_env();
     setenv("TMDBQ_AMQP_MANAGEMENT_URL", "htp://admin:mgmtsecret@mq:15672", 1);
     CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
@@ -449,35 +585,92 @@ static void test_bad_values(void)
     CHECK_EQ_INT(cfg_load(&c, NULL), ST_INVALID);
 }
 
-/* Each duration's range: the bounds themselves are accepted, one step past is not. */
+/* Each duration's range: the bounds themselves are accepted, one step past is not, and
+ * neither is anything past what PostgreSQL's interval or int64 milliseconds hold
+ * (issue 15, defect 4: TMDBQ_LEASE=99999999999h was accepted, then every claim failed):
+ * each is refused with the variable's bound. */
 static void test_duration_ranges(void)
 {
     static const struct {
-        const char *name, *lo, *hi, *above;
+        const char *name, *lo, *hi, *above, *max;
     } cases[] = {
-        {"TMDBQ_BACKOFF_BASE", "1ms", "1d", "86400001ms"},
-        {"TMDBQ_LEASE", "1ms", "1d", "25h"},
-        {"TMDBQ_SWEEP_INTERVAL", "1ms", "1d", "2d"},
-        {"TMDBQ_RETENTION", "0", "3650d", "3651d"},
-        {"TMDBQ_CONNECT_TIMEOUT", "1ms", "5m", "301s"},
-        {"TMDBQ_TMDB_TIMEOUT", "1ms", "10m", "11m"},
-        {"TMDBQ_APPLY_TIMEOUT", "1ms", "5m", "1h"},
+        {"TMDBQ_BACKOFF_BASE", "1ms", "1d", "86400001ms", "1d"},
+        {"TMDBQ_BACKOFF_CAP", "1d", "7d", "169h", "7d"},
+        {"TMDBQ_LEASE", "1ms", "1d", "25h", "1d"},
+        {"TMDBQ_SWEEP_INTERVAL", "1ms", "1d", "2d", "1d"},
+        {"TMDBQ_RETENTION", "0", "3650d", "3651d", "3650d"},
+        {"TMDBQ_CONNECT_TIMEOUT", "1ms", "5m", "301s", "5m"},
+        {"TMDBQ_TMDB_TIMEOUT", "1ms", "10m", "11m", "10m"},
+        {"TMDBQ_APPLY_TIMEOUT", "1ms", "5m", "1h", "5m"},
+        {"TMDBQ_HTTP_POOL_WAIT", "1ms", "1m", "61s", "1m"},
+    };
+    /* Past any bound; the last three overflow int64 milliseconds. */
+    static const char *const huge[] = {
+        "99999999999h",          "178956971d",
+        "9223372036854775807ms", "9223372036854775807s",
+        "99999999999999999999d", "9223372036854775808ms",
     };
     struct cfg c;
     struct err e = {0};
-    size_t i;
+    char want[160];
+    size_t i, j;
 
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         clear_env();
-        /* Room for the largest base. */
-        setenv("TMDBQ_BACKOFF_CAP", "7d", 1);
+        /* Room for the largest base, and a base below the smallest cap. */
+        if (strcmp(cases[i].name, "TMDBQ_BACKOFF_CAP") == 0)
+            setenv("TMDBQ_BACKOFF_BASE", "1ms", 1);
+        else
+            setenv("TMDBQ_BACKOFF_CAP", "7d", 1);
         setenv(cases[i].name, cases[i].lo, 1);
         CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
         setenv(cases[i].name, cases[i].hi, 1);
         CHECK_EQ_INT(cfg_load(&c, &e), ST_OK);
         check_bad(cases[i].name, cases[i].above);
+        for (j = 0; j < sizeof huge / sizeof huge[0]; j++) {
+            clear_env();
+            setenv(cases[i].name, huge[j], 1);
+            memset(&e, 0, sizeof e);
+            CHECK_EQ_INT(cfg_load(&c, &e), ST_INVALID);
+            snprintf(want, sizeof want, "%s: duration \"%s\" is too long (at most %s)",
+                     cases[i].name, huge[j], cases[i].max);
+            CHECK_STR_EQ(e.msg, want);
+        }
     }
-    /* The cap goes up to 7d, with a base to match. */
+    /* Every duration of the table is one of the cases above, so a new one cannot come
+     * without its bounds checked. */
+    {
+        char table[16384], *line, *save = NULL;
+        FILE *f = tmpfile();
+        size_t got = 0, seen = 0;
+
+        CHECK(f != NULL);
+        if (f != NULL) {
+            cfg_print_table(f);
+            rewind(f);
+            got = fread(table, 1, sizeof table - 1, f);
+            fclose(f);
+        }
+        table[got] = '\0';
+        for (line = strtok_r(table, "\n", &save); line != NULL;
+             line = strtok_r(NULL, "\n", &save)) {
+            bool known = false;
+
+            if (strstr(line, " | duration, ") == NULL)
+                continue;
+            seen++;
+            for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                snprintf(want, sizeof want, "| `%s` |", cases[i].name);
+                known = known || strncmp(line, want, strlen(want)) == 0;
+            }
+            if (!known) {
+                fprintf(stderr, "%s:%d: a duration without a range case: %s\n", __FILE__,
+                        __LINE__, line);
+                check_failures++;
+            }
+        }
+        CHECK_EQ_INT(seen, sizeof cases / sizeof cases[0]);
+    }
     clear_env();
     setenv("TMDBQ_BACKOFF_BASE", "1d", 1);
     setenv("TMDBQ_BACKOFF_CAP", "7d", 1);
@@ -615,7 +808,7 @@ static void test_print_table(void)
                    "| `TMDBQ_LOG_LEVEL` | `info` | `debug`, `info`, `warn`, `error` | ");
     CHECK_CONTAINS(buf, "| `TMDB_API_KEY` | none | text, never shown | ");
     CHECK_CONTAINS(buf, "| `TMDBQ_AMQP_URL` | `amqp://guest:guest@localhost:5672/%2f` | "
-                        "`amqp://` or `amqps://` URL | ");
+                        "`amqp://` URL | ");
     CHECK_CONTAINS(buf, "| `TMDBQ_AMQP_MANAGEMENT_URL` | "
                         "`http://<host of TMDBQ_AMQP_URL>:15672` | ");
 }
@@ -669,6 +862,8 @@ int main(void)
     test_http();
     test_overrides();
     test_empty_is_unset();
+    test_empty_refused();
+    test_service_urls();
     test_bad_values();
     test_duration_ranges();
     test_summary();

@@ -321,8 +321,8 @@ static void test_deployment(void)
     CHECK_STR_EQ(o.rec.error_kind, "deployment");
     CHECK_EQ_INT(o.rec.delay_ms, 30000);
     CHECK(o.deployment);
-    CHECK_CONTAINS(o.message, "TMDB_API_KEY / TMDB_ACCESS_TOKEN");
-    CHECK_CONTAINS(o.message, "Invalid API key");
+    CHECK_STR_EQ(o.message, "deployment fault: Invalid API key; the operation waits "
+                            "until it is fixed (no retry spent)");
     CHECK_STR_EQ(o.name, "retry");
 
     /* The streak lengthens the wait. */
@@ -337,6 +337,122 @@ static void test_deployment(void)
     CHECK_EQ_INT(o.rec.delay_ms, 480000);
     CHECK_EQ_INT(o.queue_ms, 480000);
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
+}
+
+/* Issue 15, defect 9: one process's memory of deployment faults. The streak grows one
+ * step each time the fault outlasts the wait it set (a burst is one step), is not ended
+ * by successes of requests the fault does not touch, and ends when every kind of request
+ * that met it succeeded since, or after a quiet interval; each fault is logged once a
+ * minute with the count of lines not written. */
+static void test_faults(void)
+{
+    struct outcome_faults f;
+    struct tmdb_result key = make_result(TMDB_DEPLOYMENT, 401, 7, "bad key");
+    struct tmdb_result redirect = make_result(TMDB_DEPLOYMENT, 302, 0, "302");
+    struct tmdb_result done = make_result(TMDB_DONE, 201, 12, "ok");
+    struct tmdb_result failed = make_result(TMDB_PERMANENT, 404, 34, "no list");
+    int64_t t = 1000000, quiet = outcome_faults_quiet_ms(&DEFAULTS);
+    bool log_due;
+    long suppressed;
+    struct outcome o;
+    struct op op = make_op(OP_UPDATE_LIST, 0);
+
+    /* Twice the longest queue (8 m): every waiting operation has met it again by then. */
+    CHECK_EQ_INT(quiet, 2 * 480000);
+
+    memset(&f, 0, sizeof f);
+    /* A burst of 100 operations meeting the fault at once: one step, one line. */
+    for (int i = 0; i < 100; i++) {
+        CHECK_EQ_INT(outcome_faults_met(&f, OP_ADD_MOVIE, &key, &DEFAULTS, t + i,
+                                        &log_due, &suppressed),
+                     1);
+        CHECK(log_due == (i == 0));
+        CHECK_EQ_INT(suppressed, 0);
+    }
+    /* Successes of a kind of request the fault never touched do not end it... */
+    for (int i = 0; i < 10; i++)
+        CHECK(!outcome_faults_answered(&f, OP_REMOVE_MOVIE, &done, &DEFAULTS, t + 200));
+    /* ... and when it outlasts the first wait (30 s), the next wait is longer, and so on:
+     * 30 s, 1 m, 2 m, 4 m, then the longest queue's 8 m. */
+    t += 30000;
+    CHECK_EQ_INT(
+        outcome_faults_met(&f, OP_ADD_MOVIE, &key, &DEFAULTS, t, &log_due, &suppressed),
+        2);
+    CHECK(!log_due);
+    t += 59999;
+    CHECK_EQ_INT(
+        outcome_faults_met(&f, OP_ADD_MOVIE, &key, &DEFAULTS, t, &log_due, &suppressed),
+        2);
+    /* A minute after its line: the next line, with the count of those not written. */
+    CHECK(log_due);
+    CHECK_EQ_INT(suppressed, 100);
+    t += 1;
+    CHECK_EQ_INT(
+        outcome_faults_met(&f, OP_ADD_MOVIE, &key, &DEFAULTS, t, &log_due, &suppressed),
+        3);
+    CHECK(!log_due);
+    for (int step = 4; step <= 8; step++) {
+        t += 480000;
+        CHECK_EQ_INT(outcome_faults_met(&f, OP_ADD_MOVIE, &key, &DEFAULTS, t, &log_due,
+                                        &suppressed),
+                     step);
+        outcome_decide(&key, &op, &DEFAULTS, step, OUTCOME_CONSUMER, &o);
+    }
+    CHECK_EQ_INT(o.rec.delay_ms, 480000);
+    /* Another fault gets its own line at once. */
+    outcome_faults_met(&f, OP_CLEAR_LIST, &redirect, &DEFAULTS, t, &log_due, &suppressed);
+    CHECK(log_due);
+    CHECK_EQ_INT(suppressed, 0);
+    /* A failure is not a success; a success of one kind that met it is not enough while
+     * another kind that met it has not succeeded. */
+    CHECK(!outcome_faults_answered(&f, OP_ADD_MOVIE, &failed, &DEFAULTS, t));
+    CHECK(!outcome_faults_answered(&f, OP_ADD_MOVIE, &done, &DEFAULTS, t));
+    CHECK_EQ_INT(f.streak, 8);
+    CHECK(outcome_faults_answered(&f, OP_CLEAR_LIST, &done, &DEFAULTS, t + 1));
+    CHECK_EQ_INT(f.streak, 0);
+    /* Over: the next fault starts again at the first wait. */
+    CHECK_EQ_INT(outcome_faults_met(&f, OP_CLEAR_LIST, &key, &DEFAULTS, t + 2, &log_due,
+                                    &suppressed),
+                 1);
+
+    /* A quiet interval ends a streak that no success ended (its operations were
+     * cancelled, or succeeded in another process). */
+    t += 2;
+    outcome_faults_met(&f, OP_CLEAR_LIST, &key, &DEFAULTS, t + 30000, &log_due,
+                       &suppressed);
+    CHECK_EQ_INT(f.streak, 2);
+    t += 30000;
+    /* Just within the interval: the same streak, one step on. */
+    CHECK_EQ_INT(outcome_faults_met(&f, OP_ADD_MOVIE, &key, &DEFAULTS, t + quiet,
+                                    &log_due, &suppressed),
+                 3);
+    CHECK_EQ_INT(outcome_faults_met(&f, OP_ADD_MOVIE, &key, &DEFAULTS, t + 2 * quiet + 1,
+                                    &log_due, &suppressed),
+                 1);
+    CHECK(!outcome_faults_answered(&f, OP_REMOVE_MOVIE, &done, &DEFAULTS,
+                                   t + 3 * quiet + 2));
+    CHECK_EQ_INT(f.streak, 0);
+
+    /* More faults than slots: the one logged longest ago makes room, and its line comes
+     * at once when it is back. */
+    memset(&f, 0, sizeof f);
+    for (int i = 0; i < OUTCOME_FAULT_SLOTS + 1; i++) {
+        struct tmdb_result r = make_result(TMDB_DEPLOYMENT, 300 + i, 0, "3xx");
+
+        outcome_faults_met(&f, OP_ADD_MOVIE, &r, &DEFAULTS, t + i, &log_due, &suppressed);
+        CHECK(log_due);
+    }
+    {
+        struct tmdb_result r = make_result(TMDB_DEPLOYMENT, 300, 0, "3xx");
+
+        outcome_faults_met(&f, OP_ADD_MOVIE, &r, &DEFAULTS, t + 10, &log_due,
+                           &suppressed);
+        CHECK(log_due);
+        r.http_status = 304;
+        outcome_faults_met(&f, OP_ADD_MOVIE, &r, &DEFAULTS, t + 11, &log_due,
+                           &suppressed);
+        CHECK(!log_due);
+    }
 }
 
 static void test_unknown_outcome(void)
@@ -412,6 +528,7 @@ static void test_direct(void)
     CHECK_EQ_INT(o.rec.kind, DB_OUT_RETRY);
     CHECK_EQ_INT(o.rec.delay_ms, 0);
     CHECK(o.deployment);
+    CHECK_STR_EQ(o.message, "direct attempt: deployment fault: bad key");
 
     r = make_result(TMDB_PERMANENT, 401, 3, "TMDB rejected the session (status_code 3)");
     r.credentials = true;
@@ -437,6 +554,7 @@ int main(void)
     test_small_base();
     test_no_retries();
     test_deployment();
+    test_faults();
     test_unknown_outcome();
     return check_exit();
 }

@@ -4,8 +4,11 @@
  *
  * Each row says: with this HTTP status and TMDB status_code, an operation of this type is
  * done, already holds, transient, permanent or a deployment fault. Rows that depend on
- * the type (8, 21, 34, 7 and a bare 401) are checked for every type.
+ * the type (8, 21, 34, 7 and a bare 401) are checked for every type. Then whole answers
+ * through tmdb_classify_answer: a 2xx is done only with TMDB's own body.
  */
+#include <string.h>
+
 #include "check.h"
 #include "op.h"
 #include "tmdb.h"
@@ -192,6 +195,87 @@ static void test_user_credential(void)
     }
 }
 
+#define CHECK_ANSWER(type, http, body, want)                                             \
+    do {                                                                                 \
+        const char *body_ = (body);                                                      \
+        enum tmdb_outcome got_ =                                                         \
+            tmdb_classify_answer((type), (http), body_, body_ ? strlen(body_) : 0);      \
+        if (got_ != (want)) {                                                            \
+            fprintf(stderr, "%s:%d: %s HTTP %ld body %s: got %s, want %s\n", __FILE__,   \
+                    __LINE__, op_type_name(type), (long)(http),                          \
+                    body_ ? body_ : "(none)", outcome_name(got_), outcome_name(want));   \
+            check_failures++;                                                            \
+        }                                                                                \
+    } while (0)
+
+/* Issue 15, defect 1: a 2xx counts as done only with the body TMDB documents for a
+ * success; anything else that is not TMDB saying it failed is a deployment fault. */
+static void test_answer_bodies(void)
+{
+    static const char *const not_tmdbs[] = {
+        NULL,
+        "",
+        "<html><body>Sign in</body></html>",
+        "{\"success\":true,\"status_code\":12",
+        "[12]",
+        "\"ok\"",
+        "{}",
+        "{\"success\":true}",
+        "{\"status_code\":\"12\",\"success\":true}",
+        "{\"status_code\":40,\"success\":true}",
+        "{\"status_code\":0,\"success\":true}",
+    };
+    int t;
+
+    for (t = 0; t < OP_TYPE_COUNT; t++) {
+        for (size_t i = 0; i < sizeof not_tmdbs / sizeof not_tmdbs[0]; i++) {
+            CHECK_ANSWER(t, 200, not_tmdbs[i], TMDB_DEPLOYMENT);
+            CHECK_ANSWER(t, 201, not_tmdbs[i], TMDB_DEPLOYMENT);
+            CHECK_ANSWER(t, 204, not_tmdbs[i], TMDB_DEPLOYMENT);
+        }
+        /* TMDB's own word that it did not apply stays permanent. */
+        CHECK_ANSWER(t, 200, "{\"success\":false,\"status_code\":40}", TMDB_PERMANENT);
+        CHECK_ANSWER(t, 200, "{\"success\":false}", TMDB_PERMANENT);
+        /* Other statuses are decided as before, whatever the body. */
+        CHECK_ANSWER(t, 503, "<html>busy</html>", TMDB_TRANSIENT);
+        CHECK_ANSWER(t, 429, NULL, TMDB_RATE_LIMITED);
+        CHECK_ANSWER(t, 302, "", TMDB_DEPLOYMENT);
+        CHECK_ANSWER(t, 401, "{\"success\":false,\"status_code\":7}",
+                     t == OP_UPDATE_LIST ? TMDB_PERMANENT : TMDB_DEPLOYMENT);
+        CHECK_ANSWER(t, 0, NULL, TMDB_TRANSIENT);
+    }
+    for (t = 0; t < OP_TYPE_COUNT; t++) {
+        enum tmdb_outcome done = t == OP_CREATE_LIST ? TMDB_DEPLOYMENT : TMDB_DONE;
+
+        /* create_list needs its list_id; the others any success code. */
+        CHECK_ANSWER(t, 201, "{\"success\":true,\"status_code\":12}", done);
+        CHECK_ANSWER(t, 200, "{\"success\":true,\"status_code\":13}", done);
+        CHECK_ANSWER(t, 201, "{\"status_code\":12,\"status_message\":\"ok\"}", done);
+        CHECK_ANSWER(t, 201, "{\"success\":true,\"status_code\":1}", done);
+    }
+    CHECK_ANSWER(OP_CREATE_LIST, 201,
+                 "{\"success\":true,\"status_code\":1,\"list_id\":8}", TMDB_DONE);
+    CHECK_ANSWER(
+        OP_CREATE_LIST, 201,
+        "{\"success\":true,\"status_code\":1,\"list_id\":\"509ec17b19c2950a0600050d\"}",
+        TMDB_DONE);
+    CHECK_ANSWER(OP_CREATE_LIST, 201,
+                 "{\"success\":true,\"status_code\":1,\"list_id\":0}", TMDB_DEPLOYMENT);
+    CHECK_ANSWER(OP_CREATE_LIST, 201,
+                 "{\"success\":true,\"status_code\":1,\"list_id\":\"my list\"}",
+                 TMDB_DEPLOYMENT);
+    CHECK_ANSWER(OP_CREATE_LIST, 201,
+                 "{\"success\":true,\"status_code\":1,\"list_id\":1.5}", TMDB_DEPLOYMENT);
+    /* The goal-holds answers are TMDB's JSON by construction. */
+    CHECK_ANSWER(OP_REMOVE_MOVIE, 200, "{\"success\":false,\"status_code\":21}",
+                 TMDB_GOAL_HOLDS);
+    CHECK_ANSWER(OP_ADD_MOVIE, 403, "{\"success\":false,\"status_code\":8}",
+                 TMDB_GOAL_HOLDS);
+    /* The delete quirk without its confirming GET. */
+    CHECK_ANSWER(OP_DELETE_LIST, 500, "{\"success\":false,\"status_code\":11}",
+                 TMDB_TRANSIENT);
+}
+
 int main(void)
 {
     test_user_credential();
@@ -202,5 +286,6 @@ int main(void)
     test_permanent();
     test_transient();
     test_code_wins();
+    test_answer_bodies();
     return check_exit();
 }
