@@ -123,6 +123,8 @@ static const struct cfg_var vars[] = {
         .check = db_url_valid,
         .label = " database=",
         .meaning = "PostgreSQL: a libpq connection string (URI or `key=value` pairs); "
+                   "a primary and its standbys as "
+                   "`postgresql://h1,h2/db?target_session_attrs=read-write`; "
                    "set but empty is refused",
     },
     {
@@ -136,7 +138,8 @@ static const struct cfg_var vars[] = {
         .check = mq_url_valid,
         .label = " amqp=",
         .meaning = "RabbitMQ broker (`amqp://user:password@host:port/vhost`, the vhost "
-                   "URL-encoded); set but empty is refused",
+                   "URL-encoded), or the nodes of a cluster as URLs separated by commas "
+                   "(at most 16); set but empty is refused",
     },
     {
         .name = "TMDBQ_AMQP_MANAGEMENT_URL",

@@ -985,8 +985,14 @@ enum status db_consumer_schema_check(struct db *db, struct err *e)
         " AND to_regprocedure('tmdbq_finish(uuid, text, text, jsonb, text, text, bigint,"
         " boolean)') IS NOT NULL"
         " AND to_regprocedure('tmdbq_rate_lease(text, double precision,"
-        " double precision, integer, bigint, integer, integer, bigint)') IS NOT NULL",
-        "consumer", "tmdbq_claim, tmdbq_finish or tmdbq_rate_lease of migration 008", e);
+        " double precision, integer, bigint, integer, integer, bigint)') IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name ="
+        " 'tmdbq_consumers' AND column_name = 'amqp_node'"
+        " AND table_schema = current_schema())",
+        "consumer",
+        "tmdbq_claim, tmdbq_finish or tmdbq_rate_lease of migration 008, or "
+        "tmdbq_consumers.amqp_node of migration 012",
+        e);
 }
 
 static const struct {
@@ -1149,28 +1155,29 @@ enum status db_finish(struct db *db, const char *id, const char *consumer_id,
  */
 
 enum status db_consumer_register(struct db *db, const char *consumer_id, const char *host,
-                                 int pid, struct err *e)
+                                 int pid, const char *node, struct err *e)
 {
     char pidtext[16];
-    const char *p[3] = {consumer_id, host, pidtext};
+    const char *p[4] = {consumer_id, host, pidtext, node};
 
     snprintf(pidtext, sizeof pidtext, "%d", pid);
     /* A restarted consumer may reuse its id: the row then describes the new process. */
     return db_exec_params(
         db,
-        "INSERT INTO tmdbq_consumers (consumer_id, host, pid) VALUES ($1, $2, $3)"
+        "INSERT INTO tmdbq_consumers (consumer_id, host, pid, amqp_node)"
+        " VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (consumer_id) DO UPDATE SET host = EXCLUDED.host,"
-        " pid = EXCLUDED.pid, started_at = now(), last_seen_at = now(),"
-        " processed = 0, failed = 0, in_flight = 0",
-        3, p, PGRES_COMMAND_OK, NULL, "register the consumer", e);
+        " pid = EXCLUDED.pid, amqp_node = EXCLUDED.amqp_node, started_at = now(),"
+        " last_seen_at = now(), processed = 0, failed = 0, in_flight = 0",
+        4, p, PGRES_COMMAND_OK, NULL, "register the consumer", e);
 }
 
 enum status db_consumer_heartbeat(struct db *db, const char *consumer_id,
                                   int64_t processed, int64_t failed, int in_flight,
-                                  struct err *e)
+                                  const char *node, struct err *e)
 {
     char proc[32], fail[32], infl[16];
-    const char *p[4] = {consumer_id, proc, fail, infl};
+    const char *p[5] = {consumer_id, proc, fail, infl, node};
     PGresult *res = NULL;
     enum status st;
 
@@ -1179,8 +1186,9 @@ enum status db_consumer_heartbeat(struct db *db, const char *consumer_id,
     snprintf(infl, sizeof infl, "%d", in_flight);
     st = db_exec_params(db,
                         "UPDATE tmdbq_consumers SET last_seen_at = now(), processed = $2,"
-                        " failed = $3, in_flight = $4 WHERE consumer_id = $1",
-                        4, p, PGRES_COMMAND_OK, &res, "record the consumer's heartbeat",
+                        " failed = $3, in_flight = $4, amqp_node = $5"
+                        " WHERE consumer_id = $1",
+                        5, p, PGRES_COMMAND_OK, &res, "record the consumer's heartbeat",
                         e);
     if (st != ST_OK)
         return st;

@@ -259,11 +259,13 @@ enum status db_rate_status(struct db *db, struct db_rate_scopes *out, struct err
  * sets last_seen_at now and the counters (totals since start, not deltas); ST_NOT_FOUND
  * when the row is gone (e.g. removed as stale): register again. unregister deletes the
  * row (no error when there is none) on a clean exit. */
+/* node: the RabbitMQ node ("host:port") the consumer's deliveries come from, NULL when
+ * it is not connected. */
 enum status db_consumer_register(struct db *db, const char *consumer_id, const char *host,
-                                 int pid, struct err *e);
+                                 int pid, const char *node, struct err *e);
 enum status db_consumer_heartbeat(struct db *db, const char *consumer_id,
                                   int64_t processed, int64_t failed, int in_flight,
-                                  struct err *e);
+                                  const char *node, struct err *e);
 enum status db_consumer_unregister(struct db *db, const char *consumer_id, struct err *e);
 
 /* Whether tmdbq_control says paused (false when its row is missing). */

@@ -268,6 +268,7 @@ void db_consumers_free(struct db_consumers *l)
     for (size_t i = 0; i < l->n; i++) {
         free(l->items[i].consumer_id);
         free(l->items[i].host);
+        free(l->items[i].amqp_node);
     }
     free(l->items);
     l->items = NULL;
@@ -296,7 +297,7 @@ void db_reapers_free(struct db_reapers *l)
 #define CONSUMER_COLUMNS                                                                 \
     "c.consumer_id, c.host, c.pid, " ISO("c.started_at") ", " ISO("c.last_seen_at") ", " \
     AGE("c.last_seen_at") ", c.processed, c.failed, c.in_flight, "                       \
-    SEEN_WITHIN("c.last_seen_at") " AS live"
+    SEEN_WITHIN("c.last_seen_at") " AS live, c.amqp_node"
 #define REAPER_COLUMNS                                                                   \
     "r.reaper_id, r.host, r.pid, " ISO("r.started_at") ", " ISO("r.last_seen_at") ", "   \
     AGE("r.last_seen_at") ", r.is_leader, " SEEN_WITHIN("r.last_seen_at") ", "           \
@@ -347,6 +348,7 @@ enum status db_list_consumers(struct db *db, int64_t live_ms, struct db_consumer
         c->failed = strtoll(PQgetvalue(res, r, 7), NULL, 10);
         c->in_flight = (int)strtol(PQgetvalue(res, r, 8), NULL, 10);
         c->live = is_true(res, r, 9);
+        c->amqp_node = db_dup_or_null(res, r, 10);
     }
 out:
     if (st != ST_OK)

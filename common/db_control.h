@@ -84,7 +84,8 @@ struct db_consumer_row {
     int64_t processed;
     int64_t failed;
     int in_flight;
-    bool live; /* last seen within live_ms */
+    bool live;       /* last seen within live_ms */
+    char *amqp_node; /* the RabbitMQ node it consumes from, NULL when unknown */
 };
 struct db_consumers {
     struct db_consumer_row *items;

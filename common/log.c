@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -428,8 +429,31 @@ void log_mask_url(const char *url, char *out, size_t n)
     if (url == NULL)
         return;
     scheme_len = url_scheme_len(url);
-    if (scheme_len > 0)
-        mask_url(&b, url, scheme_len);
-    else
+    if (scheme_len == 0) {
         mask_keywords(&b, url);
+        return;
+    }
+    /* A list of URLs (the nodes of a cluster): each URL masked on its own, split at a ','
+     * that starts another URL of the same scheme. */
+    for (;;) {
+        const char *next = url;
+        char *one;
+
+        while ((next = strchr(next + 1, ',')) != NULL &&
+               strncmp(next + 1, url, scheme_len) != 0)
+            ;
+        if (next == NULL) {
+            mask_url(&b, url, scheme_len);
+            return;
+        }
+        one = strndup(url, (size_t)(next - url));
+        if (one == NULL) {
+            sbuf_puts(&b, "***");
+            return;
+        }
+        mask_url(&b, one, scheme_len);
+        free(one);
+        sbuf_putn(&b, ",", 1);
+        url = next + 1;
+    }
 }

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@
 #define MQ_WHERE_MAX 300
 #define MQ_ID_MAX 255
 #define MQ_TAG_MAX 200
+/* Node URLs in TMDBQ_AMQP_URL at most. */
+#define MQ_NODES_MAX 16
 
 /* Confirms are read back every this many publishes while a batch is being written, so a
  * huge batch cannot fill the socket buffers with acks nobody reads. */
@@ -62,6 +65,7 @@ struct mq {
     bool consuming; /* a consumer is active on the current channel */
     bool cancelled; /* the broker cancelled it (basic.cancel) */
     char consumer_tag[MQ_TAG_MAX];
+    bool no_declare; /* mq_migrate: open without declaring the topology */
 };
 
 /* One pipelined batch whose confirms are being awaited. */
@@ -265,7 +269,9 @@ static enum status declare_check(struct mq *mq, const char *kind, const char *na
         return err_set(
             e, ST_MQ,
             "%s \"%s\" already exists on RabbitMQ at %s and its arguments differ "
-            "(delete it or use another prefix): %s",
+            "(declared by an older tmdbq: `tmdbq migrate` moves it; else delete it or "
+            "use "
+            "another prefix): %s",
             kind, name, mq->where, why);
     return err_set(e, ST_MQ, "could not declare %s \"%s\" on RabbitMQ at %s: %s", kind,
                    name, mq->where, why);
@@ -322,56 +328,90 @@ static amqp_table_entry_t entry_i64(const char *key, int64_t value)
     return t;
 }
 
-static enum status declare_topology(struct mq *mq, struct err *e)
-{
+/* A delivery limit no operation reaches: RabbitMQ 4 gives quorum queues a default of
+ * 20, and pauses, shutdowns and lost connections requeue deliveries. What bounds an
+ * operation's attempts is its row (retry_count), never the broker; a message that did
+ * reach the limit would go to P.dead, and the reaper would publish its row again. */
+#define MQ_DELIVERY_LIMIT 1000000
+#define MQ_ARGS_MAX 6
+
+/* One queue of the topology: P.<suffix>, bound to exchange P.<exchange> with key, and
+ * the arguments it is declared with (pointing into the struct's own strings). */
+struct queue_spec {
+    char suffix[MQ_DELAY_NAME_MAX + 8];
+    const char *exchange;
+    char key[MQ_DELAY_NAME_MAX];
     char dead_x[MQ_NAME_MAX], work_x[MQ_NAME_MAX];
-    amqp_table_entry_t entries[3];
+    amqp_table_entry_t entries[MQ_ARGS_MAX];
     amqp_table_t args;
-    enum status st;
+};
+
+/* How many queues the topology has: dead, work, and one per distinct retry delay. */
+static size_t queue_count(const struct mq *mq) { return 2 + mq->ndelays; }
+
+/* Queue i of the topology, in the order it is declared (dead first, so the work queue's
+ * dead-letter exchange exists when it is). Every queue is a quorum queue, replicated
+ * over the cluster's nodes, so none of the work it holds is lost with one node. */
+static void queue_spec(const struct mq *mq, size_t i, struct queue_spec *q)
+{
+    size_t n = 0;
+
+    make_name(mq, "dead", q->dead_x, sizeof q->dead_x);
+    make_name(mq, "work", q->work_x, sizeof q->work_x);
+    q->entries[n++] = entry_str("x-queue-type", "quorum");
+    if (i == 0) {
+        snprintf(q->suffix, sizeof q->suffix, "dead");
+        q->exchange = "dead";
+        q->key[0] = '\0';
+    } else if (i == 1) {
+        snprintf(q->suffix, sizeof q->suffix, "work");
+        q->exchange = "work";
+        snprintf(q->key, sizeof q->key, "work");
+        q->entries[n++] = entry_str("x-dead-letter-exchange", q->dead_x);
+        q->entries[n++] = entry_i64("x-delivery-limit", MQ_DELIVERY_LIMIT);
+    } else {
+        int64_t delay = mq->delays[i - 2];
+
+        mq_retry_suffix(delay, q->suffix, sizeof q->suffix);
+        q->exchange = "retry";
+        cfg_format_duration(delay, q->key, sizeof q->key);
+        /* Messages only wait out their TTL here, and TTL expiry dead-letters them to the
+         * work exchange, which is the whole delay mechanism. At least once: the message
+         * leaves this queue only when the work queue has confirmed it, so a retry is not
+         * lost when a node dies mid-way (this needs overflow reject-publish). */
+        q->entries[n++] = entry_i64("x-message-ttl", delay);
+        q->entries[n++] = entry_str("x-dead-letter-exchange", q->work_x);
+        q->entries[n++] = entry_str("x-dead-letter-routing-key", "work");
+        q->entries[n++] = entry_str("x-dead-letter-strategy", "at-least-once");
+        q->entries[n++] = entry_str("x-overflow", "reject-publish");
+    }
+    q->args.num_entries = (int)n;
+    q->args.entries = q->entries;
+}
+
+/* The three exchanges, declared before any queue. */
+static enum status declare_exchanges(struct mq *mq, struct err *e)
+{
+    static const char *const exchanges[][2] = {
+        {"dead", "fanout"}, {"work", "direct"}, {"retry", "direct"}};
+    enum status st = ST_OK;
     size_t i;
 
-    make_name(mq, "dead", dead_x, sizeof dead_x);
-    make_name(mq, "work", work_x, sizeof work_x);
+    for (i = 0; i < sizeof exchanges / sizeof exchanges[0] && st == ST_OK; i++)
+        st = exchange_declare(mq, exchanges[i][0], exchanges[i][1], e);
+    return st;
+}
 
-    /* Dead letters first, so the work queue's dead-letter exchange exists when it is. */
-    st = exchange_declare(mq, "dead", "fanout", e);
-    if (st != ST_OK)
-        goto out;
-    entries[0] = entry_str("x-queue-type", "quorum");
-    args.num_entries = 1;
-    args.entries = entries;
-    st = queue_declare_bind(mq, "dead", args, "dead", "", e);
-    if (st != ST_OK)
-        goto out;
+static enum status declare_topology(struct mq *mq, struct err *e)
+{
+    struct queue_spec q;
+    enum status st = declare_exchanges(mq, e);
+    size_t i;
 
-    st = exchange_declare(mq, "work", "direct", e);
-    if (st != ST_OK)
-        goto out;
-    entries[1] = entry_str("x-dead-letter-exchange", dead_x);
-    args.num_entries = 2;
-    st = queue_declare_bind(mq, "work", args, "work", "work", e);
-    if (st != ST_OK)
-        goto out;
-
-    st = exchange_declare(mq, "retry", "direct", e);
-    if (st != ST_OK)
-        goto out;
-    for (i = 0; i < mq->ndelays; i++) {
-        char delay[MQ_DELAY_NAME_MAX], suffix[MQ_DELAY_NAME_MAX + 8];
-
-        cfg_format_duration(mq->delays[i], delay, sizeof delay);
-        mq_retry_suffix(mq->delays[i], suffix, sizeof suffix);
-        /* A classic queue: messages only wait out their TTL here, and TTL expiry
-         * dead-letters them to the work exchange, which is the whole delay mechanism. */
-        entries[0] = entry_i64("x-message-ttl", mq->delays[i]);
-        entries[1] = entry_str("x-dead-letter-exchange", work_x);
-        entries[2] = entry_str("x-dead-letter-routing-key", "work");
-        args.num_entries = 3;
-        st = queue_declare_bind(mq, suffix, args, "retry", delay, e);
-        if (st != ST_OK)
-            goto out;
+    for (i = 0; i < queue_count(mq) && st == ST_OK; i++) {
+        queue_spec(mq, i, &q);
+        st = queue_declare_bind(mq, q.suffix, q.args, q.exchange, q.key, e);
     }
-out:
     return st;
 }
 
@@ -392,27 +432,42 @@ static void mask_strict(const char *url, char *out, size_t n)
         snprintf(out, n, "%.*s***%s", (int)(colon + 1 - url), url, at);
 }
 
-bool mq_url_valid(const char *url, struct err *e)
+size_t mq_url_len(const char *list)
+{
+    const char *p = list;
+
+    while ((p = strchr(p, ',')) != NULL) {
+        if (strncmp(p + 1, "amqp://", 7) == 0 || strncmp(p + 1, "amqps://", 8) == 0)
+            return (size_t)(p - list);
+        p++;
+    }
+    return strlen(list);
+}
+
+/* One node's URL (len bytes of url). */
+static bool node_url_valid(const char *url, size_t len, struct err *e)
 {
     struct amqp_connection_info info;
     char masked[256];
     char *copy;
     int rc;
 
-    if (url == NULL) {
-        err_set(e, ST_INVALID, "no RabbitMQ URL");
-        return false;
-    }
     /* amqp_parse_url writes into its argument. */
-    copy = strdup(url);
+    copy = strndup(url, len);
     if (copy == NULL) {
         err_set(e, ST_NOMEM, "out of memory");
+        return false;
+    }
+    mask_strict(copy, masked, sizeof masked);
+    if (len == 0 || copy[len - 1] == ',') {
+        free(copy);
+        err_set(e, ST_INVALID,
+                "an empty node URL in \"%.96s\" (separate nodes with a ',')", masked);
         return false;
     }
     amqp_default_connection_info(&info);
     rc = amqp_parse_url(copy, &info);
     free(copy);
-    mask_strict(url, masked, sizeof masked);
     if (rc != AMQP_STATUS_OK) {
         err_set(e, ST_INVALID,
                 "invalid URL \"%.96s\" (use amqp://user:password@host:port/vhost: a "
@@ -428,6 +483,27 @@ bool mq_url_valid(const char *url, struct err *e)
         return false;
     }
     return true;
+}
+
+bool mq_url_valid(const char *list, struct err *e)
+{
+    size_t n = 0, len;
+
+    if (list == NULL || list[0] == '\0') {
+        err_set(e, ST_INVALID, "no RabbitMQ URL");
+        return false;
+    }
+    for (;; list += len + 1) {
+        len = mq_url_len(list);
+        if (++n > MQ_NODES_MAX) {
+            err_set(e, ST_INVALID, "more than %d node URLs", MQ_NODES_MAX);
+            return false;
+        }
+        if (!node_url_valid(list, len, e))
+            return false;
+        if (list[len] == '\0')
+            return true;
+    }
 }
 
 static enum status connect_login(struct mq *mq, const char *url, struct err *e)
@@ -526,65 +602,10 @@ out:
     return st;
 }
 
-enum status mq_open(const char *url, const char *prefix,
-                    const struct backoff_policy *policy, int64_t timeout_ms,
-                    struct mq **out, struct err *e)
+/* Forget the connection (after a failed open on one node), politely when it still
+ * listens. */
+static void drop_connection(struct mq *mq)
 {
-    struct mq *mq = NULL;
-    enum status st;
-    size_t count;
-
-    if (out != NULL)
-        *out = NULL;
-    if (url == NULL || policy == NULL || out == NULL || timeout_ms <= 0) {
-        st = err_set(e, ST_INVALID, "mq_open: missing argument or non-positive timeout");
-        goto out;
-    }
-    if (!prefix_valid(prefix)) {
-        st = err_set(e, ST_INVALID,
-                     "invalid AMQP prefix \"%.64s\" (use [A-Za-z0-9_.-]{1,%d})",
-                     prefix ? prefix : "", MQ_PREFIX_MAX);
-        goto out;
-    }
-    mq = calloc(1, sizeof *mq);
-    if (mq == NULL) {
-        st = err_set(e, ST_NOMEM, "out of memory");
-        goto out;
-    }
-    mq->timeout_ms = timeout_ms;
-    mq->policy = *policy;
-    snprintf(mq->prefix, sizeof mq->prefix, "%s", prefix);
-
-    count = backoff_distinct_delays(policy, NULL, 0);
-    if (count > 0) {
-        mq->delays = calloc(count, sizeof *mq->delays);
-        if (mq->delays == NULL) {
-            st = err_set(e, ST_NOMEM, "out of memory");
-            goto out;
-        }
-        mq->ndelays = backoff_distinct_delays(policy, mq->delays, count);
-    }
-
-    st = connect_login(mq, url, e);
-    if (st != ST_OK)
-        goto out;
-    st = channel_open(mq, e);
-    if (st != ST_OK)
-        goto out;
-    st = declare_topology(mq, e);
-    if (st != ST_OK)
-        goto out;
-    *out = mq;
-    mq = NULL;
-out:
-    mq_close(mq);
-    return st;
-}
-
-void mq_close(struct mq *mq)
-{
-    if (mq == NULL)
-        return;
     if (mq->conn != NULL) {
         /* Polite close only while the broker still listens; both are bounded RPCs. */
         if (mq->conn_ok && mq->channel_ok)
@@ -593,6 +614,137 @@ void mq_close(struct mq *mq)
             amqp_connection_close(mq->conn, AMQP_REPLY_SUCCESS);
         amqp_destroy_connection(mq->conn);
     }
+    mq->conn = NULL;
+    mq->conn_ok = false;
+    mq->channel_ok = false;
+    mq->next_tag = 0;
+}
+
+/* Connect to one node (len bytes of url), open the channel, declare the topology. */
+static enum status open_node(struct mq *mq, const char *url, size_t len, struct err *e)
+{
+    char *node = strndup(url, len);
+    enum status st;
+
+    if (node == NULL)
+        return err_set(e, ST_NOMEM, "out of memory");
+    st = connect_login(mq, node, e);
+    free(node);
+    if (st == ST_OK)
+        st = channel_open(mq, e);
+    if (st == ST_OK && !mq->no_declare)
+        st = declare_topology(mq, e);
+    return st;
+}
+
+/*
+ * Open on the first node of the list that answers, starting at a node that differs from
+ * one open to the next (a process-wide turn, begun at the pid): the consumers of a host,
+ * and the two connections of each worker, spread over the nodes, and a reconnect after a
+ * node went away tries the next node first.
+ */
+static enum status open_any_node(struct mq *mq, const char *list, struct err *e)
+{
+    static atomic_uint turn;
+    static atomic_bool seeded;
+    const char *urls[MQ_NODES_MAX];
+    size_t lens[MQ_NODES_MAX], n = 0, first, k;
+    enum status st = ST_INVALID;
+    const char *p = list;
+
+    for (;;) {
+        if (n == MQ_NODES_MAX)
+            return err_set(e, ST_INVALID, "more than %d node URLs", MQ_NODES_MAX);
+        urls[n] = p;
+        lens[n] = mq_url_len(p);
+        p += lens[n];
+        n++;
+        if (*p == '\0')
+            break;
+        p++;
+    }
+    if (n == 1)
+        return open_node(mq, urls[0], lens[0], e);
+    if (!atomic_exchange(&seeded, true))
+        atomic_fetch_add(&turn, (unsigned)getpid());
+    first = atomic_fetch_add(&turn, 1u) % n;
+    for (k = 0; k < n; k++) {
+        size_t i = (first + k) % n;
+
+        st = open_node(mq, urls[i], lens[i], e);
+        if (st == ST_OK || st == ST_NOMEM || st == ST_INVALID)
+            break;
+        drop_connection(mq);
+        if (k + 1 < n)
+            log_debug("RabbitMQ node %s did not answer (%s); trying the next", mq->where,
+                      e != NULL ? e->msg : "");
+    }
+    if (st != ST_OK && st != ST_NOMEM && st != ST_INVALID)
+        err_prefix(e, "none of the %zu RabbitMQ nodes answered; the last", n);
+    return st;
+}
+
+/* A handle for prefix and policy, not yet connected. */
+static enum status handle_new(const char *prefix, const struct backoff_policy *policy,
+                              int64_t timeout_ms, struct mq **out, struct err *e)
+{
+    struct mq *mq;
+    size_t count;
+
+    *out = NULL;
+    if (!prefix_valid(prefix))
+        return err_set(e, ST_INVALID,
+                       "invalid AMQP prefix \"%.64s\" (use [A-Za-z0-9_.-]{1,%d})",
+                       prefix ? prefix : "", MQ_PREFIX_MAX);
+    mq = calloc(1, sizeof *mq);
+    if (mq == NULL)
+        return err_set(e, ST_NOMEM, "out of memory");
+    mq->timeout_ms = timeout_ms;
+    mq->policy = *policy;
+    snprintf(mq->prefix, sizeof mq->prefix, "%s", prefix);
+    count = backoff_distinct_delays(policy, NULL, 0);
+    if (count > 0) {
+        mq->delays = calloc(count, sizeof *mq->delays);
+        if (mq->delays == NULL) {
+            mq_close(mq);
+            return err_set(e, ST_NOMEM, "out of memory");
+        }
+        mq->ndelays = backoff_distinct_delays(policy, mq->delays, count);
+    }
+    *out = mq;
+    return ST_OK;
+}
+
+enum status mq_open(const char *url, const char *prefix,
+                    const struct backoff_policy *policy, int64_t timeout_ms,
+                    struct mq **out, struct err *e)
+{
+    struct mq *mq = NULL;
+    enum status st;
+
+    if (out != NULL)
+        *out = NULL;
+    if (url == NULL || policy == NULL || out == NULL || timeout_ms <= 0)
+        return err_set(e, ST_INVALID,
+                       "mq_open: missing argument or non-positive timeout");
+    st = handle_new(prefix, policy, timeout_ms, &mq, e);
+    if (st == ST_OK)
+        st = open_any_node(mq, url, e);
+    if (st == ST_OK) {
+        *out = mq;
+        mq = NULL;
+    }
+    mq_close(mq);
+    return st;
+}
+
+const char *mq_where(const struct mq *mq) { return mq->where; }
+
+void mq_close(struct mq *mq)
+{
+    if (mq == NULL)
+        return;
+    drop_connection(mq);
     free(mq->delays);
     free(mq);
 }
@@ -806,7 +958,10 @@ static enum status publish_batch(struct mq *mq, const char *exchange, const char
     b.state = calloc(n, 1);
     if (b.state == NULL)
         return err_set(e, ST_NOMEM, "out of memory");
-    make_name(mq, exchange, xname, sizeof xname);
+    if (exchange != NULL)
+        make_name(mq, exchange, xname, sizeof xname);
+    else
+        xname[0] = '\0'; /* the default exchange: key is a queue's name */
 
     for (i = 0; i < n; i++) {
         amqp_basic_properties_t props;
@@ -1308,4 +1463,236 @@ enum status mq_publish_delayed(struct mq *mq, const char *id, int64_t delay_ms,
     if (used_ms != NULL)
         *used_ms = used;
     return mq_publish_retry(mq, id, used, e);
+}
+
+/* ---- moving queues an older tmdbq declared ------------------------------------------
+ */
+
+/* Messages moved per round of mq_migrate: got, published with confirms, then acked. */
+#define MQ_MOVE_BATCH 256
+
+/* Whether queue name exists (a passive declare; a not-found closes the channel, which
+ * the next call reopens). */
+static enum status queue_exists(struct mq *mq, const char *name, bool *exists,
+                                struct err *e)
+{
+    enum status st = usable(mq, e);
+    int code;
+
+    if (st != ST_OK)
+        return st;
+    amqp_queue_declare(mq->conn, mq->channel, amqp_cstring_bytes(name), 1, 0, 0, 0,
+                       amqp_empty_table);
+    st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), &code, e,
+                   "could not inspect queue \"%s\"", name);
+    *exists = st == ST_OK;
+    return code == AMQP_NOT_FOUND ? ST_OK : st;
+}
+
+/* Get up to MQ_MOVE_BATCH messages of queue from without acking them: their bodies into
+ * bodies, the last delivery tag into *tag. Bodies that cannot be an operation id (empty,
+ * or longer than any id) are counted in *foreign and left out: the next round acks them
+ * with the rest, as a consumer would dead-letter them. */
+static enum status get_batch(struct mq *mq, const char *from,
+                             char bodies[][MQ_ID_MAX + 1], size_t *n, uint64_t *tag,
+                             size_t *foreign, struct err *e)
+{
+    amqp_rpc_reply_t r;
+    amqp_message_t msg;
+    enum status st;
+
+    *n = 0;
+    *tag = 0;
+    while (*n < MQ_MOVE_BATCH) {
+        r = amqp_basic_get(mq->conn, mq->channel, amqp_cstring_bytes(from), 0);
+        st = rpc_check(mq, r, NULL, e, "could not get a message from queue \"%s\"", from);
+        if (st != ST_OK)
+            return st;
+        if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD)
+            break;
+        *tag = ((const amqp_basic_get_ok_t *)r.reply.decoded)->delivery_tag;
+        r = amqp_read_message(mq->conn, mq->channel, &msg, 0);
+        st = rpc_check(mq, r, NULL, e, "could not read a message of queue \"%s\"", from);
+        if (st != ST_OK)
+            return st;
+        if (msg.body.len == 0 || msg.body.len > MQ_ID_MAX ||
+            memchr(msg.body.bytes, '\0', msg.body.len) != NULL) {
+            (*foreign)++;
+        } else {
+            memcpy(bodies[*n], msg.body.bytes, msg.body.len);
+            bodies[*n][msg.body.len] = '\0';
+            (*n)++;
+        }
+        amqp_destroy_message(&msg);
+    }
+    return ST_OK;
+}
+
+/* Move every message of queue from into queue to (full names), a batch at a time:
+ * published to `to` with confirms before they are acked in `from`, so each message is in
+ * one queue or, after a crash, in both (a duplicate id, which a claim tolerates), never
+ * in neither. */
+static enum status move_messages(struct mq *mq, const char *from, const char *to,
+                                 struct mq_migration *report, struct err *e)
+{
+    char(*bodies)[MQ_ID_MAX + 1] = calloc(MQ_MOVE_BATCH, sizeof *bodies);
+    const char *ids[MQ_MOVE_BATCH];
+    bool confirmed[MQ_MOVE_BATCH];
+    size_t n, i, foreign = 0;
+    uint64_t tag;
+    enum status st = ST_OK;
+    int rc;
+
+    if (bodies == NULL)
+        return err_set(e, ST_NOMEM, "out of memory");
+    for (;;) {
+        st = usable(mq, e);
+        if (st == ST_OK)
+            st = get_batch(mq, from, bodies, &n, &tag, &foreign, e);
+        if (st != ST_OK || tag == 0)
+            break;
+        for (i = 0; i < n; i++)
+            ids[i] = bodies[i];
+        st = publish_batch(mq, NULL, to, ids, n, confirmed, e);
+        if (st != ST_OK)
+            break; /* the unacked ones go back to `from` with the channel */
+        rc = amqp_basic_ack(mq->conn, mq->channel, tag, 1);
+        if (rc != AMQP_STATUS_OK) {
+            mq->conn_ok = false;
+            st = err_set(e, ST_MQ, "could not acknowledge moved messages on %s: %s",
+                         mq->where, amqp_error_string2(rc));
+            break;
+        }
+        report->messages += n;
+    }
+    report->foreign += foreign;
+    free(bodies);
+    return st;
+}
+
+/* Delete queue name when it is empty: *deleted false when it is not (a publisher added
+ * to it since it was emptied: move again). Quorum queues refuse queue.delete's if-empty,
+ * so emptiness is read first: a publish that lands between the read and the delete is
+ * lost with the queue, and its row is published again by the reaper (stop the producers
+ * too for a move without even that). */
+static enum status delete_if_empty(struct mq *mq, const char *name, bool *deleted,
+                                   struct err *e)
+{
+    amqp_queue_declare_ok_t *ok;
+    enum status st = usable(mq, e);
+    int code;
+
+    *deleted = false;
+    if (st != ST_OK)
+        return st;
+    ok = amqp_queue_declare(mq->conn, mq->channel, amqp_cstring_bytes(name), 1, 0, 0, 0,
+                            amqp_empty_table);
+    st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), &code, e,
+                   "could not inspect queue \"%s\"", name);
+    if (st != ST_OK || ok->message_count > 0) {
+        *deleted = code == AMQP_NOT_FOUND;
+        return *deleted ? ST_OK : st;
+    }
+    amqp_queue_delete(mq->conn, mq->channel, amqp_cstring_bytes(name), 0, 0);
+    st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), &code, e,
+                   "could not delete queue \"%s\"", name);
+    *deleted = st == ST_OK || code == AMQP_NOT_FOUND;
+    return *deleted ? ST_OK : st;
+}
+
+/* Empty queue from into queue to, then delete it; again while publishers add to it. */
+static enum status drain_and_delete(struct mq *mq, const char *from, const char *to,
+                                    struct mq_migration *report, struct err *e)
+{
+    bool deleted = false;
+    enum status st = ST_OK;
+
+    while (st == ST_OK && !deleted) {
+        st = move_messages(mq, from, to, report, e);
+        if (st == ST_OK)
+            st = delete_if_empty(mq, from, &deleted, e);
+    }
+    return st;
+}
+
+/* Queue q as this tmdbq declares it, moving it when an older tmdbq declared it with other
+ * arguments (or finishing a move a crash interrupted). */
+static enum status migrate_queue(struct mq *mq, struct queue_spec *q,
+                                 struct mq_migration *report, struct err *e)
+{
+    char name[MQ_NAME_MAX], holding[MQ_NAME_MAX], hsuffix[MQ_NAME_MAX];
+    amqp_table_entry_t quorum = entry_str("x-queue-type", "quorum");
+    amqp_table_t hargs = {1, &quorum};
+    bool held = false;
+    enum status st;
+    int code;
+
+    make_name(mq, q->suffix, name, sizeof name);
+    snprintf(hsuffix, sizeof hsuffix, "%s.migrating", q->suffix);
+    make_name(mq, hsuffix, holding, sizeof holding);
+
+    st = usable(mq, e);
+    if (st != ST_OK)
+        return st;
+    amqp_queue_declare(mq->conn, mq->channel, amqp_cstring_bytes(name), 0, 1, 0, 0,
+                       q->args);
+    st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), &code, e,
+                   "could not declare queue \"%s\"", name);
+    if (st != ST_OK && code != AMQP_PRECONDITION_FAILED)
+        return st;
+    if (st != ST_OK) {
+        /* An older declaration: move its messages aside, and declare it anew. */
+        log_info("queue \"%s\" was declared with other arguments: moving it", name);
+        report->queues++;
+        st = usable(mq, e);
+        if (st != ST_OK)
+            return st;
+        amqp_queue_declare(mq->conn, mq->channel, amqp_cstring_bytes(holding), 0, 1, 0, 0,
+                           hargs);
+        st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), NULL, e,
+                       "could not declare queue \"%s\"", holding);
+        if (st == ST_OK)
+            st = drain_and_delete(mq, name, holding, report, e);
+        if (st != ST_OK)
+            return st;
+        held = true;
+    } else {
+        st = queue_exists(mq, holding, &held, e);
+        if (st != ST_OK)
+            return st;
+    }
+    st = usable(mq, e);
+    if (st == ST_OK)
+        st = queue_declare_bind(mq, q->suffix, q->args, q->exchange, q->key, e);
+    if (st == ST_OK && held)
+        st = drain_and_delete(mq, holding, name, report, e);
+    return st;
+}
+
+enum status mq_migrate(const char *url, const char *prefix,
+                       const struct backoff_policy *policy, int64_t timeout_ms,
+                       struct mq_migration *report, struct err *e)
+{
+    struct mq *mq = NULL;
+    struct queue_spec q;
+    enum status st;
+    size_t i;
+
+    memset(report, 0, sizeof *report);
+    if (url == NULL || policy == NULL || timeout_ms <= 0)
+        return err_set(e, ST_INVALID, "mq_migrate: missing argument");
+    st = handle_new(prefix, policy, timeout_ms, &mq, e);
+    if (st != ST_OK)
+        return st;
+    mq->no_declare = true;
+    st = open_any_node(mq, url, e);
+    report->reached = st == ST_OK;
+    if (st == ST_OK)
+        st = declare_exchanges(mq, e);
+    for (i = 0; i < queue_count(mq) && st == ST_OK; i++) {
+        queue_spec(mq, i, &q);
+        st = migrate_queue(mq, &q, report, e);
+    }
+    mq_close(mq);
+    return st;
 }

@@ -2,16 +2,23 @@
  * mq: RabbitMQ through librabbitmq, one connection and one channel per handle.
  *
  * Topology (every name starts with the prefix P, default "tmdbq"), declared idempotently
- * by mq_open so whoever connects first creates it: exchange P.work  (direct, durable)
- * --"work"-->  queue P.work (quorum, durable) exchange P.retry (direct, durable)
- * --"<d>"--->  queue P.retry.<d> (classic, durable, x-message-ttl = d, dead-lettering to
- * P.work with key "work"), one queue per distinct delay d of the retry policy, named like
- * "30s", "2m", "1h" exchange P.dead  (fanout, durable)  ---------->  queue P.dead
- * (quorum, durable): messages that name no operation The work queue dead-letters to
- * P.dead too (a message rejected without requeue). Messages are the operation id (36-char
- * UUID text) as body, persistent (delivery mode 2), content type text/plain, message_id =
- * the id. The channel is in confirm mode: a publish counts only when the broker acked it.
- * Every call is bounded by the handle's timeout; none blocks forever.
+ * by mq_open so whoever connects first creates it; every queue is a durable quorum queue,
+ * replicated over the nodes of a cluster:
+ *   exchange P.work (direct)  --"work"-->  queue P.work (x-delivery-limit far above any
+ *       requeues, dead-lettering to P.dead)
+ *   exchange P.retry (direct) --"<d>"--->  queue P.retry.<d> (x-message-ttl = d,
+ *       dead-lettering at least once to P.work with key "work", overflow
+ *       reject-publish), one queue per distinct delay d of the retry policy, named like
+ *       "30s", "2m", "1h"
+ *   exchange P.dead (fanout)  ---------->  queue P.dead: messages that name no operation
+ * Messages are the operation id (36-char UUID text) as body, persistent (delivery mode
+ * 2), content type text/plain, message_id = the id. The channel is in confirm mode: a
+ * publish counts only when the broker acked it. Every call is bounded by the handle's
+ * timeout; none blocks forever.
+ *
+ * A URL may list the nodes of a cluster, separated by commas
+ * ("amqp://u:p@h1:5672/%2f,amqp://u:p@h2:5672/%2f"): mq_open connects to the first that
+ * answers, starting from a node that changes from one open to the next.
  */
 #ifndef TMDBQ_MQ_H
 #define TMDBQ_MQ_H
@@ -25,10 +32,11 @@
 
 struct mq;
 
-/* Connect to url (amqp://user:pass@host:port/vhost, vhost URL-encoded), log in, open a
- * channel, select confirm mode and declare the topology for prefix and policy. timeout_ms
- * bounds the connect and every later wait. On success *out owns the handle (mq_close).
- * Errors are ST_MQ with a message that names the host and port but never the password. */
+/* Connect to url (amqp://user:pass@host:port/vhost, vhost URL-encoded; or a list of a
+ * cluster's nodes, see above), log in, open a channel, select confirm mode and declare
+ * the topology for prefix and policy. timeout_ms bounds the connect to each node and
+ * every later wait. On success *out owns the handle (mq_close). Errors are ST_MQ with a
+ * message that names the host and port but never the password. */
 enum status mq_open(const char *url, const char *prefix,
                     const struct backoff_policy *policy, int64_t timeout_ms,
                     struct mq **out, struct err *e);
@@ -36,8 +44,35 @@ enum status mq_open(const char *url, const char *prefix,
 /* Close the channel and connection and free; accepts NULL. */
 void mq_close(struct mq *mq);
 
-/* Whether url is a URL mq_open can use: amqp://[user[:password]@]host[:port][/vhost] as
- * librabbitmq parses it (amqp_parse_url: a numeric port, one vhost segment, valid
+/* The node the handle is connected to, "host:port". Borrowed, as long as the handle. */
+const char *mq_where(const struct mq *mq);
+
+/* The length of the first node URL of the list s: up to a ',' that starts another
+ * amqp:// or amqps:// URL (a ',' in a password stays in it), or all of s. */
+size_t mq_url_len(const char *s);
+
+/* What mq_migrate moved. */
+struct mq_migration {
+    size_t queues;   /* queues an older tmdbq declared, declared anew */
+    size_t messages; /* messages moved out and back */
+    size_t foreign;  /* messages that could not be an operation id, left out */
+    bool reached;    /* a node answered (else nothing was looked at) */
+};
+
+/* Bring the topology of prefix and policy to what mq_open declares, moving every queue
+ * that an older tmdbq declared with other arguments (the delayed-retry queues used to
+ * be classic queues, and the work queue had no delivery limit): its messages go to a
+ * holding queue P.<name>.migrating with confirms, the old queue is deleted once empty and
+ * declared anew, and the messages come back. A crash part-way loses nothing: the next
+ * run finishes the move. Publishes meanwhile fail or land in either queue; a retry
+ * message waits its delay again from the move. Run it with the consumers stopped. */
+enum status mq_migrate(const char *url, const char *prefix,
+                       const struct backoff_policy *policy, int64_t timeout_ms,
+                       struct mq_migration *report, struct err *e);
+
+/* Whether url is a URL mq_open can use (each node's URL of a list, at most 16):
+ * amqp://[user[:password]@]host[:port][/vhost] as librabbitmq parses it (amqp_parse_url:
+ * a numeric port, one vhost segment, valid
  * %-escapes), and not amqps (this module speaks plain TCP only). When false, e (may be
  * NULL) is ST_INVALID with a message that shows the URL with everything that could be a
  * password masked. Does not connect. */

@@ -222,6 +222,12 @@ static void in_lost(struct worker *w, const struct err *e)
 
 /* Connect PostgreSQL (and register this consumer) unless connected, retrying with
  * backoff; false when told to quit first. */
+/* The RabbitMQ node this worker's deliveries come from, for the registry. */
+static const char *node_of(const struct worker *w)
+{
+    return w->in != NULL ? mq_where(w->in) : NULL;
+}
+
 static bool connect_db(struct worker *w, bool holding)
 {
     const struct cfg *cfg = w->sh->cfg;
@@ -252,7 +258,8 @@ static bool connect_db(struct worker *w, bool holding)
             continue;
         }
         if (st == ST_OK)
-            st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, &e);
+            st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, node_of(w),
+                                      &e);
         if (st != ST_OK) {
             db_close(w->db);
             w->db = NULL;
@@ -358,9 +365,9 @@ static void heartbeat(struct worker *w, bool in_flight)
                   w->index, e.msg);
     memset(&e, 0, sizeof e);
     st = db_consumer_heartbeat(w->db, w->id, w->processed, w->failed, in_flight ? 1 : 0,
-                               &e);
+                               node_of(w), &e);
     if (st == ST_NOT_FOUND) /* removed as stale while we were away: come back */
-        st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, &e);
+        st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, node_of(w), &e);
     /* An SQL error here is only the registry's (at most one line per heartbeat): the
      * work itself is not held back for it. */
     if (st == ST_DB && !db_connected(w->db))

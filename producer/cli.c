@@ -357,16 +357,40 @@ static int print_list(const struct cli_args *a, const struct tmdbq_op_list *l)
 
 static int cmd_migrate(const struct cli_args *a, struct tmdbq *h)
 {
-    int applied = 0, version = 0;
+    int applied = 0, version = 0, queues = 0;
+    long messages = 0, dropped = 0;
     int rc = tmdbq_migrate(h, &applied, &version);
+    bool broker;
 
     if (rc != TMDBQ_OK)
         return rc;
+    /* The broker's queues too. A broker that does not answer is not a failed migration
+     * (every program declares the queues it finds missing), but queues an older tmdbq
+     * declared need this command once it answers: say so. */
+    rc = tmdbq_migrate_broker(h, &queues, &messages, &dropped);
+    broker = rc == TMDBQ_OK;
+    if (!broker && queues != -1)
+        return rc;
+    if (!broker)
+        fprintf(stderr,
+                "tmdbq: warning: RabbitMQ's queues were not checked (%s); run `tmdbq "
+                "migrate` again when it answers\n",
+                tmdbq_errmsg(h));
     if (a->json)
-        return print_made(
-            a, codec_pack("{s:i, s:i}", "applied", applied, "version", version));
+        return print_made(a, broker
+                                 ? codec_pack("{s:i, s:i, s:{s:i, s:i, s:i}}", "applied",
+                                              applied, "version", version, "broker",
+                                              "queues_moved", queues, "messages_moved",
+                                              (int)messages, "dropped", (int)dropped)
+                                 : codec_pack("{s:i, s:i, s:n}", "applied", applied,
+                                              "version", version, "broker"));
     printf("applied %d migration%s; schema version %d\n", applied,
            applied == 1 ? "" : "s", version);
+    if (broker && queues > 0)
+        printf(
+            "moved %d RabbitMQ queue%s declared by an older tmdbq (%ld message%s kept, "
+            "%ld that named no operation dropped)\n",
+            queues, queues == 1 ? "" : "s", messages, messages == 1 ? "" : "s", dropped);
     return TMDBQ_OK;
 }
 

@@ -224,6 +224,7 @@ int tmdbq_status(struct tmdbq *h, struct tmdbq_status **out)
             .failed = r->failed,
             .in_flight = r->in_flight,
             .live = r->live,
+            .amqp_node = r->amqp_node,
         };
     }
     s->pub.consumers = s->cons;
@@ -312,12 +313,12 @@ static json_t *queue_json(const struct tmdbq_queue *q, bool with_delay)
 
 static json_t *consumer_json(const struct tmdbq_consumer *c)
 {
-    return json_pack("{s:o, s:o, s:i, s:o, s:o, s:I, s:I, s:i, s:b}", "consumer_id",
+    return json_pack("{s:o, s:o, s:i, s:o, s:o, s:I, s:I, s:i, s:b, s:o}", "consumer_id",
                      jsonout_text(c->id), "host", jsonout_text(c->host), "pid", c->pid,
                      "started_at", jsonout_text(c->started_at), "last_seen_at",
                      jsonout_text(c->last_seen_at), "processed", (json_int_t)c->processed,
                      "failed", (json_int_t)c->failed, "in_flight", c->in_flight, "live",
-                     c->live);
+                     c->live, "amqp_node", jsonout_text(c->amqp_node));
 }
 
 static json_t *reaper_json(const struct tmdbq_reaper *r)
@@ -451,16 +452,16 @@ static void text_consumers(FILE *f, const struct tmdbq_status *s, bool live)
 {
     char age[32];
 
-    fprintf(f, "  %-32s %-16s %8s  %-24s %12s %9s %7s %9s\n", "ID", "HOST", "PID",
-            "STARTED", "LAST SEEN", "PROCESSED", "FAILED", "IN FLIGHT");
+    fprintf(f, "  %-32s %-16s %8s  %-24s %12s %9s %7s %9s  %s\n", "ID", "HOST", "PID",
+            "STARTED", "LAST SEEN", "PROCESSED", "FAILED", "IN FLIGHT", "RABBITMQ NODE");
     for (size_t i = 0; i < s->n_consumers; i++) {
         const struct tmdbq_consumer *c = &s->consumers[i];
         if (c->live != live)
             continue;
         format_age(c->last_seen_age_s, age, sizeof age);
-        fprintf(f, "  %-32s %-16s %8d  %-24s %8s ago %9" PRId64 " %7" PRId64 " %9d\n",
+        fprintf(f, "  %-32s %-16s %8d  %-24s %8s ago %9" PRId64 " %7" PRId64 " %9d  %s\n",
                 c->id, c->host, c->pid, c->started_at, age, c->processed, c->failed,
-                c->in_flight);
+                c->in_flight, c->amqp_node != NULL ? c->amqp_node : "-");
     }
 }
 

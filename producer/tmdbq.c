@@ -71,6 +71,24 @@ int tmdbq_migrate(struct tmdbq *h, int *applied, int *version)
     return public_code(st);
 }
 
+int tmdbq_migrate_broker(struct tmdbq *h, int *queues, long *messages, long *dropped)
+{
+    struct backoff_policy policy = backoff_policy_of(&h->cfg);
+    struct mq_migration m;
+    enum status st;
+
+    call_begin(h);
+    st = mq_migrate(h->cfg.amqp_url, h->cfg.amqp_prefix, &policy,
+                    h->cfg.connect_timeout_ms, &m, &h->call.err);
+    if (queues)
+        *queues = m.reached ? (int)m.queues : -1;
+    if (messages)
+        *messages = (long)m.messages;
+    if (dropped)
+        *dropped = (long)m.foreign;
+    return public_code(st);
+}
+
 int tmdbq_global_init(void)
 {
     struct err e = {0};

@@ -79,6 +79,15 @@ const char *tmdbq_errmsg(const struct tmdbq *h);
  * applied and version may be NULL. */
 int tmdbq_migrate(struct tmdbq *h, int *applied, int *version);
 
+/* Bring RabbitMQ's queues to what this version declares, moving any queue an older tmdbq
+ * declared with other arguments (the delayed-retry queues became quorum queues, the work
+ * queue gained an explicit delivery limit) without losing a message: they wait in a
+ * holding queue while the queue is declared anew (a message that cannot name an operation
+ * is dropped and counted). Run with the consumers stopped; safe to run again, and
+ * finishes a move a crash interrupted. queues and messages (moved) and dropped may be
+ * NULL. TMDBQ_ESERVICE when RabbitMQ failed; *queues is -1 when no node answered. */
+int tmdbq_migrate_broker(struct tmdbq *h, int *queues, long *messages, long *dropped);
+
 /* One operation as a user asks for it. Unset numbers have their has_ flag false; unset
  * strings are NULL; public_flag is -1 when not given, else 0 or 1. data_json is an
  * optional JSON object of operation_data fields; an explicit field that it also holds
@@ -331,6 +340,7 @@ struct tmdbq_consumer {
     int64_t failed;    /* of which failed */
     int in_flight;
     bool live;
+    const char *amqp_node; /* RabbitMQ node "host:port" it consumes from; NULL: unknown */
 };
 
 /* A reaper (table tmdbq_reapers). live: seen within the last 15 s (reapers report every

@@ -630,27 +630,27 @@ static void test_registry(void)
     struct err e = {0};
     char *v;
 
-    CHECK_EQ_INT(db_consumer_register(c1, "c1", "host-a", 4242, &e), ST_OK);
+    CHECK_EQ_INT(db_consumer_register(c1, "c1", "host-a", 4242, NULL, &e), ST_OK);
     v = ts_sql_value(&env,
                      "SELECT host || ' ' || pid || ' ' || processed || ' ' || failed "
                      "|| ' ' || in_flight FROM tmdbq_consumers WHERE consumer_id = 'c1'");
     CHECK_STR_EQ(v, "host-a 4242 0 0 0");
     free(v);
-    CHECK_EQ_INT(db_consumer_heartbeat(c1, "c1", 17, 3, 2, &e), ST_OK);
+    CHECK_EQ_INT(db_consumer_heartbeat(c1, "c1", 17, 3, 2, "mq2:5672", &e), ST_OK);
     v = ts_sql_value(&env, "SELECT processed || ' ' || failed || ' ' || in_flight || ' ' "
-                           "|| (last_seen_at >= started_at) FROM tmdbq_consumers "
-                           "WHERE consumer_id = 'c1'");
-    CHECK_STR_EQ(v, "17 3 2 true");
+                           "|| (last_seen_at >= started_at) || ' ' || amqp_node "
+                           "FROM tmdbq_consumers WHERE consumer_id = 'c1'");
+    CHECK_STR_EQ(v, "17 3 2 true mq2:5672");
     free(v);
     /* A restart under the same id starts the row afresh. */
-    CHECK_EQ_INT(db_consumer_register(c1, "c1", "host-b", 7, &e), ST_OK);
+    CHECK_EQ_INT(db_consumer_register(c1, "c1", "host-b", 7, "mq1:5672", &e), ST_OK);
     v = ts_sql_value(&env, "SELECT host || ' ' || pid || ' ' || processed || ' ' || "
                            "count(*) OVER () FROM tmdbq_consumers");
     CHECK_STR_EQ(v, "host-b 7 0 1");
     free(v);
     CHECK_EQ_INT(db_consumer_unregister(c1, "c1", &e), ST_OK);
     CHECK_EQ_INT(ts_sql_long(&env, "SELECT count(*) FROM tmdbq_consumers"), 0);
-    CHECK_EQ_INT(db_consumer_heartbeat(c1, "c1", 1, 0, 0, &e), ST_NOT_FOUND);
+    CHECK_EQ_INT(db_consumer_heartbeat(c1, "c1", 1, 0, 0, NULL, &e), ST_NOT_FOUND);
     CHECK_EQ_INT(db_consumer_unregister(c1, "c1", &e), ST_OK);
 }
 
@@ -805,7 +805,7 @@ static void test_lost_connection(void)
     CHECK_EQ_INT(db_finish(c2, a, "c2", &done, &recorded, &h, &e), ST_DB);
     CHECK(!recorded);
     CHECK_EQ_INT(db_is_paused(c1, &paused, &e), ST_DB);
-    CHECK_EQ_INT(db_consumer_heartbeat(c2, "c2", 0, 0, 0, &e), ST_DB);
+    CHECK_EQ_INT(db_consumer_heartbeat(c2, "c2", 0, 0, 0, NULL, &e), ST_DB);
     CHECK_EQ_INT(db_retry_credential_failures(c1, 1, &ids, &e), ST_DB);
     CHECK(ids.ids == NULL && ids.n == 0);
     CHECK(!db_connected(c2));

@@ -379,6 +379,8 @@ static void test_service_urls(void)
         "amqp://mq",
         "amqp://u:p@mq:5672",
         "amqp://u:p%2Fq@[::1]:5672/v",
+        /* The nodes of a cluster; a ',' inside a password stays in it. */
+        "amqp://u:p@mq1:5672/v,amqp://u:p@mq2:5672/v,amqp://u:p,q@mq3:5672/v",
     };
     struct cfg c;
     struct err e = {0};
@@ -434,6 +436,11 @@ static void test_service_urls(void)
                   ": invalid URL \"amqp://guest:***@mq:5672/%2f\"", "secret");
     check_bad_url("TMDBQ_AMQP_URL", "amqp://guest:mq@secret@mq:x/%2f",
                   ": invalid URL \"amqp://guest:***@mq:x/%2f\"", "secret");
+    /* One bad node of a list, masked; an empty node. */
+    check_bad_url("TMDBQ_AMQP_URL", "amqp://g:pw1@mq1/%2f,amqp://g:pw2@mq2:x/%2f",
+                  ": invalid URL \"amqp://g:***@mq2:x/%2f\"", "pw");
+    check_bad_url("TMDBQ_AMQP_URL", "amqp://g:pw1@mq1/%2f,", ": an empty node URL",
+                  "pw1");
     /* librabbitmq parses amqps, but tmdbq does not speak TLS to RabbitMQ. */
     check_bad_url("TMDBQ_AMQP_URL", "amqps://guest:mqsecret@mq:5671/%2f",
                   "TMDBQ_AMQP_URL: invalid URL \"amqps://guest:***@mq:5671/%2f\" (use "

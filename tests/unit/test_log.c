@@ -217,6 +217,11 @@ static void test_mask(void)
     check_mask("host=x password = 'se cret\\' x' dbname=y",
                "host=x password = *** dbname=y");
     check_mask("password=secret", "password=***");
+    /* The nodes of a cluster: every URL's password masked, a ',' in one kept. */
+    check_mask("amqp://g:pw1@h1:5672/%2f,amqp://g:pw2@h2:5672/%2f,amqp://g:p,w3@h3/",
+               "amqp://g:***@h1:5672/%2f,amqp://g:***@h2:5672/%2f,amqp://g:***@h3/");
+    check_mask("postgresql://u:pw@h1:5432,h2:5432/db?target_session_attrs=read-write",
+               "postgresql://u:***@h1:5432,h2:5432/db?target_session_attrs=read-write");
 
     /* Nothing secret: unchanged. */
     check_mask("postgresql://tmdbq@localhost:5432/tmdbq",
