@@ -913,17 +913,40 @@ int ts_write_temp(const char *text, char *path, size_t n)
  * simplest correct owner; an atexit handler walks it.
  */
 static pid_t bg_pids[TS_BG_MAX];
-static struct ts_pg *live_pg;
-static struct ts_rabbit *live_rabbit;
+#define TS_LIVE_MAX 4
+static struct ts_pg *live_pg[TS_LIVE_MAX];
+static struct ts_rabbit *live_rabbit[TS_LIVE_MAX];
 static bool atexit_set;
+
+/* Note p in set (once), or forget it. */
+static void live_note(void **set, void *p, bool live)
+{
+    int i, free_slot = -1;
+
+    for (i = 0; i < TS_LIVE_MAX; i++) {
+        if (set[i] == p) {
+            if (!live)
+                set[i] = NULL;
+            return;
+        }
+        if (set[i] == NULL && free_slot < 0)
+            free_slot = i;
+    }
+    if (live && free_slot >= 0)
+        set[free_slot] = p;
+}
 
 static void cleanup_at_exit(void)
 {
+    int i;
+
     bg_kill_all();
-    if (live_pg != NULL)
-        ts_pg_destroy(live_pg);
-    if (live_rabbit != NULL)
-        ts_rabbit_destroy(live_rabbit);
+    for (i = 0; i < TS_LIVE_MAX; i++) {
+        if (live_pg[i] != NULL)
+            ts_pg_destroy(live_pg[i]);
+        if (live_rabbit[i] != NULL)
+            ts_rabbit_destroy(live_rabbit[i]);
+    }
 }
 
 static void ensure_atexit(void)
@@ -2169,7 +2192,7 @@ int ts_pg_start(struct ts_pg *pg)
         argv[k++] = "UTF8";
         argv[k++] = "--no-sync";
         argv[k] = NULL;
-        live_pg = pg;
+        live_note((void **)live_pg, pg, true);
         pg->watchdog_fd = watchdog_start(pg_watchdog_stop, pg);
         if (run_cmd(argv, NULL, pg->dir, TS_PG_CMD_MS, log) != 0) {
             fprintf(stderr, "support: initdb failed\n");
@@ -2197,7 +2220,7 @@ int ts_pg_start(struct ts_pg *pg)
     argv[k++] = "50";
     argv[k++] = "start";
     argv[k] = NULL;
-    live_pg = pg;
+    live_note((void **)live_pg, pg, true);
     if (run_cmd(argv, NULL, pg->dir, TS_PG_CMD_MS, NULL) != 0) {
         fprintf(stderr, "support: pg_ctl start failed\n");
         print_file_tail("private PostgreSQL", log, 3000);
@@ -2265,8 +2288,7 @@ void ts_pg_destroy(struct ts_pg *pg)
         remove_tree(pg->dir);
     watchdog_release(&pg->watchdog_fd);
     pg->dir[0] = '\0';
-    if (live_pg == pg)
-        live_pg = NULL;
+    live_note((void **)live_pg, pg, false);
 }
 
 /* The RabbitMQ scripts: Debian's real ones (the /usr/sbin wrappers refuse to run as
@@ -2331,6 +2353,8 @@ static int write_file(const char *path, const char *text)
     return rc;
 }
 
+static int rabbit_nodes; /* private nodes this process has made */
+
 int ts_rabbit_start(struct ts_rabbit *rb)
 {
     char server[320], ctl[320], bufs[16][320], path[320], log[320], why[512], host[32],
@@ -2366,7 +2390,10 @@ int ts_rabbit_start(struct ts_rabbit *rb)
             return 1;
         if (give_to("rabbitmq", rb->dir) != 0)
             return 1;
-        snprintf(rb->node, sizeof rb->node, "tmdbqt%ld@localhost", (long)getpid());
+        /* One name per node of this process: a cluster's nodes are started by one test.
+         */
+        snprintf(rb->node, sizeof rb->node, "tmdbqt%ldn%d@localhost", (long)getpid(),
+                 ++rabbit_nodes);
         rb->port = ts_free_port();
         do {
             rb->dist_port = ts_free_port();
@@ -2378,7 +2405,7 @@ int ts_rabbit_start(struct ts_rabbit *rb)
     snprintf(log, sizeof log, "%s/start.log", rb->dir);
     snprintf(path, sizeof path, "%s/pid", rb->dir);
     unlink(path);
-    live_rabbit = rb;
+    live_note((void **)live_rabbit, rb, true);
 
     k = as_user("rabbitmq", argv);
     k = rabbit_env(rb, argv, k, bufs);
@@ -2483,8 +2510,139 @@ void ts_rabbit_destroy(struct ts_rabbit *rb)
         remove_tree(rb->dir);
     watchdog_release(&rb->watchdog_fd);
     rb->dir[0] = '\0';
-    if (live_rabbit == rb)
-        live_rabbit = NULL;
+    live_note((void **)live_rabbit, rb, false);
+}
+
+int ts_rabbit_ctl(const struct ts_rabbit *rb, const char *const *args, char *out,
+                  size_t n)
+{
+    char ctl[320], bufs[16][320], log[320];
+    const char *argv[64];
+    size_t k, i;
+    int rc;
+
+    rabbit_tool("rabbitmqctl", ctl, sizeof ctl);
+    snprintf(log, sizeof log, "%s/ctl.log", rb->dir);
+    k = as_user("rabbitmq", argv);
+    k = rabbit_env(rb, argv, k, bufs);
+    argv[k++] = ctl;
+    argv[k++] = "-n";
+    argv[k++] = rb->node;
+    for (i = 0; args[i] != NULL && k < sizeof argv / sizeof argv[0] - 1; i++)
+        argv[k++] = args[i];
+    argv[k] = NULL;
+    rc = run_cmd(argv, NULL, rb->dir, TS_RABBIT_CMD_MS, log);
+    if (out != NULL && n > 0) {
+        FILE *f = fopen(log, "r");
+        size_t got = f != NULL ? fread(out, 1, n - 1, f) : 0;
+
+        out[got] = '\0';
+        if (f != NULL)
+            fclose(f);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "support: rabbitmqctl -n %s %s failed\n", rb->node, args[0]);
+        print_file_tail("rabbitmqctl", log, 2000);
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+int ts_rabbit_cluster_start(struct ts_rabbit *nodes, int n, char *urls, size_t urls_n)
+{
+    const char *stop_app[] = {"stop_app", NULL}, *start_app[] = {"start_app", NULL};
+    const char *join[] = {"join_cluster", nodes[0].node, NULL};
+    size_t len = 0;
+    int i, rc;
+
+    for (i = 0; i < n; i++) {
+        rc = ts_rabbit_start(&nodes[i]);
+        if (rc != 0)
+            return rc;
+    }
+    for (i = 1; i < n; i++) {
+        join[1] = nodes[0].node;
+        if (ts_rabbit_ctl(&nodes[i], stop_app, NULL, 0) != 0 ||
+            ts_rabbit_ctl(&nodes[i], join, NULL, 0) != 0 ||
+            ts_rabbit_ctl(&nodes[i], start_app, NULL, 0) != 0)
+            return 1;
+    }
+    urls[0] = '\0';
+    for (i = 0; i < n; i++)
+        len += (size_t)snprintf(urls + len, len < urls_n ? urls_n - len : 0, "%s%s",
+                                i > 0 ? "," : "", nodes[i].url);
+    return len < urls_n ? 0 : 1;
+}
+
+int ts_pg_standby_start(const struct ts_pg *primary, struct ts_pg *standby)
+{
+    char basebackup[320], data[300], log[300], port[16];
+    const char *argv[24];
+    size_t k;
+
+    pg_bin("pg_basebackup", basebackup, sizeof basebackup);
+    ensure_atexit();
+    memset(standby, 0, sizeof *standby);
+    standby->watchdog_fd = -1;
+    if (make_service_dir("pg", standby->dir, sizeof standby->dir) != 0 ||
+        give_to("postgres", standby->dir) != 0)
+        return 1;
+    standby->port = ts_free_port();
+    snprintf(standby->admin_url, sizeof standby->admin_url,
+             "postgresql://tmdbq@127.0.0.1:%d/postgres", standby->port);
+    snprintf(data, sizeof data, "%s/data", standby->dir);
+    snprintf(log, sizeof log, "%s/basebackup.log", standby->dir);
+    snprintf(port, sizeof port, "%d", primary->port);
+    live_note((void **)live_pg, standby, true);
+    standby->watchdog_fd = watchdog_start(pg_watchdog_stop, standby);
+    /* A streaming standby (-R writes primary_conninfo and standby.signal): asynchronous
+     * replication, PostgreSQL's default. */
+    k = as_user("postgres", argv);
+    argv[k++] = basebackup;
+    argv[k++] = "-D";
+    argv[k++] = data;
+    argv[k++] = "-h";
+    argv[k++] = "127.0.0.1";
+    argv[k++] = "-p";
+    argv[k++] = port;
+    argv[k++] = "-U";
+    argv[k++] = "tmdbq";
+    argv[k++] = "-X";
+    argv[k++] = "stream";
+    argv[k++] = "-R";
+    argv[k++] = "--no-sync";
+    argv[k] = NULL;
+    if (run_cmd(argv, NULL, standby->dir, TS_PG_CMD_MS, log) != 0) {
+        fprintf(stderr, "support: pg_basebackup failed\n");
+        print_file_tail("pg_basebackup", log, 3000);
+        return 1;
+    }
+    return ts_pg_start(standby);
+}
+
+int ts_pg_promote(struct ts_pg *pg)
+{
+    char pg_ctl[320], data[300], log[300];
+    const char *argv[16];
+    size_t k;
+
+    pg_bin("pg_ctl", pg_ctl, sizeof pg_ctl);
+    snprintf(data, sizeof data, "%s/data", pg->dir);
+    snprintf(log, sizeof log, "%s/promote.log", pg->dir);
+    k = as_user("postgres", argv);
+    argv[k++] = pg_ctl;
+    argv[k++] = "-D";
+    argv[k++] = data;
+    argv[k++] = "-w";
+    argv[k++] = "-t";
+    argv[k++] = "50";
+    argv[k++] = "promote";
+    argv[k] = NULL;
+    if (run_cmd(argv, NULL, pg->dir, TS_PG_CMD_MS, log) != 0) {
+        fprintf(stderr, "support: pg_ctl promote failed\n");
+        print_file_tail("pg_ctl promote", log, 2000);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- reaper tests ---- */

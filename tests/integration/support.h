@@ -355,6 +355,22 @@ int ts_rabbit_stop(struct ts_rabbit *rb);
 /* Stop it if running and remove its directory (kept with TMDBQ_TEST_KEEP). */
 void ts_rabbit_destroy(struct ts_rabbit *rb);
 
+/* rabbitmqctl -n <node> args... (NULL-terminated) as the node's user, bounded; its
+ * output into out (may be NULL). 0 ok, -1 (printed). */
+int ts_rabbit_ctl(const struct ts_rabbit *rb, const char *const *args, char *out,
+                  size_t n);
+
+/* Start n private nodes (zeroed structs) and join nodes 1..n-1 to node 0's cluster; urls
+ * gets their AMQP URLs separated by commas, as TMDBQ_AMQP_URL takes them. 0 ok, else as
+ * ts_rabbit_start. Destroy every node in every case. */
+int ts_rabbit_cluster_start(struct ts_rabbit *nodes, int n, char *urls, size_t urls_n);
+
+/* A streaming standby of primary (pg_basebackup -R, asynchronous replication) on a port
+ * of its own, started. 0 ok, else as ts_pg_start; destroy it in every case. */
+int ts_pg_standby_start(const struct ts_pg *primary, struct ts_pg *standby);
+/* pg_ctl promote: the standby becomes a primary. 0 ok, -1 printed. */
+int ts_pg_promote(struct ts_pg *pg);
+
 /* ---- reaper tests (tmdbq-reaper) ---- */
 
 /* Path of the tmdbq-reaper binary: TMDBQ_REAPER_BIN when the build defines it, else next

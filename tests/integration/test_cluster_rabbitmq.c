@@ -1,0 +1,244 @@
+/*
+ * test_cluster_rabbitmq: a three-node RabbitMQ cluster loses a node, then another, and no
+ * operation is lost.
+ *
+ * Three private nodes (their own names, ports and data) are joined into one cluster, and
+ * every program is given the three URLs. 2,000 adds over 20 lists are drained by three
+ * consumers at 50 requests a second while the fake TMDB answers after 10 ms and fails 5%
+ * of the calls with a 503, so that retries wait in the delayed-retry queues while nodes
+ * go away:
+ *
+ * - once a fifth is done, the node most consumers are on is stopped: they reconnect to
+ *   the others and go on, and the registry (tmdbq status) shows them moved;
+ * - once half is done, that node is started again (it rejoins with its data), and then
+ *   the node that leads the work queue is stopped: the queue's other two members elect a
+ *   new leader (quorum queues tolerate one loss of three).
+ *
+ * Every operation ends completed and every list holds its movies. TMDB writes applied
+ * twice are counted and printed: a node's loss can only repeat a write whose outcome a
+ * consumer recorded but could not acknowledge, and the claim refuses those, so the bound
+ * asserted (the workers of the consumers, per stop) is far above what is seen.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "support.h"
+
+#define NNODES 3
+#define NLISTS 20
+#define PER_LIST 100
+#define NOPS (NLISTS * PER_LIST)
+#define NCONSUMERS 3
+#define CONCURRENCY 4
+#define FIRST_LIST 9301
+
+/* The requests TMDB applied (a 2xx): the injected 503s are attempts, not writes. */
+static json_t *applied(const json_t *reqs)
+{
+    json_t *out = json_array(), *r;
+    size_t i;
+
+    json_array_foreach(reqs, i, r)
+    {
+        json_int_t st = json_integer_value(json_object_get(r, "status"));
+
+        if (st >= 200 && st < 300)
+            json_array_append(out, r);
+    }
+    return out;
+}
+
+/* The node (index) whose port the most live consumers report, -1 when none does. */
+static int busiest_node(struct ts_env *env, const struct ts_rabbit *nodes)
+{
+    int best = -1;
+    long most = 0;
+
+    for (int i = 0; i < NNODES; i++) {
+        char sql[256];
+        long n;
+
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM tmdbq_consumers WHERE amqp_node = '127.0.0.1:%d'",
+                 nodes[i].port);
+        n = ts_sql_long(env, sql);
+        if (n > most) {
+            most = n;
+            best = i;
+        }
+    }
+    return best;
+}
+
+/* The node (index) that leads queue name, asked of node ask; -1 when unknown. */
+static int leader_of(const struct ts_rabbit *nodes, int ask, const char *name)
+{
+    static const char *const args[] = {"list_queues", "-q", "name", "leader", NULL};
+    char out[8192], *line;
+
+    if (ts_rabbit_ctl(&nodes[ask], args, out, sizeof out) != 0)
+        return -1;
+    for (line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        size_t n = strlen(name);
+
+        if (strncmp(line, name, n) != 0 || (line[n] != '\t' && line[n] != ' '))
+            continue;
+        for (int i = 0; i < NNODES; i++) {
+            if (strstr(line + n, nodes[i].node) != NULL)
+                return i;
+        }
+    }
+    return -1;
+}
+
+/* Wait until no live consumer reports node i (they have moved), at most within_ms. */
+static bool moved_off(struct ts_env *env, const struct ts_rabbit *node, long within_ms)
+{
+    char sql[256];
+    long long deadline = ts_now_ms() + within_ms;
+
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM tmdbq_consumers WHERE amqp_node = '127.0.0.1:%d'"
+             " OR amqp_node IS NULL",
+             node->port);
+    while (ts_now_ms() < deadline) {
+        if (ts_sql_long(env, sql) == 0)
+            return true;
+        ts_sleep_ms(250);
+    }
+    return false;
+}
+
+int main(void)
+{
+    static const long none[] = {0};
+    static const char *const cargs[] = {"--concurrency", "4", "--prefetch", "4", NULL};
+    /* TMDB's pace (a little above its real ceiling): the drain lasts long enough for
+     * both losses to fall inside it. */
+    static const char *const cenv[] = {"TMDBQ_TMDB_RATE=50", NULL};
+    static const char *const qtypes[] = {"list_queues", "-q", "name", "type", NULL};
+    struct ts_proc cons[NCONSUMERS];
+    struct ts_rabbit nodes[NNODES];
+    struct ts_env env;
+    struct ts_fake fake;
+    json_t *ops = NULL, *reqs = NULL, *done = NULL;
+    char *lines = NULL, urls[1024], work[160], retry[160], types[8192];
+    long n, missing = -1, extra = -1, items[PER_LIST + 8];
+    int rc, first = -1, leader = -1, k;
+    size_t i;
+
+    memset(nodes, 0, sizeof nodes);
+    memset(&env, 0, sizeof env);
+    memset(cons, 0, sizeof cons);
+    for (i = 0; i < NCONSUMERS; i++)
+        cons[i].pid = -1;
+    rc = ts_rabbit_cluster_start(nodes, NNODES, urls, sizeof urls);
+    if (rc != 0)
+        goto out_nodes;
+    /* Everything this test runs is given the three nodes. */
+    setenv("TMDBQ_AMQP_URL", urls, 1);
+    rc = ts_setup(&env, "cluster_rabbitmq");
+    if (rc != 0)
+        goto out;
+    ts_set_policy(&env, 10, 100, 1000);
+    snprintf(work, sizeof work, "%s.work", env.prefix);
+    snprintf(retry, sizeof retry, "%s.retry.100ms", env.prefix);
+
+    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
+        CHECK(!"fake TMDB started");
+        goto out;
+    }
+    CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-cl-1", NULL), 0);
+    CHECK_EQ_INT(ts_user(&env, &fake, 2, "sess-cl-2", NULL), 0);
+    for (i = 0; i < NLISTS; i++)
+        CHECK_EQ_INT(
+            ts_fake_list(&fake, FIRST_LIST + (long)i, (long)(i % 2) + 1, none, 0), 0);
+    CHECK_EQ_INT(ts_fake_faults(&fake, "{\"latency_ms\":10,\"fail_rate\":0.05,"
+                                       "\"fail_status\":503,\"seed\":7}"),
+                 0);
+    for (k = 0; k < PER_LIST; k++)
+        for (i = 0; i < NLISTS; i++)
+            ts_appendf(&lines,
+                       "{\"type\":\"add_movie\",\"user\":%ld,\"list\":%ld,"
+                       "\"movie\":%ld}\n",
+                       (long)(i % 2) + 1, FIRST_LIST + (long)i, 30000L + k);
+    n = ts_enqueue_lines(&env, lines, &ops);
+    CHECK_EQ_INT(n, NOPS);
+    if (n != NOPS)
+        goto out;
+
+    for (i = 0; i < NCONSUMERS; i++)
+        CHECK_EQ_INT(ts_consumer_start(&env, &fake, cenv, cargs, &cons[i]), 0);
+    CHECK(ts_wait_completed(&env, NOPS / 5, 60000) >= NOPS / 5);
+    /* The topology is quorum queues, the delayed-retry ones too (declared by the
+     * consumers, which were given the test's policy). */
+    CHECK_EQ_INT(ts_rabbit_ctl(&nodes[1], qtypes, types, sizeof types), 0);
+    CHECK(strstr(types, retry) != NULL);
+    for (char *line = strtok(types, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        if (strncmp(line, env.prefix, strlen(env.prefix)) == 0 &&
+            strstr(line, "quorum") == NULL) {
+            fprintf(stderr, "not a quorum queue: %s\n", line);
+            CHECK(!"every queue of the prefix is a quorum queue");
+        }
+    }
+
+    /* Every worker has reported its node by now (a heartbeat every 5 s). */
+    ts_sleep_ms(5500);
+    first = busiest_node(&env, nodes);
+    CHECK(first >= 0);
+    if (first < 0)
+        goto out;
+    printf(
+        "cluster: stopping %s, which most consumers are on, with %ld of %d completed\n",
+        nodes[first].node, ts_count_status(&env, "completed"), NOPS);
+    CHECK_EQ_INT(ts_rabbit_stop(&nodes[first]), 0);
+    CHECK(moved_off(&env, &nodes[first], 20000));
+    CHECK(ts_wait_completed(&env, NOPS / 2, 90000) >= NOPS / 2);
+    printf("cluster: %ld completed with %s down; starting it again\n",
+           ts_count_status(&env, "completed"), nodes[first].node);
+    CHECK_EQ_INT(ts_rabbit_start(&nodes[first]), 0);
+
+    leader = leader_of(nodes, (first + 1) % NNODES, work);
+    CHECK(leader >= 0);
+    if (leader < 0)
+        goto out;
+    printf("cluster: stopping %s, the leader of %s, with %ld completed\n",
+           nodes[leader].node, work, ts_count_status(&env, "completed"));
+    CHECK_EQ_INT(ts_rabbit_stop(&nodes[leader]), 0);
+    k = leader_of(nodes, (leader + 1) % NNODES, work);
+    printf("cluster: the new leader of %s is %s\n", work, k >= 0 ? nodes[k].node : "?");
+    CHECK(k >= 0 && k != leader);
+
+    CHECK_EQ_INT(ts_wait_final_while(&env, cons, NCONSUMERS, 120000), 0);
+    CHECK_EQ_INT(ts_count_status(&env, "completed"), NOPS);
+    reqs = ts_fake_requests(&fake);
+    CHECK(reqs != NULL);
+    done = applied(reqs);
+    CHECK_EQ_INT(ts_fake_compare_writes(done, ops, &missing, &extra), 0);
+    printf("cluster: duplicate TMDB writes: %ld; missing: %ld\n", extra, missing);
+    CHECK_EQ_INT(missing, 0);
+    CHECK(extra <= 2 * NCONSUMERS * CONCURRENCY);
+    for (i = 0; i < NLISTS; i++)
+        CHECK_EQ_INT(ts_fake_list_items(&fake, FIRST_LIST + (long)i, items, PER_LIST + 8),
+                     PER_LIST);
+    for (i = 0; i < NCONSUMERS; i++)
+        CHECK_EQ_INT(ts_proc_stop(&cons[i], 15000), 0);
+out:
+    if (check_failures) {
+        ts_dump_rows(&env, 40);
+        for (i = 0; i < NCONSUMERS; i++)
+            ts_proc_dump(&cons[i], 5000);
+    }
+    for (i = 0; i < NCONSUMERS; i++)
+        ts_proc_stop(&cons[i], 5000);
+    json_decref(done);
+    json_decref(reqs);
+    json_decref(ops);
+    free(lines);
+    ts_teardown(&env);
+out_nodes:
+    for (i = 0; i < NNODES; i++)
+        ts_rabbit_destroy(&nodes[i]);
+    return rc != 0 ? rc : check_exit();
+}
