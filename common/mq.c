@@ -1533,7 +1533,7 @@ static enum status get_batch(struct mq *mq, const char *from,
  * one queue or, after a crash, in both (a duplicate id, which a claim tolerates), never
  * in neither. */
 static enum status move_messages(struct mq *mq, const char *from, const char *to,
-                                 struct mq_migration *report, struct err *e)
+                                 size_t *moved, size_t *foreign_out, struct err *e)
 {
     char(*bodies)[MQ_ID_MAX + 1] = calloc(MQ_MOVE_BATCH, sizeof *bodies);
     const char *ids[MQ_MOVE_BATCH];
@@ -1563,9 +1563,9 @@ static enum status move_messages(struct mq *mq, const char *from, const char *to
                          mq->where, amqp_error_string2(rc));
             break;
         }
-        report->messages += n;
+        *moved += n;
     }
-    report->foreign += foreign;
+    *foreign_out += foreign;
     free(bodies);
     return st;
 }
@@ -1602,13 +1602,13 @@ static enum status delete_if_empty(struct mq *mq, const char *name, bool *delete
 
 /* Empty queue from into queue to, then delete it; again while publishers add to it. */
 static enum status drain_and_delete(struct mq *mq, const char *from, const char *to,
-                                    struct mq_migration *report, struct err *e)
+                                    size_t *moved, size_t *foreign, struct err *e)
 {
     bool deleted = false;
     enum status st = ST_OK;
 
     while (st == ST_OK && !deleted) {
-        st = move_messages(mq, from, to, report, e);
+        st = move_messages(mq, from, to, moved, foreign, e);
         if (st == ST_OK)
             st = delete_if_empty(mq, from, &deleted, e);
     }
@@ -1624,6 +1624,7 @@ static enum status migrate_queue(struct mq *mq, struct queue_spec *q,
     amqp_table_entry_t quorum = entry_str("x-queue-type", "quorum");
     amqp_table_t hargs = {1, &quorum};
     bool held = false;
+    size_t aside = 0; /* moved into the holding queue (counted on their way back) */
     enum status st;
     int code;
 
@@ -1652,10 +1653,21 @@ static enum status migrate_queue(struct mq *mq, struct queue_spec *q,
         st = rpc_check(mq, amqp_get_rpc_reply(mq->conn), NULL, e,
                        "could not declare queue \"%s\"", holding);
         if (st == ST_OK)
-            st = drain_and_delete(mq, name, holding, report, e);
+            st = drain_and_delete(mq, name, holding, &aside, &report->foreign, e);
         if (st != ST_OK)
             return st;
         held = true;
+        /* A fresh channel: one that got from the old queue keeps state of its type, and
+         * RabbitMQ 3.10 fails the channel (INTERNAL_ERROR) when it then publishes to a
+         * queue of another type under the same name. */
+        if (mq->channel_ok) {
+            amqp_rpc_reply_t r =
+                amqp_channel_close(mq->conn, mq->channel, AMQP_REPLY_SUCCESS);
+
+            mq->channel_ok = false;
+            if (r.reply_type != AMQP_RESPONSE_NORMAL)
+                mq->conn_ok = false;
+        }
     } else {
         st = queue_exists(mq, holding, &held, e);
         if (st != ST_OK)
@@ -1665,7 +1677,7 @@ static enum status migrate_queue(struct mq *mq, struct queue_spec *q,
     if (st == ST_OK)
         st = queue_declare_bind(mq, q->suffix, q->args, q->exchange, q->key, e);
     if (st == ST_OK && held)
-        st = drain_and_delete(mq, holding, name, report, e);
+        st = drain_and_delete(mq, holding, name, &report->messages, &report->foreign, e);
     return st;
 }
 

@@ -117,7 +117,8 @@ int main(void)
     /* TMDB's pace (a little above its real ceiling): the drain lasts long enough for
      * both losses to fall inside it. */
     static const char *const cenv[] = {"TMDBQ_TMDB_RATE=50", NULL};
-    static const char *const qtypes[] = {"list_queues", "-q", "name", "type", NULL};
+    static const char *const qtypes[] = {"list_queues", "-q",        "name",
+                                         "type",        "arguments", NULL};
     struct ts_proc cons[NCONSUMERS];
     struct ts_rabbit nodes[NNODES];
     struct ts_env env;
@@ -175,6 +176,9 @@ int main(void)
      * consumers, which were given the test's policy). */
     CHECK_EQ_INT(ts_rabbit_ctl(&nodes[1], qtypes, types, sizeof types), 0);
     CHECK(strstr(types, retry) != NULL);
+    /* The work queue's delivery limit is explicit (RabbitMQ 4 would default to 20). */
+    CHECK(strstr(types, "x-delivery-limit") != NULL);
+    CHECK(strstr(types, "at-least-once") != NULL);
     for (char *line = strtok(types, "\n"); line != NULL; line = strtok(NULL, "\n")) {
         if (strncmp(line, env.prefix, strlen(env.prefix)) == 0 &&
             strstr(line, "quorum") == NULL) {
