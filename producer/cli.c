@@ -30,7 +30,8 @@
 static const char usage[] =
     "usage: tmdbq [--json] [--database-url URL] [--amqp-url URL] COMMAND ...\n"
     "\n"
-    "  migrate                              apply the schema migrations\n"
+    "  migrate                              apply the schema migrations, move RabbitMQ\n"
+    "                                       queues an older tmdbq declared\n"
     "  enqueue TYPE --user N [--list N] [--movie N] [--name S] [--description S]\n"
     "               [--public true|false] [--data JSON]\n"
     "  enqueue --file F|-                   one JSON operation a line\n"
