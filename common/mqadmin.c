@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "mq.h"
 
 #define MQADMIN_BODY_MAX (1024 * 1024)
 #define MQADMIN_DEFAULT_PORT "15672"
@@ -125,7 +126,7 @@ enum status mqadmin_open(const char *amqp_url, const char *management_url,
 {
     struct mqadmin *a = NULL;
     CURLU *u = NULL;
-    char *host = NULL, *path = NULL;
+    char *host = NULL, *path = NULL, *first = NULL;
     enum status st = ST_OK;
 
     *out = NULL;
@@ -139,13 +140,19 @@ enum status mqadmin_open(const char *amqp_url, const char *management_url,
         goto out;
     }
     a->timeout_ms = timeout_ms;
-    if (curl_url_set(u, CURLUPART_URL, amqp_url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
-        st = bad_url("RabbitMQ URL", amqp_url, e);
+    /* The nodes of a cluster: the first one's management API shows the whole cluster. */
+    first = strndup(amqp_url, mq_url_len(amqp_url));
+    if (first == NULL) {
+        st = err_set(e, ST_NOMEM, "out of memory");
+        goto out;
+    }
+    if (curl_url_set(u, CURLUPART_URL, first, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+        st = bad_url("RabbitMQ URL", first, e);
         goto out;
     }
     host = url_part(u, CURLUPART_HOST, 0);
     if (host == NULL) {
-        st = bad_url("RabbitMQ URL", amqp_url, e);
+        st = bad_url("RabbitMQ URL", first, e);
         goto out;
     }
     /* librabbitmq's defaults for what the URL leaves out. */
@@ -175,6 +182,7 @@ enum status mqadmin_open(const char *amqp_url, const char *management_url,
     *out = a;
     a = NULL;
 out:
+    free(first);
     free(host);
     free(path);
     curl_url_cleanup(u);

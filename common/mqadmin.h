@@ -27,13 +27,13 @@ enum status mqadmin_global_init(struct err *e);
 void mqadmin_global_cleanup(void);
 
 /* Prepare a client for the broker of amqp_url (amqp://user:password@host:port/vhost, as
- * TMDBQ_AMQP_URL): the API at http://host:15672, with the URL's user and password (guest
- * and guest when it has none) and its vhost ("/" when it has none). management_url, when
- * not NULL or "", replaces the endpoint (http[s]://[user:password@]host:port[/path]; its
- * user and password, when it has them, replace the AMQP URL's). timeout_ms bounds each
- * request, connecting included. Nothing is sent yet. ST_INVALID for a URL that does not
- * parse (the message shows it with the password masked); *out owns the client
- * (mqadmin_close). */
+ * TMDBQ_AMQP_URL; of a list of nodes, the first): the API at http://host:15672, with the
+ * URL's user and password (guest and guest when it has none) and its vhost ("/" when it
+ * has none). management_url, when not NULL or "", replaces the endpoint
+ * (http[s]://[user:password@]host:port[/path]; its user and password, when it has them,
+ * replace the AMQP URL's). timeout_ms bounds each request, connecting included. Nothing
+ * is sent yet. ST_INVALID for a URL that does not parse (the message shows it with the
+ * password masked); *out owns the client (mqadmin_close). */
 enum status mqadmin_open(const char *amqp_url, const char *management_url,
                          int64_t timeout_ms, struct mqadmin **out, struct err *e);
 void mqadmin_close(struct mqadmin *a);

@@ -109,6 +109,29 @@ static json_t *wait_settled(struct ts_env *env, long within_ms)
     }
 }
 
+/* TMDBQ_AMQP_URL as the nodes of a cluster (here the one node, twice, the first with
+ * an unreachable port): status reaches the broker through the node that answers and the
+ * management API of the first URL's host, so the counts are as with one URL. */
+static void check_node_list(struct ts_env *env)
+{
+    const char *at = strrchr(env->amqp_url, '@');
+    char list[600], e_url[640];
+    const char *extra[] = {e_url, NULL};
+    json_t *st;
+    const json_t *work;
+
+    /* env's URL is amqp://user:pass@host:port/vhost: the same with port 1 first. */
+    snprintf(list, sizeof list, "amqp://guest:guest@127.0.0.1:1%s,%s",
+             at != NULL ? strchr(at, '/') : "/%2f", env->amqp_url);
+    snprintf(e_url, sizeof e_url, "TMDBQ_AMQP_URL=%s", list);
+    st = status_json(env, extra, 0, NULL);
+    work = path(path(st, "broker", NULL), "work", NULL);
+    CHECK_EQ_INT(ts_json_bool(path(st, "broker", NULL), "reachable"), 1);
+    CHECK_EQ_INT(ts_json_int(work, "ready", -1), 3);
+    CHECK_EQ_INT(ts_json_int(work, "unacked", -1), 2);
+    json_decref(st);
+}
+
 static void check_consumers(const json_t *st, const struct ts_proc *cons)
 {
     const json_t *live = json_object_get(st, "consumers"),
@@ -394,6 +417,7 @@ int main(void)
     check_consumers(st, cons);
     check_reaper(st);
     check_broker(st, env.prefix);
+    check_node_list(&env);
     check_text(&env, cons);
     check_degraded(&env);
 
