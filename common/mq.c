@@ -1620,7 +1620,7 @@ static enum status drain_and_delete(struct mq *mq, const char *from, const char 
 static enum status migrate_queue(struct mq *mq, struct queue_spec *q,
                                  struct mq_migration *report, struct err *e)
 {
-    char name[MQ_NAME_MAX], holding[MQ_NAME_MAX], hsuffix[MQ_NAME_MAX];
+    char name[MQ_NAME_MAX], holding[MQ_NAME_MAX], hsuffix[sizeof q->suffix + 10];
     amqp_table_entry_t quorum = entry_str("x-queue-type", "quorum");
     amqp_table_t hargs = {1, &quorum};
     bool held = false;
