@@ -117,14 +117,58 @@ static void sbuf_lit(struct sbuf *b, const char *s)
     sbuf_putn(b, s, n);
 }
 
+/* The length of the well-formed UTF-8 sequence at s (1 to 4 bytes, RFC 3629), 0 when s
+ * does not start one. Stops at a NUL. */
+static size_t utf8_len(const unsigned char *s)
+{
+    size_t n, i;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        n = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+        n = 3;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    }
+    /* No overlong forms, surrogates or code points past U+10FFFF. */
+    if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
+        (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return n;
+}
+
 /* Append s as the inside of a JSON string. An escape that does not fit is dropped whole,
- * so truncation never leaves half an escape that would make the line invalid JSON. */
+ * so truncation never leaves half an escape that would make the line invalid JSON. JSON
+ * is UTF-8: a byte that is not part of a well-formed sequence (Latin-1 text from a
+ * server, a sequence the message limit cut) becomes U+FFFD. */
 static void sbuf_put_json(struct sbuf *b, const char *s)
 {
     for (; *s != '\0' && !b->full; s++) {
         unsigned char c = (unsigned char)*s;
         char esc[8];
         size_t n;
+
+        if (c >= 0x80) {
+            n = utf8_len((const unsigned char *)s);
+            if (n == 0) {
+                sbuf_lit(b, "\\ufffd");
+                continue;
+            }
+            if (n > b->cap - 1 - b->len) {
+                b->full = true;
+                break;
+            }
+            sbuf_putn(b, s, n);
+            s += n - 1;
+            continue;
+        }
 
         switch (c) {
         case '"':
@@ -274,8 +318,8 @@ void log_write(enum log_level level, const char *op, const char *fmt, ...)
 /* Query parameters and keywords whose values are secrets. */
 static bool is_secret_name(const char *name, size_t n)
 {
-    static const char *const names[] = {"api_key", "session_id", "access_token",
-                                        "password", "token"};
+    static const char *const names[] = {"api_key",  "session_id", "access_token",
+                                        "password", "token",      "sslpassword"};
     size_t i;
 
     for (i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -321,17 +365,24 @@ static void mask_query(struct sbuf *b, const char *s, const char *end)
     }
 }
 
+/* The widest reading wins, so a password is hidden whichever parser reads the URL. libpq
+ * ends the userinfo at the first '@' before the first '/', RFC 3986 parsers (libcurl) at
+ * the last '@' before the first '/', '?' or '#': masking up to the last '@' before the
+ * first '/' covers both, and an unencoded '?', '#' or '@' in a password. The query starts
+ * at the first '?' after the userinfo; in a libpq URI it runs to the end (libpq knows no
+ * fragment: "?password=a#b" is the password "a#b"), elsewhere to the first '#'. */
 static void mask_url(struct sbuf *b, const char *url, size_t scheme_len)
 {
     const char *auth = url + scheme_len;
-    size_t auth_len = strcspn(auth, "/?#");
+    size_t auth_len = strcspn(auth, "/");
+    bool libpq = strncmp(url, "postgresql://", scheme_len) == 0 ||
+                 strncmp(url, "postgres://", scheme_len) == 0;
     const char *at = NULL;
     const char *rest;
     const char *q;
-    const char *frag;
+    const char *end;
 
     sbuf_putn(b, url, scheme_len);
-    /* The last '@' ends the userinfo: an unencoded '@' in a password comes before it. */
     for (const char *p = auth; p < auth + auth_len; p++) {
         if (*p == '@')
             at = p;
@@ -342,26 +393,23 @@ static void mask_url(struct sbuf *b, const char *url, size_t scheme_len)
         if (colon != NULL) {
             sbuf_putn(b, auth, (size_t)(colon - auth) + 1);
             sbuf_puts(b, "***");
-            sbuf_putn(b, at, (size_t)(auth + auth_len - at));
         } else {
-            sbuf_putn(b, auth, auth_len);
+            sbuf_putn(b, auth, (size_t)(at - auth));
         }
+        rest = at;
     } else {
-        sbuf_putn(b, auth, auth_len);
+        rest = auth;
     }
 
-    rest = auth + auth_len;
     q = strchr(rest, '?');
-    frag = strchr(rest, '#');
-    if (q == NULL || (frag != NULL && frag < q)) {
+    if (q == NULL) {
         sbuf_puts(b, rest);
         return;
     }
     sbuf_putn(b, rest, (size_t)(q - rest) + 1);
-    if (frag == NULL)
-        frag = q + strlen(q);
-    mask_query(b, q + 1, frag);
-    sbuf_puts(b, frag);
+    end = libpq ? q + strlen(q) : q + strcspn(q, "#");
+    mask_query(b, q + 1, end);
+    sbuf_puts(b, end);
 }
 
 /* libpq keyword/value: key = value pairs separated by spaces; a value may be
@@ -406,8 +454,12 @@ static void mask_keywords(struct sbuf *b, const char *s)
             if (*p == '\'')
                 p++;
         } else {
-            while (*p != '\0' && !isspace((unsigned char)*p))
+            /* libpq takes a backslash escape here too ("a\\ b" is one value). */
+            while (*p != '\0' && !isspace((unsigned char)*p)) {
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
                 p++;
+            }
         }
         secret = is_secret_name(key, key_len);
         if (secret)
@@ -418,19 +470,13 @@ static void mask_keywords(struct sbuf *b, const char *s)
     }
 }
 
-void log_mask_url(const char *url, char *out, size_t n)
+/* url masked as a URL, a list of URLs or a libpq keyword/value string, into b. */
+static void mask_any(struct sbuf *b, const char *url)
 {
-    struct sbuf b;
-    size_t scheme_len;
+    size_t scheme_len = url_scheme_len(url);
 
-    if (out == NULL || n == 0)
-        return;
-    sbuf_init(&b, out, n);
-    if (url == NULL)
-        return;
-    scheme_len = url_scheme_len(url);
     if (scheme_len == 0) {
-        mask_keywords(&b, url);
+        mask_keywords(b, url);
         return;
     }
     /* A list of URLs (the nodes of a cluster): each URL masked on its own, split at a ','
@@ -443,17 +489,72 @@ void log_mask_url(const char *url, char *out, size_t n)
                strncmp(next + 1, url, scheme_len) != 0)
             ;
         if (next == NULL) {
-            mask_url(&b, url, scheme_len);
+            mask_url(b, url, scheme_len);
             return;
         }
         one = strndup(url, (size_t)(next - url));
         if (one == NULL) {
-            sbuf_puts(&b, "***");
+            sbuf_puts(b, "***");
             return;
         }
-        mask_url(&b, one, scheme_len);
+        mask_url(b, one, scheme_len);
         free(one);
-        sbuf_putn(&b, ",", 1);
+        sbuf_putn(b, ",", 1);
         url = next + 1;
     }
+}
+
+/* Copy s, masking the password of every "://user:password@" still in it: a URL after a
+ * typo (a leading space or quote), a node of a list in another scheme, a URL inside a
+ * keyword's value. cfg quotes exactly such strings when it refuses a malformed URL. */
+static void mask_embedded(struct sbuf *b, const char *s)
+{
+    const char *sep;
+
+    while ((sep = strstr(s, "://")) != NULL) {
+        const char *auth = sep + 3;
+        size_t auth_len = strcspn(auth, "/");
+        const char *at = NULL;
+        const char *colon;
+
+        for (const char *p = auth; p < auth + auth_len; p++) {
+            if (*p == '@')
+                at = p;
+        }
+        colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        /* No password, or one mask_url masked already. */
+        if (colon == NULL || (at - colon == 4 && strncmp(colon + 1, "***", 3) == 0)) {
+            sbuf_putn(b, s, (size_t)(auth - s));
+            s = auth;
+            continue;
+        }
+        sbuf_putn(b, s, (size_t)(colon + 1 - s));
+        sbuf_puts(b, "***");
+        s = at;
+    }
+    sbuf_puts(b, s);
+}
+
+void log_mask_url(const char *url, char *out, size_t n)
+{
+    struct sbuf b, whole;
+    size_t cap;
+    char *first;
+
+    if (out == NULL || n == 0)
+        return;
+    sbuf_init(&b, out, n);
+    if (url == NULL)
+        return;
+    /* Whole first (a mask may be longer than what it hides), then cut to n. */
+    cap = strlen(url) * 4 + 8;
+    first = malloc(cap);
+    if (first == NULL) {
+        sbuf_puts(&b, "***");
+        return;
+    }
+    sbuf_init(&whole, first, cap);
+    mask_any(&whole, url);
+    mask_embedded(&b, first);
+    free(first);
 }

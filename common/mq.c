@@ -27,6 +27,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "op.h"
 
 /* Bounds of names we build: AMQP short strings hold 255 bytes; prefixes are validated
  * against cfg's rule ([A-Za-z0-9_.-]{1,64}) so every derived name fits. */
@@ -1404,6 +1405,11 @@ static enum status settle_check(struct mq *mq, int rc, const char *what, uint64_
     mq->consuming = false;
     return err_set(e, ST_MQ, "could not %s delivery %llu on RabbitMQ at %s: %s", what,
                    (unsigned long long)tag, mq->where, amqp_error_string2(rc));
+}
+
+bool mq_delivery_names_op(const struct mq_delivery *d)
+{
+    return !d->too_long && d->len == strlen(d->body) && op_id_valid(d->body);
 }
 
 enum status mq_ack(struct mq *mq, uint64_t tag, struct err *e)

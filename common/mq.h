@@ -124,6 +124,11 @@ struct mq_delivery {
 enum status mq_consume_next(struct mq *mq, int64_t timeout_ms, struct mq_delivery *out,
                             struct err *e);
 
+/* Whether the delivery's body, all of its bytes, is an operation id: not longer than
+ * the buffer, and no NUL inside it ("<id>\0junk" would read as the id but names no
+ * operation). A delivery that is not must be dead-lettered, never claimed. */
+bool mq_delivery_names_op(const struct mq_delivery *d);
+
 /* Acknowledge a delivery (it is done). */
 enum status mq_ack(struct mq *mq, uint64_t tag, struct err *e);
 

@@ -53,7 +53,8 @@ struct body_buf {
 enum hdr_kind { HDR_NO_BODY, HDR_EMPTY_POST, HDR_JSON, HDR_COUNT };
 
 struct tmdb_client {
-    CURL *curl;
+    CURL *curl;           /* the handle of the current request, or of none (escaping) */
+    CURLSH *share;        /* the connection cache the handles share: keep-alive */
     char *base_url;       /* without trailing slashes */
     char *api_key;        /* NULL when not configured */
     char *read_token;     /* NULL when not configured */
@@ -413,6 +414,8 @@ static void handle_setup(struct tmdb_client *c)
     CURLcode rc = CURLE_OK;
 
     if (rc == CURLE_OK)
+        rc = curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+    if (rc == CURLE_OK)
         rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -498,7 +501,11 @@ enum status tmdb_client_new(const struct tmdb_config *cfg, struct tmdb_client **
         timeout_or_default(cfg->connect_timeout_ms, TMDB_DEFAULT_CONNECT_TIMEOUT_MS);
     c->timeout_ms = timeout_or_default(cfg->timeout_ms, TMDB_DEFAULT_TIMEOUT_MS);
     c->curl = curl_easy_init();
-    if (c->curl == NULL) {
+    c->share = curl_share_init();
+    if (c->curl == NULL || c->share == NULL ||
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) !=
+            CURLSHE_OK ||
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
         st = err_set(e, ST_NOMEM, "could not create TMDB client: curl_easy_init failed");
         goto out;
     }
@@ -530,6 +537,8 @@ void tmdb_client_free(struct tmdb_client *c)
         return;
     if (c->curl != NULL)
         curl_easy_cleanup(c->curl);
+    if (c->share != NULL)
+        curl_share_cleanup(c->share);
     for (int k = 0; k < HDR_COUNT; k++)
         curl_slist_free_all(c->hdrs[k]);
     curl_free(c->api_key_esc);
@@ -987,11 +996,26 @@ static void http_perform(struct tmdb_client *c, const struct request *req,
 {
     struct curl_slist *hdrs, *own = NULL;
     char *url = NULL;
-    CURLcode rc = c->setup_rc;
+    CURLcode rc;
+    CURL *fresh;
     long http = 0;
 
     memset(r, 0, sizeof *r);
     r->success = -1;
+    /* A fresh handle for every request: libcurl before 8.1.0 keeps in the handle a
+     * pointer to the last header of the previous answer, freed since, and follows it
+     * when the next answer starts with a folded header line (curl issue 11101: a use
+     * after free any server can trigger). The connections stay in c->share. */
+    fresh = curl_easy_init();
+    if (fresh == NULL) {
+        r->curl_code = CURLE_OUT_OF_MEMORY;
+        snprintf(r->curl_error, sizeof r->curl_error, "out of memory");
+        return;
+    }
+    curl_easy_cleanup(c->curl);
+    c->curl = fresh;
+    handle_setup(c);
+    rc = c->setup_rc;
     c->body.len = 0;
     c->body.toobig = false;
     if (c->body.data != NULL)
@@ -1322,6 +1346,7 @@ void tmdb_execute(struct tmdb_client *c, enum op_type type, int32_t list_id,
     out->requests++;
     scrub_secrets(c, creds, r.status_message, sizeof r.status_message);
     scrub_secrets(c, creds, r.curl_error, sizeof r.curl_error);
+    scrub_secrets(c, creds, r.content_type, sizeof r.content_type);
     o = response_outcome(type, &r);
 
     /* Quirk 1: TMDB answers a DELETE with 500 / status_code 11 although the list is gone.

@@ -838,7 +838,7 @@ static void handle_delivery(struct worker *w, const struct mq_delivery *d)
     enum status st;
 
     memset(&c, 0, sizeof c);
-    if (d->too_long || !op_id_valid(d->body)) {
+    if (!mq_delivery_names_op(d)) {
         char shown[BODY_SHOW_MAX * 4 + 1];
         size_t have = d->too_long ? sizeof d->body - 1 : d->len;
 

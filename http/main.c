@@ -78,10 +78,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
             if (i + 1 >= argc)
                 return usage_error("%s needs a value", arg);
             if (arg[2] == 'g') {
-                if (cfg_parse_duration(argv[++i], &o->grace_ms, NULL) != ST_OK)
+                /* server_stop adds it to the clock: at most 1d, as the consumer's. */
+                if (cfg_parse_duration(argv[++i], &o->grace_ms, NULL) != ST_OK ||
+                    o->grace_ms > 24LL * 3600 * 1000)
                     return usage_error(
                         "--grace: invalid duration \"%s\" (use e.g. 500ms, "
-                        "30s, 2m)",
+                        "30s, 2m; at most 1d)",
                         argv[i]);
             } else {
                 o->port_file = argv[++i];

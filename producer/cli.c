@@ -681,6 +681,8 @@ static const char **list_ids(const struct tmdbq_op_list *l)
     return ids;
 }
 
+#define WAIT_TIMEOUT_MAX_MS (30LL * 24 * 3600 * 1000)
+
 /* process ID | --user N | --all [--wait [--timeout D]] */
 static int cmd_process(const struct cli_args *a, struct tmdbq *h)
 {
@@ -699,6 +701,9 @@ static int cmd_process(const struct cli_args *a, struct tmdbq *h)
         return usage_error("%s", "--timeout goes with --wait");
     if (a->timeout != NULL && cfg_parse_duration(a->timeout, &timeout_ms, &e) != ST_OK)
         return usage_error("--timeout: %s", e.msg);
+    /* tmdbq_wait adds it to the clock: past 30d it would only risk overflowing. */
+    if (timeout_ms > WAIT_TIMEOUT_MAX_MS)
+        return usage_error("--timeout: \"%s\" is too long (at most 30d)", a->timeout);
 
     if (a->n_words == 2)
         rc = tmdbq_process(h, a->words[1], &op);

@@ -66,7 +66,7 @@ bash scripts/check-format.sh || fail "C files are not formatted (clang-format -i
 
 if command -v shellcheck >/dev/null 2>&1; then
     say "shellcheck"
-    shellcheck scripts/*.sh bench/*.sh .ci/run || fail "shellcheck found problems"
+    shellcheck scripts/*.sh bench/*.sh tests/fuzz/run.sh .ci/run || fail "shellcheck found problems"
 else
     say "note: shellcheck not installed, scripts not linted"
 fi
