@@ -589,102 +589,103 @@ out:
     json_decref(root);
 }
 
-/* GET /v1/operations/{id} */
+/* One libtmdbq call on a borrowed handle: makes the call with arg, fills rp when it
+ * succeeds and returns its result (a failure is call's to answer). */
+typedef int (*call_fn)(struct tmdbq *h, const void *arg, struct api_reply *rp);
+
+/* Borrow a handle, make the call, answer its failure (tmdbq_errmsg, read before the
+ * handle goes back), give the handle back. A read that failed on a reused handle is
+ * made once more on a new one (see the file comment); a write never is. Returns the
+ * call's result, TMDBQ_ESERVICE when no handle could be had (rp says why). */
+static int call(struct api *a, bool read, call_fn fn, const void *arg,
+                struct api_reply *rp)
+{
+    struct tmdbq *h;
+    bool fresh;
+    int rc;
+
+    for (int attempt = 0;; attempt++) {
+        if (!borrow(a, rp, &h, &fresh))
+            return TMDBQ_ESERVICE;
+        rc = fn(h, arg, rp);
+        if (rc != TMDBQ_OK)
+            reply_failure(rp, h, rc);
+        give_back(a, h, rc);
+        if (!read || !read_again(rc, fresh, attempt))
+            return rc;
+    }
+}
+
+/* One operation by id, GET /v1/operations/{id} and POST /v1/operations/{id}/retry,
+ * /cancel, /process: the libtmdbq call of the same name. */
+struct op_call {
+    const char *id;
+    int (*fn)(struct tmdbq *, const char *, struct tmdbq_op **);
+};
+
+static int call_op(struct tmdbq *h, const void *arg, struct api_reply *rp)
+{
+    const struct op_call *c = arg;
+    struct tmdbq_op *op = NULL;
+    int rc = c->fn(h, c->id, &op);
+
+    if (rc == TMDBQ_OK)
+        reply_op(rp, 200, op);
+    tmdbq_op_free(op);
+    return rc;
+}
+
 static void h_show(struct api *a, const struct api_request *rq, char **cap,
                    struct api_reply *rp)
 {
-    struct tmdbq_op *op = NULL;
-    struct tmdbq *h;
-    bool fresh;
-    int rc;
+    struct op_call c = {cap[0], tmdbq_show};
 
     (void)rq;
-    for (int attempt = 0;; attempt++) {
-        if (!borrow(a, rp, &h, &fresh))
-            return;
-        rc = tmdbq_show(h, cap[0], &op);
-        if (rc == TMDBQ_OK)
-            reply_op(rp, 200, op);
-        else
-            reply_failure(rp, h, rc);
-        give_back(a, h, rc);
-        tmdbq_op_free(op);
-        op = NULL;
-        if (!read_again(rc, fresh, attempt))
-            return;
-    }
+    call(a, true, call_op, &c, rp);
 }
 
-typedef int (*op_control_fn)(struct tmdbq *, const char *, struct tmdbq_op **);
-
-static void control(struct api *a, op_control_fn fn, const char *id, struct api_reply *rp)
-{
-    struct tmdbq_op *op = NULL;
-    struct tmdbq *h;
-    bool fresh;
-    int rc;
-
-    snprintf(rp->op, sizeof rp->op, "%.36s", id);
-    if (!borrow(a, rp, &h, &fresh))
-        return;
-    rc = fn(h, id, &op);
-    if (rc == TMDBQ_OK)
-        reply_op(rp, 200, op);
-    else
-        reply_failure(rp, h, rc);
-    give_back(a, h, rc);
-    tmdbq_op_free(op);
-}
-
-/* POST /v1/operations/{id}/retry, /cancel, /process */
-static void h_retry(struct api *a, const struct api_request *rq, char **cap,
-                    struct api_reply *rp)
-{
-    (void)rq;
-    control(a, tmdbq_retry, cap[0], rp);
-}
-
-static void h_cancel(struct api *a, const struct api_request *rq, char **cap,
-                     struct api_reply *rp)
-{
-    (void)rq;
-    control(a, tmdbq_cancel, cap[0], rp);
-}
-
-static void h_process(struct api *a, const struct api_request *rq, char **cap,
+/* The path's last segment says which control. */
+static void h_control(struct api *a, const struct api_request *rq, char **cap,
                       struct api_reply *rp)
 {
-    (void)rq;
-    control(a, tmdbq_process, cap[0], rp);
+    const char *verb = strrchr(rq->path, '/') + 1;
+    struct op_call c = {cap[0], tmdbq_process};
+
+    if (strcmp(verb, "retry") == 0)
+        c.fn = tmdbq_retry;
+    else if (strcmp(verb, "cancel") == 0)
+        c.fn = tmdbq_cancel;
+    snprintf(rp->op, sizeof rp->op, "%.36s", c.id);
+    call(a, false, call_op, &c, rp);
 }
 
-/* GET /v1/users/{id}/pending */
+/* GET /v1/users/{id}/pending and GET /v1/failed: a list of operations */
+struct list_query {
+    bool failed; /* tmdbq_failed(limit), else tmdbq_pending(user) */
+    int64_t user;
+    int limit;
+};
+
+static int call_list(struct tmdbq *h, const void *arg, struct api_reply *rp)
+{
+    const struct list_query *q = arg;
+    struct tmdbq_op_list *l = NULL;
+    int rc = q->failed ? tmdbq_failed(h, q->limit, &l) : tmdbq_pending(h, q->user, &l);
+
+    if (rc == TMDBQ_OK)
+        reply_op_list(rp, l);
+    tmdbq_op_list_free(l);
+    return rc;
+}
+
 static void h_pending(struct api *a, const struct api_request *rq, char **cap,
                       struct api_reply *rp)
 {
-    struct tmdbq_op_list *l = NULL;
-    struct tmdbq *h;
-    int64_t user;
-    bool fresh;
-    int rc;
+    struct list_query q = {.failed = false};
 
     (void)rq;
-    if (!path_user(cap[0], &user, rp))
-        return;
-    for (int attempt = 0;; attempt++) {
-        if (!borrow(a, rp, &h, &fresh))
-            return;
-        rc = tmdbq_pending(h, user, &l);
-        if (rc == TMDBQ_OK)
-            reply_op_list(rp, l);
-        else
-            reply_failure(rp, h, rc);
-        give_back(a, h, rc);
-        tmdbq_op_list_free(l);
-        l = NULL;
-        if (!read_again(rc, fresh, attempt))
-            return;
-    }
+    if (path_user(cap[0], &q.user, rp))
+        call(a, true, call_list, &q, rp);
 }
 
 /* GET /v1/failed?limit=N (default 50, as the CLI) */
@@ -692,15 +693,12 @@ static void h_failed(struct api *a, const struct api_request *rq, char **cap,
                      struct api_reply *rp)
 {
     const char *s = rq->query(rq->query_arg, "limit");
-    struct tmdbq_op_list *l = NULL;
-    struct tmdbq *h;
-    long limit = 50;
-    bool fresh;
-    int rc;
+    struct list_query q = {.failed = true, .limit = 50};
 
     (void)cap;
     if (s != NULL) {
         char *end = NULL;
+        long limit;
 
         errno = 0;
         limit = strtol(s, &end, 10);
@@ -710,37 +708,36 @@ static void h_failed(struct api *a, const struct api_request *rq, char **cap,
                       s);
             return;
         }
+        q.limit = (int)limit;
     }
-    for (int attempt = 0;; attempt++) {
-        if (!borrow(a, rp, &h, &fresh))
-            return;
-        rc = tmdbq_failed(h, (int)limit, &l);
-        if (rc == TMDBQ_OK)
-            reply_op_list(rp, l);
-        else
-            reply_failure(rp, h, rc);
-        give_back(a, h, rc);
-        tmdbq_op_list_free(l);
-        l = NULL;
-        if (!read_again(rc, fresh, attempt))
-            return;
-    }
+    call(a, true, call_list, &q, rp);
 }
 
-/* GET /v1/stats: as `tmdbq stats --json` */
-static void h_stats(struct api *a, const struct api_request *rq, char **cap,
-                    struct api_reply *rp)
+/* The documents without an argument: GET /v1/stats (as `tmdbq stats --json`),
+ * /v1/status (as `tmdbq status --json`; 200 also when RabbitMQ is unreachable: the
+ * body says so in broker.reachable, as the CLI prints it), /v1/history (the last hour,
+ * minute by minute: the dashboard's chart); POST /v1/pause, /v1/resume (as `tmdbq pause
+ * --json`). The path's last segment says which. */
+static int call_document(struct tmdbq *h, const void *arg, struct api_reply *rp)
 {
+    const char *which = arg;
+    struct tmdbq_status *status = NULL;
+    struct tmdbq_history *history = NULL;
+    struct tmdbq_pause_state ps;
     struct tmdbq_stats s;
-    struct tmdbq *h;
-    bool fresh;
     int rc;
 
-    (void)rq;
-    (void)cap;
-    for (int attempt = 0;; attempt++) {
-        if (!borrow(a, rp, &h, &fresh))
-            return;
+    if (strcmp(which, "status") == 0) {
+        rc = tmdbq_status(h, &status);
+        if (rc == TMDBQ_OK)
+            reply_json(rp, 200, tmdbq_status_to_json(status));
+        tmdbq_status_free(status);
+    } else if (strcmp(which, "history") == 0) {
+        rc = tmdbq_history(h, &history);
+        if (rc == TMDBQ_OK)
+            reply_json(rp, 200, tmdbq_history_to_json(history));
+        tmdbq_history_free(history);
+    } else if (strcmp(which, "stats") == 0) {
         rc = tmdbq_stats(h, &s);
         if (rc == TMDBQ_OK)
             reply_value(rp, 200,
@@ -750,119 +747,54 @@ static void h_stats(struct api *a, const struct api_request *rq, char **cap,
                                   (json_int_t)s.completed, "failed", (json_int_t)s.failed,
                                   "cancelled", (json_int_t)s.cancelled, "total",
                                   (json_int_t)s.total));
-        else
-            reply_failure(rp, h, rc);
-        give_back(a, h, rc);
-        if (!read_again(rc, fresh, attempt))
-            return;
-    }
-}
-
-/* GET /v1/status: as `tmdbq status --json` (200 also when RabbitMQ is unreachable: the
- * body says so in broker.reachable, as the CLI prints it) */
-static void h_status(struct api *a, const struct api_request *rq, char **cap,
-                     struct api_reply *rp)
-{
-    struct tmdbq_status *s = NULL;
-    struct tmdbq *h;
-    bool fresh;
-    int rc;
-
-    (void)rq;
-    (void)cap;
-    for (int attempt = 0;; attempt++) {
-        if (!borrow(a, rp, &h, &fresh))
-            return;
-        rc = tmdbq_status(h, &s);
+    } else {
+        rc = strcmp(which, "pause") == 0 ? tmdbq_pause(h, &ps) : tmdbq_resume(h, &ps);
         if (rc == TMDBQ_OK)
-            reply_json(rp, 200, tmdbq_status_to_json(s));
-        else
-            reply_failure(rp, h, rc);
-        give_back(a, h, rc);
-        tmdbq_status_free(s);
-        s = NULL;
-        if (!read_again(rc, fresh, attempt))
-            return;
+            reply_value(rp, 200,
+                        json_pack("{s:b,s:s,s:b}", "paused", ps.paused, "since", ps.since,
+                                  "changed", ps.changed));
     }
+    return rc;
 }
 
-/* GET /v1/history: the last hour, minute by minute (the dashboard's chart) */
-static void h_history(struct api *a, const struct api_request *rq, char **cap,
-                      struct api_reply *rp)
+static void h_document(struct api *a, const struct api_request *rq, char **cap,
+                       struct api_reply *rp)
 {
-    struct tmdbq_history *x = NULL;
-    struct tmdbq *h;
-    bool fresh;
-    int rc;
-
-    (void)rq;
     (void)cap;
-    for (int attempt = 0;; attempt++) {
-        if (!borrow(a, rp, &h, &fresh))
-            return;
-        rc = tmdbq_history(h, &x);
-        if (rc == TMDBQ_OK)
-            reply_json(rp, 200, tmdbq_history_to_json(x));
-        else
-            reply_failure(rp, h, rc);
-        give_back(a, h, rc);
-        tmdbq_history_free(x);
-        x = NULL;
-        if (!read_again(rc, fresh, attempt))
-            return;
-    }
-}
-
-/* POST /v1/pause, /v1/resume: as `tmdbq pause --json` */
-static void pause_or_resume(struct api *a, bool pause, struct api_reply *rp)
-{
-    struct tmdbq_pause_state ps;
-    struct tmdbq *h;
-    bool fresh;
-    int rc;
-
-    if (!borrow(a, rp, &h, &fresh))
-        return;
-    rc = pause ? tmdbq_pause(h, &ps) : tmdbq_resume(h, &ps);
-    if (rc == TMDBQ_OK)
-        reply_value(rp, 200,
-                    json_pack("{s:b,s:s,s:b}", "paused", ps.paused, "since", ps.since,
-                              "changed", ps.changed));
-    else
-        reply_failure(rp, h, rc);
-    give_back(a, h, rc);
-}
-
-static void h_pause(struct api *a, const struct api_request *rq, char **cap,
-                    struct api_reply *rp)
-{
-    (void)rq;
-    (void)cap;
-    pause_or_resume(a, true, rp);
-}
-
-static void h_resume(struct api *a, const struct api_request *rq, char **cap,
-                     struct api_reply *rp)
-{
-    (void)rq;
-    (void)cap;
-    pause_or_resume(a, false, rp);
+    call(a, strcmp(rq->method, "POST") != 0, call_document, strrchr(rq->path, '/') + 1,
+         rp);
 }
 
 /* PUT /v1/users/{id}/session {"session_id":"..","access_token":".."|null}. The secrets
  * are stored and never echoed: the reply says only whether each one is set. */
+struct session {
+    int64_t user;
+    const char *session, *token;
+};
+
+static int call_session_set(struct tmdbq *h, const void *arg, struct api_reply *rp)
+{
+    const struct session *s = arg;
+    size_t retried = 0;
+    int rc = tmdbq_session_set(h, s->user, s->session, s->token, &retried);
+
+    if (rc == TMDBQ_OK)
+        reply_value(rp, 200,
+                    json_pack("{s:I,s:s,s:s,s:I}", "tmdb_user_id", (json_int_t)s->user,
+                              "session_id", "set", "access_token",
+                              s->token != NULL ? "set" : "unset", "retried",
+                              (json_int_t)retried));
+    return rc;
+}
+
 static void h_session_set(struct api *a, const struct api_request *rq, char **cap,
                           struct api_reply *rp)
 {
-    const char *session = NULL, *token = NULL, *key;
+    struct session s = {0};
     json_t *root = NULL, *v;
-    struct tmdbq *h;
-    size_t retried = 0;
-    int64_t user;
-    bool fresh;
-    int rc;
+    const char *key;
 
-    if (!path_user(cap[0], &user, rp))
+    if (!path_user(cap[0], &s.user, rp))
         return;
     root = parse_body(rq, rp);
     if (root == NULL)
@@ -889,54 +821,42 @@ static void h_session_set(struct api *a, const struct api_request *rq, char **ca
             goto out;
         }
         if (is_session)
-            session = json_string_value(v);
+            s.session = json_string_value(v);
         else
-            token = json_string_value(v);
+            s.token = json_string_value(v);
     }
-    if (session == NULL) {
+    if (s.session == NULL) {
         api_error(rp, 400, "\"session_id\" is required");
         goto out;
     }
-    if (!borrow(a, rp, &h, &fresh))
-        goto out;
-    rc = tmdbq_session_set(h, user, session, token, &retried);
-    if (rc == TMDBQ_OK)
-        reply_value(rp, 200,
-                    json_pack("{s:I,s:s,s:s,s:I}", "tmdb_user_id", (json_int_t)user,
-                              "session_id", "set", "access_token",
-                              token != NULL ? "set" : "unset", "retried",
-                              (json_int_t)retried));
-    else
-        reply_failure(rp, h, rc);
-    give_back(a, h, rc);
+    call(a, false, call_session_set, &s, rp);
 out:
     json_decref(root);
 }
 
 /* DELETE /v1/users/{id}/session */
+static int call_session_rm(struct tmdbq *h, const void *arg, struct api_reply *rp)
+{
+    const int64_t *user = arg;
+    int rc = tmdbq_session_rm(h, *user);
+
+    if (rc == TMDBQ_OK)
+        reply_value(
+            rp, 200,
+            json_pack("{s:I,s:b}", "tmdb_user_id", (json_int_t)*user, "removed", 1));
+    return rc;
+}
+
 static void h_session_rm(struct api *a, const struct api_request *rq, char **cap,
                          struct api_reply *rp)
 {
-    struct tmdbq *h;
     int64_t user;
-    bool fresh;
-    int rc;
 
     (void)rq;
     if (!path_user(cap[0], &user, rp))
         return;
-    if (!borrow(a, rp, &h, &fresh))
-        return;
-    rc = tmdbq_session_rm(h, user);
-    if (rc == TMDBQ_OK)
-        reply_value(
-            rp, 200,
-            json_pack("{s:I,s:b}", "tmdb_user_id", (json_int_t)user, "removed", 1));
-    else if (rc == TMDBQ_ENOTFOUND)
+    if (call(a, false, call_session_rm, &user, rp) == TMDBQ_ENOTFOUND)
         api_error(rp, 404, "no TMDB credentials stored for user %" PRId64, user);
-    else
-        reply_failure(rp, h, rc);
-    give_back(a, h, rc);
 }
 
 /* GET /v1/openapi.json */
@@ -969,19 +889,19 @@ static const struct route {
 } routes[] = {
     {"POST", "/v1/operations", h_enqueue, "POST"},
     {"GET", "/v1/operations/*", h_show, "GET, HEAD"},
-    {"POST", "/v1/operations/*/retry", h_retry, "POST"},
-    {"POST", "/v1/operations/*/cancel", h_cancel, "POST"},
-    {"POST", "/v1/operations/*/process", h_process, "POST"},
+    {"POST", "/v1/operations/*/retry", h_control, "POST"},
+    {"POST", "/v1/operations/*/cancel", h_control, "POST"},
+    {"POST", "/v1/operations/*/process", h_control, "POST"},
     {"POST", "/v1/apply", h_apply, "POST"},
     {"GET", "/v1/users/*/pending", h_pending, "GET, HEAD"},
     {"PUT", "/v1/users/*/session", h_session_set, "PUT, DELETE"},
     {"DELETE", "/v1/users/*/session", h_session_rm, "PUT, DELETE"},
     {"GET", "/v1/failed", h_failed, "GET, HEAD"},
-    {"GET", "/v1/stats", h_stats, "GET, HEAD"},
-    {"GET", "/v1/status", h_status, "GET, HEAD"},
-    {"GET", "/v1/history", h_history, "GET, HEAD"},
-    {"POST", "/v1/pause", h_pause, "POST"},
-    {"POST", "/v1/resume", h_resume, "POST"},
+    {"GET", "/v1/stats", h_document, "GET, HEAD"},
+    {"GET", "/v1/status", h_document, "GET, HEAD"},
+    {"GET", "/v1/history", h_document, "GET, HEAD"},
+    {"POST", "/v1/pause", h_document, "POST"},
+    {"POST", "/v1/resume", h_document, "POST"},
     {"GET", "/v1/openapi.json", h_openapi, "GET, HEAD"},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
