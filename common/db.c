@@ -70,12 +70,21 @@ enum status db_result_error(PGconn *conn, PGresult *res, const char *what, struc
     return err_set(e, ST_DB, "could not %s: %s", what, msg);
 }
 
-enum status db_exec_params(struct db *db, const char *sql, int n, const char *const *p,
-                           ExecStatusType want, PGresult **out, const char *what,
-                           struct err *e)
+/* snprintf(dst, n, "%s", src) without the format machinery (rows are copied field by
+ * field for every claim): at most n - 1 bytes, always terminated. */
+static void copy_text(char *dst, size_t n, const char *src)
 {
-    PGresult *res = PQexecParams(db->conn, sql, n, NULL, p, NULL, NULL, 0);
+    size_t len = strnlen(src, n - 1);
 
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* res, a statement's answer: ST_OK when its status is want, and then *out (may be NULL)
+ * receives it; otherwise the error, naming what. res is cleared unless handed out. */
+static enum status take_result(struct db *db, PGresult *res, ExecStatusType want,
+                               PGresult **out, const char *what, struct err *e)
+{
     if (res == NULL || PQresultStatus(res) != want) {
         enum status st = db_result_error(db->conn, res, what, e);
         PQclear(res);
@@ -86,6 +95,64 @@ enum status db_exec_params(struct db *db, const char *sql, int n, const char *co
     else
         PQclear(res);
     return ST_OK;
+}
+
+enum status db_exec_params(struct db *db, const char *sql, int n, const char *const *p,
+                           ExecStatusType want, PGresult **out, const char *what,
+                           struct err *e)
+{
+    return take_result(db, PQexecParams(db->conn, sql, n, NULL, p, NULL, NULL, 0), want,
+                       out, what, e);
+}
+
+enum status db_query_value(struct db *db, const char *sql, int n, const char *const *p,
+                           const char *what, char *buf, size_t size, struct err *e)
+{
+    PGresult *res = NULL;
+    enum status st = db_exec_params(db, sql, n, p, PGRES_TUPLES_OK, &res, what, e);
+
+    copy_text(buf, size,
+              st == ST_OK && PQntuples(res) > 0 && PQnfields(res) > 0 &&
+                      !PQgetisnull(res, 0, 0)
+                  ? PQgetvalue(res, 0, 0)
+                  : "");
+    PQclear(res);
+    return st;
+}
+
+/* Whether res (a statement's answer) has exactly one row; ST_DB naming what if not. */
+static enum status one_row(PGresult *res, const char *what, struct err *e)
+{
+    if (PQntuples(res) != 1)
+        return err_set(e, ST_DB, "could not %s: %d rows", what, PQntuples(res));
+    return ST_OK;
+}
+
+enum status db_query_row(struct db *db, const char *sql, int n, const char *const *p,
+                         PGresult **out, const char *what, struct err *e)
+{
+    PGresult *res = NULL;
+    enum status st = db_exec_params(db, sql, n, p, PGRES_TUPLES_OK, &res, what, e);
+
+    if (st == ST_OK)
+        st = one_row(res, what, e);
+    if (st != ST_OK) {
+        PQclear(res);
+        res = NULL;
+    }
+    *out = res;
+    return st;
+}
+
+enum status db_exec_changed(struct db *db, const char *sql, int n, const char *const *p,
+                            const char *what, bool *changed, struct err *e)
+{
+    PGresult *res = NULL;
+    enum status st = db_exec_params(db, sql, n, p, PGRES_COMMAND_OK, &res, what, e);
+
+    *changed = st == ST_OK && strcmp(PQcmdTuples(res), "0") != 0;
+    PQclear(res);
+    return st;
 }
 
 /* ---- prepared statements -------------------------------------------------------------
@@ -148,12 +215,9 @@ static enum status db_exec_stmt(struct db *db, enum db_stmt s, const char *const
 
     if ((db->prepared & bit) == 0) {
         res = PQprepare(db->conn, stmts[s].name, stmts[s].sql, stmts[s].nparams, NULL);
-        if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-            st = db_result_error(db->conn, res, what, e);
-            PQclear(res);
+        st = take_result(db, res, PGRES_COMMAND_OK, NULL, what, e);
+        if (st != ST_OK)
             return st;
-        }
-        PQclear(res);
         db->prepared |= bit;
     }
     res = PQexecPrepared(db->conn, stmts[s].name, stmts[s].nparams, p, NULL, NULL, 0);
@@ -167,16 +231,7 @@ static enum status db_exec_stmt(struct db *db, enum db_stmt s, const char *const
         PQclear(PQexec(db->conn, sql));
         return db_exec_params(db, stmts[s].sql, stmts[s].nparams, p, want, out, what, e);
     }
-    if (res == NULL || PQresultStatus(res) != want) {
-        st = db_result_error(db->conn, res, what, e);
-        PQclear(res);
-        return st;
-    }
-    if (out)
-        *out = res;
-    else
-        PQclear(res);
-    return ST_OK;
+    return take_result(db, res, want, out, what, e);
 }
 
 /* Server notices (e.g. "relation already exists, skipping" from an idempotent migrate)
@@ -235,10 +290,8 @@ enum status db_open(const char *url, int64_t timeout_ms, struct db **out, struct
     PQsetNoticeProcessor(db->conn, notice_to_log, NULL);
     {
         /* Times are formatted in SQL; the session zone must not leak into them. */
-        PGresult *res = PQexec(db->conn, "SET TIME ZONE 'UTC'");
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            st = db_result_error(db->conn, res, "set the session time zone", e);
-        PQclear(res);
+        st = take_result(db, PQexec(db->conn, "SET TIME ZONE 'UTC'"), PGRES_COMMAND_OK,
+                         NULL, "set the session time zone", e);
     }
 out:
     if (st != ST_OK) {
@@ -520,16 +573,6 @@ out:
 /* ---- rows ----------------------------------------------------------------------------
  */
 
-/* snprintf(dst, n, "%s", src) without the format machinery (rows are copied field by
- * field for every claim): at most n - 1 bytes, always terminated. */
-static void copy_text(char *dst, size_t n, const char *src)
-{
-    size_t len = strnlen(src, n - 1);
-
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-}
-
 char *db_dup_or_null(PGresult *res, int row, int col)
 {
     if (PQgetisnull(res, row, col))
@@ -602,6 +645,36 @@ enum status db_rows_to_ops(PGresult *res, struct db_ops *out, struct err *e)
         out->n++;
     }
     return ST_OK;
+}
+
+enum status db_query_list(struct db *db, const char *sql, int n, const char *const *p,
+                          const char *what, size_t size, void **items, int *rows,
+                          PGresult **res, struct err *e)
+{
+    enum status st = db_exec_params(db, sql, n, p, PGRES_TUPLES_OK, res, what, e);
+
+    *items = NULL;
+    *rows = 0;
+    if (st != ST_OK) {
+        *res = NULL;
+        return st;
+    }
+    return db_rows_calloc(*res, size, items, rows, e);
+}
+
+enum status db_query_ops(struct db *db, const char *sql, int n, const char *const *p,
+                         const char *what, struct db_ops *out, struct err *e)
+{
+    PGresult *res = NULL;
+    enum status st = db_exec_params(db, sql, n, p, PGRES_TUPLES_OK, &res, what, e);
+
+    out->items = NULL;
+    out->n = 0;
+    if (st != ST_OK)
+        return st;
+    st = db_rows_to_ops(res, out, e);
+    PQclear(res);
+    return st;
 }
 
 void db_ops_free(struct db_ops *l)
@@ -812,43 +885,31 @@ enum status db_stats(struct db *db, struct db_stats *out, struct err *e)
     return ST_OK;
 }
 
-static enum status list_ops(struct db *db, const char *sql, const char *arg,
-                            const char *what, struct db_ops *out, struct err *e)
-{
-    const char *p[1] = {arg};
-    PGresult *res = NULL;
-    enum status st = db_exec_params(db, sql, 1, p, PGRES_TUPLES_OK, &res, what, e);
-
-    if (st != ST_OK)
-        return st;
-    st = db_rows_to_ops(res, out, e);
-    PQclear(res);
-    return st;
-}
-
 enum status db_list_pending(struct db *db, int32_t user_id, struct db_ops *out,
                             struct err *e)
 {
     char user[16];
+    const char *p[1] = {user};
 
     snprintf(user, sizeof user, "%" PRId32, user_id);
-    return list_ops(db,
-                    "SELECT " OP_COLUMNS " FROM queued_list_operations q"
-                    " WHERE q.tmdb_user_id = $1 AND q.status IN ('pending', 'processing')"
-                    " ORDER BY q.seq",
-                    user, "list pending operations", out, e);
+    return db_query_ops(db,
+                        "SELECT " OP_COLUMNS " FROM queued_list_operations q"
+                        " WHERE q.tmdb_user_id = $1"
+                        " AND q.status IN ('pending', 'processing') ORDER BY q.seq",
+                        1, p, "list pending operations", out, e);
 }
 
 enum status db_list_failed(struct db *db, int limit, struct db_ops *out, struct err *e)
 {
     char lim[16];
+    const char *p[1] = {lim};
 
     snprintf(lim, sizeof lim, "%d", limit);
-    return list_ops(
+    return db_query_ops(
         db,
         "SELECT " OP_COLUMNS " FROM queued_list_operations q"
         " WHERE q.status = 'failed' ORDER BY q.updated_at DESC, q.seq DESC LIMIT $1",
-        lim, "list failed operations", out, e);
+        1, p, "list failed operations", out, e);
 }
 
 /* ---- credentials ---------------------------------------------------------------------
@@ -874,17 +935,14 @@ enum status db_session_rm(struct db *db, int32_t user_id, struct err *e)
 {
     char user[16];
     const char *p[1] = {user};
-    PGresult *res = NULL;
+    bool removed;
     enum status st;
 
     snprintf(user, sizeof user, "%" PRId32, user_id);
-    st = db_exec_params(db, "DELETE FROM tmdb_user_credentials WHERE tmdb_user_id = $1",
-                        1, p, PGRES_COMMAND_OK, &res, "remove TMDB credentials", e);
-    if (st != ST_OK)
-        return st;
-    if (strcmp(PQcmdTuples(res), "0") == 0)
+    st = db_exec_changed(db, "DELETE FROM tmdb_user_credentials WHERE tmdb_user_id = $1",
+                         1, p, "remove TMDB credentials", &removed, e);
+    if (st == ST_OK && !removed)
         st = err_set(e, ST_NOT_FOUND, "no TMDB credentials for user %" PRId32, user_id);
-    PQclear(res);
     return st;
 }
 
@@ -959,21 +1017,17 @@ void db_claim_cleanup(struct db_claim *c)
 enum status db_schema_has(struct db *db, const char *condition, const char *who,
                           const char *what, struct err *e)
 {
-    char sql[1024], look[128];
-    PGresult *res = NULL;
+    char sql[1024], look[128], has[8];
     enum status st;
 
     snprintf(sql, sizeof sql, "SELECT %s", condition);
     snprintf(look, sizeof look, "look for the %s's schema", who);
-    st = db_exec_params(db, sql, 0, NULL, PGRES_TUPLES_OK, &res, look, e);
-    if (st != ST_OK)
-        return st;
-    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+    st = db_query_value(db, sql, 0, NULL, look, has, sizeof has, e);
+    if (st == ST_OK && strcmp(has, "t") != 0)
         st = err_set(
             e, ST_NOT_FOUND,
             "the database lacks the %s's schema (%s is missing): run tmdbq migrate", who,
             what);
-    PQclear(res);
     return st;
 }
 
@@ -1035,10 +1089,9 @@ enum status db_claim(struct db *db, const char *id, const char *consumer_id,
     st = db_exec_stmt(db, STMT_CLAIM, p, PGRES_TUPLES_OK, &res, "claim the operation", e);
     if (st != ST_OK)
         return st;
-    if (PQntuples(res) != 1) {
-        st = err_set(e, ST_DB, "could not claim the operation: %d rows", PQntuples(res));
+    st = one_row(res, "claim the operation", e);
+    if (st != ST_OK)
         goto out;
-    }
     name = PQgetvalue(res, 0, CL_RESULT);
     for (i = 0; i < sizeof claim_results / sizeof claim_results[0]; i++) {
         if (strcmp(name, claim_results[i].name) == 0)
@@ -1141,9 +1194,8 @@ enum status db_finish(struct db *db, const char *id, const char *consumer_id,
     st = db_exec_stmt(db, STMT_FINISH, p, PGRES_TUPLES_OK, &res, "record the outcome", e);
     if (st != ST_OK)
         return st;
-    if (PQntuples(res) != 1) {
-        st = err_set(e, ST_DB, "could not record the outcome: %d rows", PQntuples(res));
-    } else {
+    st = one_row(res, "record the outcome", e);
+    if (st == ST_OK) {
         *recorded = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
         db_copy_handon(next, res, 0, 1);
     }
@@ -1178,23 +1230,20 @@ enum status db_consumer_heartbeat(struct db *db, const char *consumer_id,
 {
     char proc[32], fail[32], infl[16];
     const char *p[5] = {consumer_id, proc, fail, infl, node};
-    PGresult *res = NULL;
+    bool found;
     enum status st;
 
     snprintf(proc, sizeof proc, "%" PRId64, processed);
     snprintf(fail, sizeof fail, "%" PRId64, failed);
     snprintf(infl, sizeof infl, "%d", in_flight);
-    st = db_exec_params(db,
+    st =
+        db_exec_changed(db,
                         "UPDATE tmdbq_consumers SET last_seen_at = now(), processed = $2,"
                         " failed = $3, in_flight = $4, amqp_node = $5"
                         " WHERE consumer_id = $1",
-                        5, p, PGRES_COMMAND_OK, &res, "record the consumer's heartbeat",
-                        e);
-    if (st != ST_OK)
-        return st;
-    if (strcmp(PQcmdTuples(res), "0") == 0)
+                        5, p, "record the consumer's heartbeat", &found, e);
+    if (st == ST_OK && !found)
         st = err_set(e, ST_NOT_FOUND, "consumer \"%s\" is not registered", consumer_id);
-    PQclear(res);
     return st;
 }
 
@@ -1208,27 +1257,37 @@ enum status db_consumer_unregister(struct db *db, const char *consumer_id, struc
 
 enum status db_is_paused(struct db *db, bool *paused, struct err *e)
 {
-    PGresult *res = NULL;
-    enum status st;
+    char v[8];
+    enum status st =
+        db_query_value(db, "SELECT coalesce((SELECT paused FROM tmdbq_control), false)",
+                       0, NULL, "read the pause switch", v, sizeof v, e);
 
-    *paused = false;
-    st = db_exec_params(db, "SELECT coalesce((SELECT paused FROM tmdbq_control), false)",
-                        0, NULL, PGRES_TUPLES_OK, &res, "read the pause switch", e);
-    if (st != ST_OK)
-        return st;
-    if (PQntuples(res) == 1)
-        *paused = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    return ST_OK;
+    *paused = strcmp(v, "t") == 0;
+    return st;
+}
+
+void db_items_free(void **items, size_t *n)
+{
+    free(*items);
+    *items = NULL;
+    *n = 0;
 }
 
 void db_ids_free(struct db_ids *l)
 {
-    if (l == NULL)
-        return;
-    free(l->ids);
-    l->ids = NULL;
-    l->n = 0;
+    if (l != NULL)
+        db_items_free((void **)&l->ids, &l->n);
+}
+
+enum status db_rows_to_ids(PGresult *res, struct db_ids *out, struct err *e)
+{
+    int n;
+    enum status st = db_rows_calloc(res, sizeof *out->ids, (void **)&out->ids, &n, e);
+
+    for (int r = 0; r < n; r++)
+        db_copy_id(out->ids[r], res, r, 0);
+    out->n = (size_t)n;
+    return st;
 }
 
 enum status db_retry_credential_failures(struct db *db, int32_t user_id,
@@ -1238,7 +1297,6 @@ enum status db_retry_credential_failures(struct db *db, int32_t user_id,
     const char *p[1] = {user};
     PGresult *res = NULL;
     enum status st;
-    int n;
 
     out->ids = NULL;
     out->n = 0;
@@ -1248,19 +1306,9 @@ enum status db_retry_credential_failures(struct db *db, int32_t user_id,
         PGRES_TUPLES_OK, &res, "retry the user's credential failures", e);
     if (st != ST_OK)
         return st;
-    n = PQntuples(res);
-    if (n > 0) {
-        out->ids = calloc((size_t)n, sizeof *out->ids);
-        if (out->ids == NULL) {
-            /* Committed already: the reaper's relay publishes the unpublished rows. */
-            st = err_set(e, ST_NOMEM, "out of memory");
-            goto out;
-        }
-        for (int r = 0; r < n; r++)
-            db_copy_id(out->ids[r], res, r, 0);
-        out->n = (size_t)n;
-    }
-out:
+    /* Committed already: should this run out of memory, the reaper's relay publishes the
+     * unpublished rows. */
+    st = db_rows_to_ids(res, out, e);
     PQclear(res);
     return st;
 }

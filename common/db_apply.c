@@ -33,18 +33,13 @@ enum status db_apply_begin(struct db *db, const struct op_request *req,
     snprintf(user, sizeof user, "%" PRId32, req->user_id);
     snprintf(list, sizeof list, "%" PRId32, req->list_id);
     snprintf(lease, sizeof lease, "%" PRId64, lease_ms);
-    st = db_exec_params(
-        db,
-        "SELECT a.outcome, a.why, a.user_session, a.user_token, " OP_COLUMNS
-        " FROM tmdbq_apply_begin($1, $2::integer, nullif($3::integer, 0),"
-        " $4::jsonb, $5, $6::bigint) a, LATERAL (SELECT (a.op).*) q",
-        6, p, PGRES_TUPLES_OK, &res, "start the apply", e);
+    st = db_query_row(db,
+                      "SELECT a.outcome, a.why, a.user_session, a.user_token, " OP_COLUMNS
+                      " FROM tmdbq_apply_begin($1, $2::integer, nullif($3::integer, 0),"
+                      " $4::jsonb, $5, $6::bigint) a, LATERAL (SELECT (a.op).*) q",
+                      6, p, &res, "start the apply", e);
     if (st != ST_OK)
         return st;
-    if (PQntuples(res) != 1) {
-        st = err_set(e, ST_DB, "could not start the apply: %d rows", PQntuples(res));
-        goto out;
-    }
     outcome = PQgetvalue(res, 0, 0);
     why = PQgetvalue(res, 0, 1);
     if (strcmp(outcome, "direct") == 0)

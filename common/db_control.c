@@ -107,22 +107,6 @@ enum status db_process_op(struct db *db, const char *id, struct op *out, struct 
                      id, &c, out, NULL, e);
 }
 
-static enum status rows_query(struct db *db, const char *sql, int n, const char *const *p,
-                              const char *what, struct db_ops *out, struct err *e)
-{
-    PGresult *res = NULL;
-    enum status st;
-
-    out->items = NULL;
-    out->n = 0;
-    st = db_exec_params(db, sql, n, p, PGRES_TUPLES_OK, &res, what, e);
-    if (st != ST_OK)
-        return st;
-    st = db_rows_to_ops(res, out, e);
-    PQclear(res);
-    return st;
-}
-
 enum status db_process_user(struct db *db, int32_t user_id, struct db_ops *out,
                             struct err *e)
 {
@@ -130,20 +114,20 @@ enum status db_process_user(struct db *db, int32_t user_id, struct db_ops *out,
     const char *p[1] = {user};
 
     snprintf(user, sizeof user, "%" PRId32, user_id);
-    return rows_query(db,
-                      "SELECT " OP_COLUMNS " FROM tmdbq_process_user($1::integer) q"
-                      " ORDER BY q.seq",
-                      1, p, "process the user's operations", out, e);
+    return db_query_ops(db,
+                        "SELECT " OP_COLUMNS " FROM tmdbq_process_user($1::integer) q"
+                        " ORDER BY q.seq",
+                        1, p, "process the user's operations", out, e);
 }
 
 enum status db_list_due(struct db *db, struct db_ops *out, struct err *e)
 {
-    return rows_query(db,
-                      "SELECT " OP_COLUMNS " FROM queued_list_operations q"
-                      " WHERE q.status = 'pending'"
-                      " AND (q.scheduled_for IS NULL OR q.scheduled_for <= now())"
-                      " ORDER BY q.seq",
-                      0, NULL, "list due operations", out, e);
+    return db_query_ops(db,
+                        "SELECT " OP_COLUMNS " FROM queued_list_operations q"
+                        " WHERE q.status = 'pending'"
+                        " AND (q.scheduled_for IS NULL OR q.scheduled_for <= now())"
+                        " ORDER BY q.seq",
+                        0, NULL, "list due operations", out, e);
 }
 
 enum status db_get_ops(struct db *db, const char *const *ids, size_t n,
@@ -161,10 +145,10 @@ enum status db_get_ops(struct db *db, const char *const *ids, size_t n,
     if (st != ST_OK)
         return st;
     p[0] = arr;
-    st = rows_query(db,
-                    "SELECT " OP_COLUMNS " FROM queued_list_operations q"
-                    " WHERE q.id = ANY ($1::uuid[]) ORDER BY q.seq",
-                    1, p, "read the operations", out, e);
+    st = db_query_ops(db,
+                      "SELECT " OP_COLUMNS " FROM queued_list_operations q"
+                      " WHERE q.id = ANY ($1::uuid[]) ORDER BY q.seq",
+                      1, p, "read the operations", out, e);
     free(arr);
     return st;
 }
@@ -173,8 +157,7 @@ enum status db_count_active(struct db *db, const char *const *ids, size_t n,
                             int64_t *active, struct err *e)
 {
     const char *p[1];
-    PGresult *res = NULL;
-    char *arr;
+    char *arr, v[32];
     enum status st;
 
     *active = 0;
@@ -184,18 +167,14 @@ enum status db_count_active(struct db *db, const char *const *ids, size_t n,
     if (st != ST_OK)
         return st;
     p[0] = arr;
-    st = db_exec_params(db,
+    st = db_query_value(db,
                         "SELECT count(*) FROM queued_list_operations q"
                         " WHERE q.id = ANY ($1::uuid[])"
                         " AND q.status IN ('pending', 'processing')",
-                        1, p, PGRES_TUPLES_OK, &res, "count the active operations", e);
+                        1, p, "count the active operations", v, sizeof v, e);
     free(arr);
-    if (st != ST_OK)
-        return st;
-    if (PQntuples(res) == 1)
-        *active = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return ST_OK;
+    *active = strtoll(v, NULL, 10);
+    return st;
 }
 
 /* ---- pause ----------------------------------------------------------------------------
@@ -261,18 +240,64 @@ enum status db_pause_state(struct db *db, struct db_pause_state *out, struct err
 /* ---- registries ----------------------------------------------------------------------
  */
 
+/* The columns both registries start with ($1 is the liveness window in ms), in the order
+ * process_from_row reads them, then the table's own from column PROCESS_NCOLS.
+ * clang-format would break the macro arguments apart, so these few lines are left as
+ * written. */
+/* clang-format off */
+#define PROCESS_COLUMNS(t, id)                                                           \
+    t "." id ", " t ".host, " t ".pid, " ISO(t ".started_at") ", "                        \
+    ISO(t ".last_seen_at") ", extract(epoch FROM now() - " t ".last_seen_at), "           \
+    t ".last_seen_at > now() - $1::bigint * interval '1 millisecond' AS live"
+#define CONSUMER_COLUMNS                                                                 \
+    PROCESS_COLUMNS("c", "consumer_id") ", c.processed, c.failed, c.in_flight, "     \
+    "c.amqp_node"
+#define REAPER_COLUMNS                                                                   \
+    PROCESS_COLUMNS("r", "reaper_id") ", r.is_leader, " ISO("r.last_sweep_at") ", "      \
+    "r.last_sweep::text, " ISO("r.last_cleanup_at")
+/* clang-format on */
+#define PROCESS_NCOLS 7
+
+static void process_cleanup(struct db_process *p)
+{
+    free(p->id);
+    free(p->host);
+}
+
+/* Row r's PROCESS_COLUMNS into p; false when out of memory (p then holds what it got). */
+static bool process_from_row(PGresult *res, int r, struct db_process *p)
+{
+    p->id = db_dup_or_null(res, r, 0);
+    p->host = db_dup_or_null(res, r, 1);
+    p->pid = (int)strtol(PQgetvalue(res, r, 2), NULL, 10);
+    db_copy_time(p->started_at, res, r, 3);
+    db_copy_time(p->last_seen_at, res, r, 4);
+    p->last_seen_age_s = strtod(PQgetvalue(res, r, 5), NULL);
+    p->live = strcmp(PQgetvalue(res, r, 6), "t") == 0;
+    return p->id != NULL && p->host != NULL;
+}
+
+/* A registry's rows (sql: $1 is the liveness window in ms), as db_query_list. */
+static enum status registry_list(struct db *db, int64_t live_ms, const char *sql,
+                                 const char *what, size_t size, void **items, int *rows,
+                                 PGresult **res, struct err *e)
+{
+    char live[32];
+    const char *p[1] = {live};
+
+    snprintf(live, sizeof live, "%" PRId64, live_ms);
+    return db_query_list(db, sql, 1, p, what, size, items, rows, res, e);
+}
+
 void db_consumers_free(struct db_consumers *l)
 {
     if (l == NULL)
         return;
     for (size_t i = 0; i < l->n; i++) {
-        free(l->items[i].consumer_id);
-        free(l->items[i].host);
+        process_cleanup(&l->items[i].proc);
         free(l->items[i].amqp_node);
     }
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
+    db_items_free((void **)&l->items, &l->n);
 }
 
 void db_reapers_free(struct db_reapers *l)
@@ -280,77 +305,38 @@ void db_reapers_free(struct db_reapers *l)
     if (l == NULL)
         return;
     for (size_t i = 0; i < l->n; i++) {
-        free(l->items[i].reaper_id);
-        free(l->items[i].host);
+        process_cleanup(&l->items[i].proc);
         free(l->items[i].last_sweep_json);
     }
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
-}
-
-/* The registries' columns; $1 is the liveness window in ms. clang-format would break the
- * macro arguments apart, so these few lines are left as written. */
-/* clang-format off */
-#define SEEN_WITHIN(col) col " > now() - $1::bigint * interval '1 millisecond'"
-#define AGE(col) "extract(epoch FROM now() - " col ")"
-#define CONSUMER_COLUMNS                                                                 \
-    "c.consumer_id, c.host, c.pid, " ISO("c.started_at") ", " ISO("c.last_seen_at") ", " \
-    AGE("c.last_seen_at") ", c.processed, c.failed, c.in_flight, "                       \
-    SEEN_WITHIN("c.last_seen_at") " AS live, c.amqp_node"
-#define REAPER_COLUMNS                                                                   \
-    "r.reaper_id, r.host, r.pid, " ISO("r.started_at") ", " ISO("r.last_seen_at") ", "   \
-    AGE("r.last_seen_at") ", r.is_leader, " SEEN_WITHIN("r.last_seen_at") ", "           \
-    ISO("r.last_sweep_at") ", r.last_sweep::text, " ISO("r.last_cleanup_at")
-/* clang-format on */
-
-static bool is_true(PGresult *res, int row, int col)
-{
-    return strcmp(PQgetvalue(res, row, col), "t") == 0;
+    db_items_free((void **)&l->items, &l->n);
 }
 
 enum status db_list_consumers(struct db *db, int64_t live_ms, struct db_consumers *out,
                               struct err *e)
 {
-    char live[32];
-    const char *p[1] = {live};
     PGresult *res = NULL;
     enum status st;
     int n;
 
-    out->items = NULL;
     out->n = 0;
-    snprintf(live, sizeof live, "%" PRId64, live_ms);
-    st = db_exec_params(db,
-                        "SELECT " CONSUMER_COLUMNS " FROM tmdbq_consumers c"
-                        " ORDER BY live DESC, c.host, c.consumer_id",
-                        1, p, PGRES_TUPLES_OK, &res, "list the consumers", e);
-    if (st != ST_OK)
-        return st;
-    st = db_rows_calloc(res, sizeof *out->items, (void **)&out->items, &n, e);
-    if (st != ST_OK)
-        goto out;
-    for (int r = 0; r < n; r++) {
+    st = registry_list(db, live_ms,
+                       "SELECT " CONSUMER_COLUMNS " FROM tmdbq_consumers c"
+                       " ORDER BY live DESC, c.host, c.consumer_id",
+                       "list the consumers", sizeof *out->items, (void **)&out->items, &n,
+                       &res, e);
+    for (int r = 0; r < n && st == ST_OK; r++) {
         struct db_consumer_row *c = &out->items[r];
+        int node = PROCESS_NCOLS + 3;
 
-        c->consumer_id = db_dup_or_null(res, r, 0);
-        c->host = db_dup_or_null(res, r, 1);
         out->n++;
-        if (c->consumer_id == NULL || c->host == NULL) {
+        c->amqp_node = db_dup_or_null(res, r, node);
+        if (!process_from_row(res, r, &c->proc) ||
+            (c->amqp_node == NULL && !PQgetisnull(res, r, node)))
             st = err_set(e, ST_NOMEM, "out of memory");
-            goto out;
-        }
-        c->pid = (int)strtol(PQgetvalue(res, r, 2), NULL, 10);
-        db_copy_time(c->started_at, res, r, 3);
-        db_copy_time(c->last_seen_at, res, r, 4);
-        c->last_seen_age_s = strtod(PQgetvalue(res, r, 5), NULL);
-        c->processed = strtoll(PQgetvalue(res, r, 6), NULL, 10);
-        c->failed = strtoll(PQgetvalue(res, r, 7), NULL, 10);
-        c->in_flight = (int)strtol(PQgetvalue(res, r, 8), NULL, 10);
-        c->live = is_true(res, r, 9);
-        c->amqp_node = db_dup_or_null(res, r, 10);
+        c->processed = strtoll(PQgetvalue(res, r, PROCESS_NCOLS), NULL, 10);
+        c->failed = strtoll(PQgetvalue(res, r, PROCESS_NCOLS + 1), NULL, 10);
+        c->in_flight = (int)strtol(PQgetvalue(res, r, PROCESS_NCOLS + 2), NULL, 10);
     }
-out:
     if (st != ST_OK)
         db_consumers_free(out);
     PQclear(res);
@@ -360,46 +346,29 @@ out:
 enum status db_list_reapers(struct db *db, int64_t live_ms, struct db_reapers *out,
                             struct err *e)
 {
-    char live[32];
-    const char *p[1] = {live};
     PGresult *res = NULL;
     enum status st;
     int n;
 
-    out->items = NULL;
     out->n = 0;
-    snprintf(live, sizeof live, "%" PRId64, live_ms);
-    st = db_exec_params(db,
-                        "SELECT " REAPER_COLUMNS " FROM tmdbq_reapers r"
-                        " ORDER BY r.is_leader DESC, r.last_seen_at DESC, r.reaper_id",
-                        1, p, PGRES_TUPLES_OK, &res, "list the reapers", e);
-    if (st != ST_OK)
-        return st;
-    st = db_rows_calloc(res, sizeof *out->items, (void **)&out->items, &n, e);
-    if (st != ST_OK)
-        goto out;
-    for (int r = 0; r < n; r++) {
+    st = registry_list(db, live_ms,
+                       "SELECT " REAPER_COLUMNS " FROM tmdbq_reapers r"
+                       " ORDER BY r.is_leader DESC, r.last_seen_at DESC, r.reaper_id",
+                       "list the reapers", sizeof *out->items, (void **)&out->items, &n,
+                       &res, e);
+    for (int r = 0; r < n && st == ST_OK; r++) {
         struct db_reaper_row *x = &out->items[r];
+        int sweep = PROCESS_NCOLS + 2;
 
-        x->reaper_id = db_dup_or_null(res, r, 0);
-        x->host = db_dup_or_null(res, r, 1);
-        x->last_sweep_json = db_dup_or_null(res, r, 9);
         out->n++;
-        if (x->reaper_id == NULL || x->host == NULL ||
-            (x->last_sweep_json == NULL && !PQgetisnull(res, r, 9))) {
+        x->last_sweep_json = db_dup_or_null(res, r, sweep);
+        if (!process_from_row(res, r, &x->proc) ||
+            (x->last_sweep_json == NULL && !PQgetisnull(res, r, sweep)))
             st = err_set(e, ST_NOMEM, "out of memory");
-            goto out;
-        }
-        x->pid = (int)strtol(PQgetvalue(res, r, 2), NULL, 10);
-        db_copy_time(x->started_at, res, r, 3);
-        db_copy_time(x->last_seen_at, res, r, 4);
-        x->last_seen_age_s = strtod(PQgetvalue(res, r, 5), NULL);
-        x->leader = is_true(res, r, 6);
-        x->live = is_true(res, r, 7);
-        db_copy_time(x->last_sweep_at, res, r, 8);
-        db_copy_time(x->last_cleanup_at, res, r, 10);
+        x->leader = strcmp(PQgetvalue(res, r, PROCESS_NCOLS), "t") == 0;
+        db_copy_time(x->last_sweep_at, res, r, PROCESS_NCOLS + 1);
+        db_copy_time(x->last_cleanup_at, res, r, PROCESS_NCOLS + 3);
     }
-out:
     if (st != ST_OK)
         db_reapers_free(out);
     PQclear(res);

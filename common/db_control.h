@@ -73,18 +73,24 @@ enum status db_set_paused(struct db *db, bool paused, struct db_pause_state *out
 /* Read it. */
 enum status db_pause_state(struct db *db, struct db_pause_state *out, struct err *e);
 
-/* One row of tmdbq_consumers. Strings owned (db_consumers_free). */
-struct db_consumer_row {
-    char *consumer_id;
+/* What both registries (tmdbq_consumers, tmdbq_reapers) hold of a process. Strings
+ * owned (db_consumers_free, db_reapers_free). */
+struct db_process {
+    char *id; /* consumer_id, reaper_id */
     char *host;
     int pid;
     char started_at[OP_TIME_LEN];
     char last_seen_at[OP_TIME_LEN];
     double last_seen_age_s;
+    bool live; /* last seen within live_ms */
+};
+
+/* One row of tmdbq_consumers. */
+struct db_consumer_row {
+    struct db_process proc;
     int64_t processed;
     int64_t failed;
     int in_flight;
-    bool live;       /* last seen within live_ms */
     char *amqp_node; /* the RabbitMQ node it consumes from, NULL when unknown */
 };
 struct db_consumers {
@@ -100,14 +106,8 @@ enum status db_list_consumers(struct db *db, int64_t live_ms, struct db_consumer
 
 /* One row of tmdbq_reapers. Strings owned (db_reapers_free). */
 struct db_reaper_row {
-    char *reaper_id;
-    char *host;
-    int pid;
-    char started_at[OP_TIME_LEN];
-    char last_seen_at[OP_TIME_LEN];
-    double last_seen_age_s;
+    struct db_process proc;
     bool leader;
-    bool live;                         /* last seen within live_ms */
     char last_sweep_at[OP_TIME_LEN];   /* "" when none */
     char *last_sweep_json;             /* the leader's account of its last sweep (a JSON
                                           value as text), NULL when none */

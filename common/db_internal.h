@@ -76,6 +76,18 @@ enum status db_result_error(PGconn *conn, PGresult *res, const char *what, struc
 enum status db_exec_params(struct db *db, const char *sql, int n, const char *const *p,
                            ExecStatusType want, PGresult **out, const char *what,
                            struct err *e);
+/* db_exec_params for a statement whose answer is one value (row 0, column 0): buf gets
+ * its text, "" when there is no row or the value is SQL NULL (and on failure). */
+enum status db_query_value(struct db *db, const char *sql, int n, const char *const *p,
+                           const char *what, char *buf, size_t size, struct err *e);
+/* db_exec_params for a statement that returns exactly one row: *out gets it (the caller
+ * PQclears); ST_DB "could not <what>: <n> rows" for any other count. */
+enum status db_query_row(struct db *db, const char *sql, int n, const char *const *p,
+                         PGresult **out, const char *what, struct err *e);
+/* db_exec_params for an INSERT, UPDATE or DELETE: *changed says whether it touched a
+ * row (false on failure). */
+enum status db_exec_changed(struct db *db, const char *sql, int n, const char *const *p,
+                            const char *what, bool *changed, struct err *e);
 /* A statement without parameters or rows. */
 enum status db_exec_simple(struct db *db, const char *sql, const char *what,
                            struct err *e);
@@ -101,7 +113,20 @@ enum status db_schema_has(struct db *db, const char *condition, const char *who,
  * their number. ST_NOMEM (then *n is 0). */
 enum status db_rows_calloc(PGresult *res, size_t size, void **items, int *n,
                            struct err *e);
+/* Column 0 of every row of res (uuids) into out. ST_NOMEM (then out is empty). */
+enum status db_rows_to_ids(PGresult *res, struct db_ids *out, struct err *e);
+/* Free a list's items and empty it: *items (a malloc'd array) and *n; the db_*_free of
+ * lists whose items own nothing. */
+void db_items_free(void **items, size_t *n);
 /* Every row of res (OP_COLUMNS from column 0) into out. */
 enum status db_rows_to_ops(PGresult *res, struct db_ops *out, struct err *e);
+/* db_exec_params for a statement that returns rows, and room for them: *res (the caller
+ * PQclears; NULL on failure) and, as db_rows_calloc, *items and *n (0 on failure). */
+enum status db_query_list(struct db *db, const char *sql, int n, const char *const *p,
+                          const char *what, size_t size, void **items, int *rows,
+                          PGresult **res, struct err *e);
+/* db_exec_params for a statement that returns OP_COLUMNS rows, read into out. */
+enum status db_query_ops(struct db *db, const char *sql, int n, const char *const *p,
+                         const char *what, struct db_ops *out, struct err *e);
 
 #endif

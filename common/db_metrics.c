@@ -32,6 +32,19 @@ static bool buf_append(char **buf, size_t *len, size_t *cap, const char *s, size
     return true;
 }
 
+/* Close the array literal in buf (ok: everything before went in): buf, or NULL (buf
+ * freed) when anything ran out of memory. */
+static char *array_end(char *buf, size_t len, size_t cap, bool ok)
+{
+    if (ok)
+        ok = buf_append(&buf, &len, &cap, "}", 1);
+    if (!ok) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 /* A text[] literal of the n strings: {"a","b\"c"}, each element quoted, so any text
  * (commas, braces, quotes, NULL-looking words) arrives as it is. */
 static char *text_array(const char *const *v, size_t n)
@@ -51,13 +64,7 @@ static char *text_array(const char *const *v, size_t n)
         if (ok)
             ok = buf_append(&buf, &len, &cap, "\"", 1);
     }
-    if (ok)
-        ok = buf_append(&buf, &len, &cap, "}", 1);
-    if (!ok) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return array_end(buf, len, cap, ok);
 }
 
 static char *bigint_array(const int64_t *v, size_t n)
@@ -70,13 +77,7 @@ static char *bigint_array(const int64_t *v, size_t n)
         int k = snprintf(num, sizeof num, "%s%" PRId64, i == 0 ? "" : ",", v[i]);
         ok = buf_append(&buf, &len, &cap, num, (size_t)k);
     }
-    if (ok)
-        ok = buf_append(&buf, &len, &cap, "}", 1);
-    if (!ok) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return array_end(buf, len, cap, ok);
 }
 
 enum status db_metrics_add(struct db *db, const char *const *names,
@@ -113,11 +114,8 @@ out:
 
 void db_metrics_free(struct db_metrics *l)
 {
-    if (l == NULL)
-        return;
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
+    if (l != NULL)
+        db_items_free((void **)&l->items, &l->n);
 }
 
 enum status db_metrics_read(struct db *db, struct db_metrics *out, struct err *e)
@@ -126,31 +124,19 @@ enum status db_metrics_read(struct db *db, struct db_metrics *out, struct err *e
     enum status st;
     int rows;
 
-    out->items = NULL;
     out->n = 0;
-    st = db_exec_params(
+    st = db_query_list(
         db, "SELECT name, label, value FROM tmdbq_metrics ORDER BY name, label", 0, NULL,
-        PGRES_TUPLES_OK, &res, "read the metrics' counters", e);
-    if (st != ST_OK)
-        return st;
-    rows = PQntuples(res);
-    if (rows > 0) {
-        out->items = calloc((size_t)rows, sizeof *out->items);
-        if (out->items == NULL) {
-            st = err_set(e, ST_NOMEM, "out of memory");
-            goto out;
-        }
-    }
+        "read the metrics' counters", sizeof *out->items, (void **)&out->items, &rows,
+        &res, e);
     for (int i = 0; i < rows; i++) {
         struct db_metric *m = &out->items[i];
-        char *end = NULL;
 
         snprintf(m->name, sizeof m->name, "%s", PQgetvalue(res, i, 0));
         snprintf(m->label, sizeof m->label, "%s", PQgetvalue(res, i, 1));
-        m->value = strtoll(PQgetvalue(res, i, 2), &end, 10);
+        m->value = strtoll(PQgetvalue(res, i, 2), NULL, 10);
     }
     out->n = (size_t)rows;
-out:
     PQclear(res);
     return st;
 }
@@ -158,25 +144,17 @@ out:
 enum status db_metrics_oldest_pending(struct db *db, double *age_s, bool *any,
                                       struct err *e)
 {
-    PGresult *res = NULL;
-    enum status st;
-
-    *age_s = 0;
-    *any = false;
+    char v[64];
     /* (status, inserted_at) is indexed (migration 001): the minimum is one probe. */
-    st = db_exec_params(db,
-                        "SELECT extract(epoch FROM now() - min(inserted_at))::float8 "
-                        "FROM queued_list_operations WHERE status = 'pending'",
-                        0, NULL, PGRES_TUPLES_OK, &res,
-                        "read the oldest pending operation", e);
-    if (st != ST_OK)
-        return st;
-    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-        *age_s = strtod(PQgetvalue(res, 0, 0), NULL);
-        *any = true;
-    }
-    PQclear(res);
-    return ST_OK;
+    enum status st =
+        db_query_value(db,
+                       "SELECT extract(epoch FROM now() - min(inserted_at))::float8 "
+                       "FROM queued_list_operations WHERE status = 'pending'",
+                       0, NULL, "read the oldest pending operation", v, sizeof v, e);
+
+    *any = v[0] != '\0';
+    *age_s = *any ? strtod(v, NULL) : 0;
+    return st;
 }
 
 enum status db_ping(struct db *db, struct err *e)

@@ -33,53 +33,42 @@ enum status db_rate_lease(struct db *db, const struct db_rate_ask *a,
     snprintf(sent, sizeof sent, "%d", a->sent);
     snprintf(limited, sizeof limited, "%d", a->limited);
     snprintf(cool, sizeof cool, "%" PRId64, a->cooldown_ms);
-    st = db_exec_params(db,
-                        "SELECT granted, first_ms, wait_ms, cooldown_ms FROM"
-                        " tmdbq_rate_lease($1, $2::float8, $3::float8, $4::integer,"
-                        " $5::bigint, $6::integer, $7::integer, $8::bigint)",
-                        8, p, PGRES_TUPLES_OK, &res, "lease TMDB request slots", e);
+    st = db_query_row(db,
+                      "SELECT granted, first_ms, wait_ms, cooldown_ms FROM"
+                      " tmdbq_rate_lease($1, $2::float8, $3::float8, $4::integer,"
+                      " $5::bigint, $6::integer, $7::integer, $8::bigint)",
+                      8, p, &res, "lease TMDB request slots", e);
     if (st != ST_OK)
         return st;
-    if (PQntuples(res) != 1) {
-        st = err_set(e, ST_DB, "could not lease TMDB request slots: %d rows",
-                     PQntuples(res));
-    } else {
-        out->granted = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-        out->first_ms = strtod(PQgetvalue(res, 0, 1), NULL);
-        out->wait_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-        out->cooldown_ms = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-    }
+    out->granted = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    out->first_ms = strtod(PQgetvalue(res, 0, 1), NULL);
+    out->wait_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    out->cooldown_ms = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     PQclear(res);
-    return st;
+    return ST_OK;
 }
 
 enum status db_hold(struct db *db, const char *id, const char *consumer_id,
                     int64_t lease_ms, const char *message, bool *held, struct err *e)
 {
-    char lease[32];
+    char lease[32], v[8];
     const char *p[4] = {id, consumer_id, lease, message};
-    PGresult *res = NULL;
     enum status st;
 
     *held = false;
     if (!op_id_valid(id) || lease_ms < 1)
         return err_set(e, ST_INVALID, "cannot hold \"%.40s\": bad arguments", id);
     snprintf(lease, sizeof lease, "%" PRId64, lease_ms);
-    st = db_exec_params(db, "SELECT tmdbq_hold($1::uuid, $2, $3::bigint, $4)", 4, p,
-                        PGRES_TUPLES_OK, &res, "hold the operation", e);
-    if (st == ST_OK && PQntuples(res) == 1)
-        *held = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
+    st = db_query_value(db, "SELECT tmdbq_hold($1::uuid, $2, $3::bigint, $4)", 4, p,
+                        "hold the operation", v, sizeof v, e);
+    *held = strcmp(v, "t") == 0;
     return st;
 }
 
 void db_rate_scopes_free(struct db_rate_scopes *l)
 {
-    if (l == NULL)
-        return;
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
+    if (l != NULL)
+        db_items_free((void **)&l->items, &l->n);
 }
 
 enum status db_rate_status(struct db *db, struct db_rate_scopes *out, struct err *e)
@@ -88,33 +77,25 @@ enum status db_rate_status(struct db *db, struct db_rate_scopes *out, struct err
     enum status st;
     int n;
 
-    out->items = NULL;
     out->n = 0;
-    st = db_exec_params(
+    st = db_query_list(
         db,
         "SELECT scope, rate, sent_per_s, requests_1m, limited_1m, " ISO(
             "cooldown_until") ", " ISO("seen_at") " FROM tmdbq_rate_status()",
-        0, NULL, PGRES_TUPLES_OK, &res, "read the TMDB request budget", e);
-    if (st != ST_OK)
-        return st;
-    st = db_rows_calloc(res, sizeof *out->items, (void **)&out->items, &n, e);
-    if (st != ST_OK)
-        goto out;
-    if (n > 0) {
-        for (int r = 0; r < n; r++) {
-            struct db_rate_scope *it = &out->items[r];
+        0, NULL, "read the TMDB request budget", sizeof *out->items, (void **)&out->items,
+        &n, &res, e);
+    for (int r = 0; r < n; r++) {
+        struct db_rate_scope *it = &out->items[r];
 
-            snprintf(it->scope, sizeof it->scope, "%s", PQgetvalue(res, r, 0));
-            it->rate = strtod(PQgetvalue(res, r, 1), NULL);
-            it->sent_per_s = strtod(PQgetvalue(res, r, 2), NULL);
-            it->requests_1m = strtoll(PQgetvalue(res, r, 3), NULL, 10);
-            it->limited_1m = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-            db_copy_time(it->cooldown_until, res, r, 5);
-            db_copy_time(it->seen_at, res, r, 6);
-        }
-        out->n = (size_t)n;
+        snprintf(it->scope, sizeof it->scope, "%s", PQgetvalue(res, r, 0));
+        it->rate = strtod(PQgetvalue(res, r, 1), NULL);
+        it->sent_per_s = strtod(PQgetvalue(res, r, 2), NULL);
+        it->requests_1m = strtoll(PQgetvalue(res, r, 3), NULL, 10);
+        it->limited_1m = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+        db_copy_time(it->cooldown_until, res, r, 5);
+        db_copy_time(it->seen_at, res, r, 6);
     }
-out:
+    out->n = (size_t)n;
     PQclear(res);
     return st;
 }

@@ -12,14 +12,6 @@
 
 #include "db_internal.h"
 
-/* The single value of a one-row, one-column result as an int64. */
-static int64_t result_int64(PGresult *res)
-{
-    if (PQntuples(res) != 1 || PQnfields(res) < 1 || PQgetisnull(res, 0, 0))
-        return 0;
-    return strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-}
-
 enum status db_reaper_schema_check(struct db *db, struct err *e)
 {
     return db_schema_has(
@@ -75,17 +67,13 @@ enum status db_reaper_register(struct db *db, const char *reaper_id, const char 
 
 enum status db_reaper_try_lead(struct db *db, bool *leader, struct err *e)
 {
-    PGresult *res = NULL;
-    enum status st;
+    char v[8];
+    enum status st =
+        db_query_value(db, "SELECT pg_try_advisory_lock(" DB_REAPER_LEADER_KEY ")", 0,
+                       NULL, "try the reaper leader's lock", v, sizeof v, e);
 
-    *leader = false;
-    st = db_exec_params(db, "SELECT pg_try_advisory_lock(" DB_REAPER_LEADER_KEY ")", 0,
-                        NULL, PGRES_TUPLES_OK, &res, "try the reaper leader's lock", e);
-    if (st != ST_OK)
-        return st;
-    *leader = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    return ST_OK;
+    *leader = strcmp(v, "t") == 0;
+    return st;
 }
 
 enum status db_reaper_heartbeat(struct db *db, const char *reaper_id, bool leader,
@@ -140,24 +128,21 @@ enum status db_reaper_record_sweep(struct db *db, const char *reaper_id,
 
 enum status db_reaper_cleanup_age(struct db *db, int64_t *age_ms, struct err *e)
 {
-    PGresult *res = NULL;
-    enum status st;
+    char v[32];
+    enum status st =
+        db_query_value(db,
+                       "SELECT floor(extract(epoch FROM now()"
+                       " - max(last_cleanup_at)) * 1000)::bigint"
+                       " FROM tmdbq_reapers",
+                       0, NULL, "read the last cleanup's time", v, sizeof v, e);
 
     *age_ms = -1;
-    st =
-        db_exec_params(db,
-                       "SELECT floor(extract(epoch FROM now() - max(last_cleanup_at))"
-                       " * 1000)::bigint FROM tmdbq_reapers",
-                       0, NULL, PGRES_TUPLES_OK, &res, "read the last cleanup's time", e);
-    if (st != ST_OK)
-        return st;
-    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-        *age_ms = result_int64(res);
+    if (v[0] != '\0') {
+        *age_ms = strtoll(v, NULL, 10);
         if (*age_ms < 0) /* another server's clock: treat as just done */
             *age_ms = 0;
     }
-    PQclear(res);
-    return ST_OK;
+    return st;
 }
 
 enum status db_reaper_purge_registry(struct db *db, const char *reaper_id,
@@ -195,11 +180,8 @@ enum status db_reaper_purge_registry(struct db *db, const char *reaper_id,
 
 void db_rescue_items_free(struct db_rescue_items *l)
 {
-    if (l == NULL)
-        return;
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
+    if (l != NULL)
+        db_items_free((void **)&l->items, &l->n);
 }
 
 enum status db_reaper_rescue(struct db *db, const char *reaper_id, int max_retries,
@@ -218,27 +200,21 @@ enum status db_reaper_rescue(struct db *db, const char *reaper_id, int max_retri
                        max_retries, limit);
     snprintf(retries, sizeof retries, "%d", max_retries);
     snprintf(lim, sizeof lim, "%d", limit);
-    st = db_exec_params(db,
-                        "SELECT op_id::text, outcome, next_ids::text"
-                        " FROM tmdbq_rescue_expired($1, $2::integer, $3::integer)",
-                        3, p, PGRES_TUPLES_OK, &res, "rescue expired leases", e);
-    if (st != ST_OK)
-        return st;
-    /* Committed already: should this fail, the rows wait unpublished for the relay. */
-    st = db_rows_calloc(res, sizeof *out->items, (void **)&out->items, &n, e);
-    if (st != ST_OK)
-        goto out;
-    if (n > 0) {
-        for (int r = 0; r < n; r++) {
-            struct db_rescue_item *it = &out->items[r];
+    /* Committed already: should the rows not fit in memory, they wait unpublished for
+     * the relay. */
+    st = db_query_list(db,
+                       "SELECT op_id::text, outcome, next_ids::text"
+                       " FROM tmdbq_rescue_expired($1, $2::integer, $3::integer)",
+                       3, p, "rescue expired leases", sizeof *out->items,
+                       (void **)&out->items, &n, &res, e);
+    for (int r = 0; r < n; r++) {
+        struct db_rescue_item *it = &out->items[r];
 
-            db_copy_id(it->id, res, r, 0);
-            it->abandoned = strcmp(PQgetvalue(res, r, 1), "abandoned") == 0;
-            db_copy_handon(&it->next, res, r, 2);
-        }
-        out->n = (size_t)n;
+        db_copy_id(it->id, res, r, 0);
+        it->abandoned = strcmp(PQgetvalue(res, r, 1), "abandoned") == 0;
+        db_copy_handon(&it->next, res, r, 2);
     }
-out:
+    out->n = (size_t)n;
     PQclear(res);
     return st;
 }
@@ -255,7 +231,6 @@ enum status db_reaper_relay_candidates(struct db *db, enum db_relay_kind kind,
     const char *sql;
     PGresult *res = NULL;
     enum status st;
-    int n;
 
     out->ids = NULL;
     out->n = 0;
@@ -280,19 +255,9 @@ enum status db_reaper_relay_candidates(struct db *db, enum db_relay_kind kind,
     st = db_exec_params(db, sql, 3, p, PGRES_TUPLES_OK, &res, "look for relay work", e);
     if (st != ST_OK)
         return st;
-    n = PQntuples(res);
-    if (n > 0) {
-        out->ids = calloc((size_t)n, sizeof *out->ids);
-        if (out->ids == NULL) {
-            st = err_set(e, ST_NOMEM, "out of memory");
-            goto out;
-        }
-        for (int r = 0; r < n; r++)
-            db_copy_id(out->ids[r], res, r, 0);
-        out->n = (size_t)n;
-        *last_seq = strtoll(PQgetvalue(res, n - 1, 1), NULL, 10);
-    }
-out:
+    st = db_rows_to_ids(res, out, e);
+    if (out->n > 0)
+        *last_seq = strtoll(PQgetvalue(res, (int)out->n - 1, 1), NULL, 10);
     PQclear(res);
     return st;
 }
@@ -302,9 +267,8 @@ out:
 enum status db_reaper_cleanup_batch(struct db *db, int64_t retention_ms, int limit,
                                     int64_t *deleted, struct err *e)
 {
-    char retention[32], lim[16];
+    char retention[32], lim[16], v[32];
     const char *p[2] = {retention, lim};
-    PGresult *res = NULL;
     enum status st;
 
     *deleted = 0;
@@ -314,11 +278,8 @@ enum status db_reaper_cleanup_batch(struct db *db, int64_t retention_ms, int lim
                        retention_ms, limit);
     snprintf(retention, sizeof retention, "%" PRId64, retention_ms);
     snprintf(lim, sizeof lim, "%d", limit);
-    st = db_exec_params(db, "SELECT tmdbq_cleanup_batch($1::bigint, $2::integer)", 2, p,
-                        PGRES_TUPLES_OK, &res, "delete old finished operations", e);
-    if (st != ST_OK)
-        return st;
-    *deleted = result_int64(res);
-    PQclear(res);
-    return ST_OK;
+    st = db_query_value(db, "SELECT tmdbq_cleanup_batch($1::bigint, $2::integer)", 2, p,
+                        "delete old finished operations", v, sizeof v, e);
+    *deleted = strtoll(v, NULL, 10);
+    return st;
 }

@@ -185,6 +185,13 @@ static enum status status_budgets(struct tmdbq *h, struct status_store *s)
     return ST_OK;
 }
 
+/* The fields struct tmdbq_consumer and struct tmdbq_reaper take from a registry row's
+ * struct db_process (borrowed: they live as long as the status). */
+#define PROCESS_FIELDS(p)                                                                \
+    .id = (p).id, .host = (p).host, .pid = (p).pid, .started_at = (p).started_at,        \
+    .last_seen_at = (p).last_seen_at, .last_seen_age_s = (p).last_seen_age_s,            \
+    .live = (p).live
+
 int tmdbq_status(struct tmdbq *h, struct tmdbq_status **out)
 {
     struct status_store *s = calloc(1, sizeof *s);
@@ -214,16 +221,10 @@ int tmdbq_status(struct tmdbq *h, struct tmdbq_status **out)
     for (size_t i = 0; i < s->consumers.n; i++) {
         const struct db_consumer_row *r = &s->consumers.items[i];
         s->cons[i] = (struct tmdbq_consumer){
-            .id = r->consumer_id,
-            .host = r->host,
-            .pid = r->pid,
-            .started_at = r->started_at,
-            .last_seen_at = r->last_seen_at,
-            .last_seen_age_s = r->last_seen_age_s,
+            PROCESS_FIELDS(r->proc),
             .processed = r->processed,
             .failed = r->failed,
             .in_flight = r->in_flight,
-            .live = r->live,
             .amqp_node = r->amqp_node,
         };
     }
@@ -236,14 +237,8 @@ int tmdbq_status(struct tmdbq *h, struct tmdbq_status **out)
     for (size_t i = 0; i < s->reapers.n; i++) {
         const struct db_reaper_row *r = &s->reapers.items[i];
         s->reaps[i] = (struct tmdbq_reaper){
-            .id = r->reaper_id,
-            .host = r->host,
-            .pid = r->pid,
-            .started_at = r->started_at,
-            .last_seen_at = r->last_seen_at,
-            .last_seen_age_s = r->last_seen_age_s,
+            PROCESS_FIELDS(r->proc),
             .leader = r->leader,
-            .live = r->live,
             .last_sweep_at = r->last_sweep_at[0] ? r->last_sweep_at : NULL,
             .last_sweep_json = r->last_sweep_json,
             .last_cleanup_at = r->last_cleanup_at[0] ? r->last_cleanup_at : NULL,
