@@ -56,20 +56,16 @@ size_t backoff_distinct_delays(const struct backoff_policy *p, int64_t *out, siz
 
 int64_t backoff_queue_delay_ms(const struct backoff_policy *p, int64_t want_ms)
 {
-    int64_t prev = -1;
-    int n;
+    /* Doubling from 1 ms reaches any int64_t cap within 64 distinct delays. */
+    int64_t delays[64];
+    size_t n = backoff_distinct_delays(p, delays, 64);
 
-    if (p == NULL)
-        return 0;
-    for (n = 1; n <= p->max_retries; n++) {
-        int64_t d = backoff_delay_ms(p, n);
-
-        if (d >= want_ms)
-            return d;
-        if (d == prev)
-            break;
-        prev = d;
+    if (n > 64)
+        n = 64;
+    for (size_t i = 0; i < n; i++) {
+        if (delays[i] >= want_ms)
+            return delays[i];
     }
     /* No queue is long enough: the longest one is the best the broker can do. */
-    return prev < 0 ? 0 : prev;
+    return n > 0 ? delays[n - 1] : 0;
 }

@@ -1393,18 +1393,43 @@ enum status mq_consume_next(struct mq *mq, int64_t timeout_ms, struct mq_deliver
     }
 }
 
-/* Send one of basic.ack/reject/nack (rc is what librabbitmq returned for it). The broker
- * answers a bad tag by closing the channel, which the next mq_consume_next reports. */
-static enum status settle_check(struct mq *mq, int rc, const char *what, uint64_t tag,
-                                struct err *e)
+/* How a delivery is settled: basic.ack, basic.reject, basic.nack with requeue. */
+enum settle_kind { SETTLE_ACK, SETTLE_REJECT, SETTLE_REQUEUE };
+
+/* Settle delivery tag. The broker answers a bad tag by closing the channel, which the
+ * next mq_consume_next reports. */
+static enum status settle(struct mq *mq, uint64_t tag, enum settle_kind k, struct err *e)
 {
+    static const struct {
+        const char *fn, *verb, *what;
+    } kinds[] = {
+        [SETTLE_ACK] = {"mq_ack", "acknowledge", "acknowledge a delivery"},
+        [SETTLE_REJECT] = {"mq_reject", "reject", "reject a delivery"},
+        [SETTLE_REQUEUE] = {"mq_requeue", "requeue", "requeue a delivery"},
+    };
+    enum status st;
+    int rc;
+
+    if (mq == NULL)
+        return err_set(e, ST_INVALID, "%s: missing handle", kinds[k].fn);
+    st = consumer_usable(mq, kinds[k].what, e);
+    if (st != ST_OK)
+        return st;
+    if (k == SETTLE_ACK)
+        rc = amqp_basic_ack(mq->conn, mq->channel, tag, 0);
+    else if (k == SETTLE_REJECT)
+        /* No requeue: the work queue's x-dead-letter-exchange takes it to P.dead. */
+        rc = amqp_basic_reject(mq->conn, mq->channel, tag, 0);
+    else
+        rc = amqp_basic_nack(mq->conn, mq->channel, tag, 0, 1);
     if (rc == AMQP_STATUS_OK)
         return ST_OK;
     mq->conn_ok = false;
     mq->channel_ok = false;
     mq->consuming = false;
-    return err_set(e, ST_MQ, "could not %s delivery %llu on RabbitMQ at %s: %s", what,
-                   (unsigned long long)tag, mq->where, amqp_error_string2(rc));
+    return err_set(e, ST_MQ, "could not %s delivery %llu on RabbitMQ at %s: %s",
+                   kinds[k].verb, (unsigned long long)tag, mq->where,
+                   amqp_error_string2(rc));
 }
 
 bool mq_delivery_names_op(const struct mq_delivery *d)
@@ -1414,42 +1439,17 @@ bool mq_delivery_names_op(const struct mq_delivery *d)
 
 enum status mq_ack(struct mq *mq, uint64_t tag, struct err *e)
 {
-    enum status st;
-
-    if (mq == NULL)
-        return err_set(e, ST_INVALID, "mq_ack: missing handle");
-    st = consumer_usable(mq, "acknowledge a delivery", e);
-    if (st != ST_OK)
-        return st;
-    return settle_check(mq, amqp_basic_ack(mq->conn, mq->channel, tag, 0), "acknowledge",
-                        tag, e);
+    return settle(mq, tag, SETTLE_ACK, e);
 }
 
 enum status mq_reject(struct mq *mq, uint64_t tag, struct err *e)
 {
-    enum status st;
-
-    if (mq == NULL)
-        return err_set(e, ST_INVALID, "mq_reject: missing handle");
-    st = consumer_usable(mq, "reject a delivery", e);
-    if (st != ST_OK)
-        return st;
-    /* No requeue: the work queue's x-dead-letter-exchange takes it to P.dead. */
-    return settle_check(mq, amqp_basic_reject(mq->conn, mq->channel, tag, 0), "reject",
-                        tag, e);
+    return settle(mq, tag, SETTLE_REJECT, e);
 }
 
 enum status mq_requeue(struct mq *mq, uint64_t tag, struct err *e)
 {
-    enum status st;
-
-    if (mq == NULL)
-        return err_set(e, ST_INVALID, "mq_requeue: missing handle");
-    st = consumer_usable(mq, "requeue a delivery", e);
-    if (st != ST_OK)
-        return st;
-    return settle_check(mq, amqp_basic_nack(mq->conn, mq->channel, tag, 0, 1), "requeue",
-                        tag, e);
+    return settle(mq, tag, SETTLE_REQUEUE, e);
 }
 
 enum status mq_publish_delayed(struct mq *mq, const char *id, int64_t delay_ms,

@@ -37,36 +37,32 @@ const char *op_status_name(enum op_status s)
     return status_names[s];
 }
 
+/* The index of s among the n names, -1 when it is none of them (or NULL). */
+static int name_index(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; s != NULL && i < n; i++) {
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
 bool op_type_parse(const char *s, enum op_type *out)
 {
-    int i;
+    int i = name_index(type_names, OP_TYPE_COUNT, s);
 
-    if (s == NULL)
-        return false;
-    for (i = 0; i < OP_TYPE_COUNT; i++) {
-        if (strcmp(s, type_names[i]) == 0) {
-            if (out != NULL)
-                *out = (enum op_type)i;
-            return true;
-        }
-    }
-    return false;
+    if (i >= 0 && out != NULL)
+        *out = (enum op_type)i;
+    return i >= 0;
 }
 
 bool op_status_parse(const char *s, enum op_status *out)
 {
-    int i;
+    int i = name_index(status_names, OP_STATUS_COUNT, s);
 
-    if (s == NULL)
-        return false;
-    for (i = 0; i < OP_STATUS_COUNT; i++) {
-        if (strcmp(s, status_names[i]) == 0) {
-            if (out != NULL)
-                *out = (enum op_status)i;
-            return true;
-        }
-    }
-    return false;
+    if (i >= 0 && out != NULL)
+        *out = (enum op_status)i;
+    return i >= 0;
 }
 
 bool op_type_needs_list(enum op_type t)
