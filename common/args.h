@@ -17,4 +17,20 @@ const struct option *args_option(const struct option *opts, int val);
 /* Whether arg ("--name" or "--name=value") spells name out in full. */
 bool args_whole_name(const char *arg, const char *name);
 
+/* Print "<program>: " fmt (with arg) and the usage text on stderr; returns 2, the exit
+ * status of bad usage. */
+int args_refuse(const char *program, const char *usage, const char *fmt, const char *arg);
+
+/* args_next's answer when it refused the command line (and said why). */
+#define ARGS_REFUSED (-2)
+
+/* The next option of a daemon's command line (tmdbq-consumer, tmdbq-reaper), which has
+ * options and no other words: getopt_long over opts (ended by an all-zero entry; 'h' is
+ * -h) with tmdbq's refusals, each told by args_refuse: an unknown or abbreviated option,
+ * a missing value, a value for an option that takes none, an option given twice (seen:
+ * one flag per option of opts, false at first), a word that is not an option. Returns
+ * the option's val (its value in optarg), -1 after the last one, or ARGS_REFUSED. */
+int args_next(int argc, char **argv, const struct option *opts, bool *seen,
+              const char *program, const char *usage);
+
 #endif

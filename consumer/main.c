@@ -51,10 +51,7 @@
 
 static int usage_error(const char *fmt, const char *arg)
 {
-    fputs(PROGRAM ": ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs("\n" USAGE, stderr);
-    return 2;
+    return args_refuse(PROGRAM, USAGE, fmt, arg);
 }
 
 static bool parse_int(const char *s, long lo, long hi, int *out)
@@ -112,31 +109,14 @@ static const struct option options[] = {
 static int parse_args(int argc, char **argv, struct consumer_opts *o)
 {
     bool seen[NOPTIONS] = {false};
-
-    /* "+": stop at the first argument that is not a flag, which is an error; ":": a
-     * missing value is told apart from an unknown flag. The messages are ours. */
-    opterr = 0;
     for (;;) {
-        int at = optind;
-        int c = getopt_long(argc, argv, "+:h", options, NULL);
-        const struct option *opt;
-        const char *arg;
+        int c = args_next(argc, argv, options, seen, PROGRAM, USAGE);
 
         if (c == -1)
             break;
-        arg = argv[at];
-        opt = args_option(options, c == '?' || c == ':' ? optopt : c);
-        if (opt == NULL || (arg[1] == '-' && !args_whole_name(arg, opt->name)))
-            return usage_error("unknown option \"%s\"", arg);
-        if (c == ':')
-            return usage_error("--%s needs a value", opt->name);
-        if (c == '?')
-            return usage_error("--%s takes no value", opt->name);
-        if (seen[opt - options])
-            return usage_error("--%s given more than once", opt->name);
-        seen[opt - options] = true;
-
         switch (c) {
+        case ARGS_REFUSED:
+            return 2;
         case 'h':
             fputs(USAGE, stdout);
             return 0;
@@ -176,8 +156,6 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
             break;
         }
     }
-    if (optind < argc)
-        return usage_error("unexpected argument \"%s\"", argv[optind]);
     return -1;
 }
 

@@ -37,14 +37,6 @@
     "configuration.\n"
 /* clang-format on */
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fputs(PROGRAM ": ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs("\n" USAGE, stderr);
-    return 2;
-}
-
 enum {
     OPT_ONCE = 256,
     OPT_VERSION,
@@ -63,29 +55,14 @@ static const struct option options[] = {
 static int parse_args(int argc, char **argv, bool *once)
 {
     bool seen[NOPTIONS] = {false};
-
-    /* "+": stop at the first argument that is not a flag, which is an error. The messages
-     * are ours. */
-    opterr = 0;
     for (;;) {
-        int at = optind;
-        int c = getopt_long(argc, argv, "+h", options, NULL);
-        const struct option *opt;
-        const char *arg;
+        int c = args_next(argc, argv, options, seen, PROGRAM, USAGE);
 
         if (c == -1)
             break;
-        arg = argv[at];
-        opt = args_option(options, c == '?' ? optopt : c);
-        if (opt == NULL || (arg[1] == '-' && !args_whole_name(arg, opt->name)))
-            return usage_error("unknown option \"%s\"", arg);
-        if (c == '?')
-            return usage_error("--%s takes no value", opt->name);
-        if (seen[opt - options])
-            return usage_error("--%s given more than once", opt->name);
-        seen[opt - options] = true;
-
         switch (c) {
+        case ARGS_REFUSED:
+            return 2;
         case 'h':
             fputs(USAGE, stdout);
             return 0;
@@ -97,8 +74,6 @@ static int parse_args(int argc, char **argv, bool *once)
             break;
         }
     }
-    if (optind < argc)
-        return usage_error("unexpected argument \"%s\"", argv[optind]);
     return -1;
 }
 
