@@ -221,11 +221,8 @@ int tmdbq_status(struct tmdbq *h, struct tmdbq_status **out)
     for (size_t i = 0; i < s->consumers.n; i++) {
         const struct db_consumer_row *r = &s->consumers.items[i];
         s->cons[i] = (struct tmdbq_consumer){
-            PROCESS_FIELDS(r->proc),
-            .processed = r->processed,
-            .failed = r->failed,
-            .in_flight = r->in_flight,
-            .amqp_node = r->amqp_node,
+            PROCESS_FIELDS(r->proc),   .processed = r->processed, .failed = r->failed,
+            .in_flight = r->in_flight, .amqp_node = r->amqp_node,
         };
     }
     s->pub.consumers = s->cons;
