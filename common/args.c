@@ -48,7 +48,7 @@ int args_next(int argc, char **argv, const struct option *opts, bool *seen,
             args_refuse(program, usage, "unexpected argument \"%s\"", argv[optind]);
             return ARGS_REFUSED;
         }
-        return -1;
+        return ARGS_END;
     }
     arg = argv[at];
     opt = args_option(opts, c == '?' || c == ':' ? optopt : c);
@@ -60,9 +60,22 @@ int args_next(int argc, char **argv, const struct option *opts, bool *seen,
         args_refuse(program, usage, "--%s takes no value", opt->name);
     else if (seen[opt - opts])
         args_refuse(program, usage, "--%s given more than once", opt->name);
-    else {
+    else if (c == 'h') {
+        fputs(usage, stdout);
+        return ARGS_ANSWERED;
+    } else if (c == ARGS_VERSION) {
+        printf("%s %s\n", program, TMDBQ_VERSION);
+        return ARGS_ANSWERED;
+    } else {
         seen[opt - opts] = true;
         return c;
     }
     return ARGS_REFUSED;
+}
+
+int args_exit_status(int c)
+{
+    if (c == ARGS_ANSWERED)
+        return 0;
+    return c == ARGS_REFUSED ? 2 : -1;
 }

@@ -17,6 +17,7 @@
 #include "args.h"
 #include "cfg.h"
 #include "consumer.h"
+#include "daemon.h"
 #include "err.h"
 #include "log.h"
 #include "sig.h"
@@ -88,7 +89,6 @@ enum {
     OPT_DRAIN,
     OPT_ONCE,
     OPT_ID,
-    OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -99,7 +99,7 @@ static const struct option options[] = {
     {"once", no_argument, NULL, OPT_ONCE},
     {"id", required_argument, NULL, OPT_ID},
     {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, OPT_VERSION},
+    {"version", no_argument, NULL, ARGS_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -112,17 +112,9 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
     for (;;) {
         int c = args_next(argc, argv, options, seen, PROGRAM, USAGE);
 
-        if (c == -1)
-            break;
+        if (c < 0)
+            return args_exit_status(c);
         switch (c) {
-        case ARGS_REFUSED:
-            return 2;
-        case 'h':
-            fputs(USAGE, stdout);
-            return 0;
-        case OPT_VERSION:
-            printf(PROGRAM " %s\n", TMDBQ_VERSION);
-            return 0;
         case OPT_DRAIN:
             o->drain = true;
             break;
@@ -156,7 +148,32 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
             break;
         }
     }
-    return -1;
+}
+
+/* The consumer's own rules on the configuration, beyond cfg_load's. */
+static enum status config_check(const struct cfg *cfg, void *arg, struct err *e)
+{
+    (void)arg;
+    /* A delete makes two TMDB requests, each bounded by the TMDB timeout: a lease no
+     * longer than both could run out under a slow call, and another consumer would then
+     * take the row over and make the call again. */
+    if (cfg->tmdb_timeout_ms >= cfg->lease_ms / 2 + cfg->lease_ms % 2) {
+        char lease[32], timeout[32];
+
+        cfg_format_duration(cfg->lease_ms, lease, sizeof lease);
+        cfg_format_duration(cfg->tmdb_timeout_ms, timeout, sizeof timeout);
+        return err_set(
+            e, ST_INVALID,
+            "TMDBQ_LEASE (%s) must be more than twice TMDBQ_TMDB_TIMEOUT (%s): "
+            "a delete makes two TMDB requests, and a call that outlives its "
+            "lease is taken over and repeated by another consumer",
+            lease, timeout);
+    }
+    if (cfg->tmdb_api_key == NULL && cfg->tmdb_access_token == NULL)
+        return err_set(e, ST_INVALID,
+                       "no TMDB application credential: set TMDB_API_KEY (v3 API key) or "
+                       "TMDB_ACCESS_TOKEN (read access token)");
+    return ST_OK;
 }
 
 int main(int argc, char **argv)
@@ -176,41 +193,15 @@ int main(int argc, char **argv)
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    if (cfg_load(&cfg, &e) != ST_OK) {
-        fprintf(stderr, PROGRAM ": %s\n", e.msg);
-        return 2;
-    }
-    /* A delete makes two TMDB requests, each bounded by the TMDB timeout: a lease no
-     * longer than both could run out under a slow call, and another consumer would then
-     * take the row over and make the call again. */
-    if (cfg.tmdb_timeout_ms >= cfg.lease_ms / 2 + cfg.lease_ms % 2) {
-        char lease[32], timeout[32];
-
-        cfg_format_duration(cfg.lease_ms, lease, sizeof lease);
-        cfg_format_duration(cfg.tmdb_timeout_ms, timeout, sizeof timeout);
-        fprintf(stderr,
-                PROGRAM ": TMDBQ_LEASE (%s) must be more than twice TMDBQ_TMDB_TIMEOUT "
-                        "(%s): a delete makes two TMDB requests, and a call that "
-                        "outlives its lease is taken over and repeated by another "
-                        "consumer\n",
-                lease, timeout);
-        return 2;
-    }
-    if (cfg.tmdb_api_key == NULL && cfg.tmdb_access_token == NULL) {
-        fprintf(stderr,
-                PROGRAM ": no TMDB application credential: set TMDB_API_KEY (v3 API "
-                        "key) or TMDB_ACCESS_TOKEN (read access token)\n");
-        return 2;
-    }
     if (o.once) {
         o.concurrency = 1;
         o.prefetch = 1;
     }
 
-    /* Order: logging, then libcurl's global state (before any thread exists, as libcurl
-     * requires), then signals, then the workers. */
-    log_init(PROGRAM, cfg.log_level, cfg.log_format);
-    cfg_log_summary(&cfg, TMDBQ_VERSION);
+    /* Order: configuration and logging, then libcurl's global state (before any thread
+     * exists, as libcurl requires), then signals, then the workers. */
+    if (!daemon_start(PROGRAM, &cfg, config_check, NULL))
+        return 2;
     cfg_format_duration(o.grace_ms, grace, sizeof grace);
     log_info("consumer: %d worker(s), prefetch %d, grace %s%s%s%s%s", o.concurrency,
              o.prefetch, grace, o.drain ? ", --drain" : "", o.once ? ", --once" : "",
@@ -222,12 +213,7 @@ int main(int argc, char **argv)
     sig_install();
 
     st = consumer_run(&cfg, &o, &abandoned, &e);
-    if (st != ST_OK) {
-        log_error("%s", e.msg);
-        curl_global_cleanup();
-        return status_exit_code(st) == 2 ? 2 : 1;
-    }
-    if (abandoned) {
+    if (st == ST_OK && abandoned) {
         /* A worker is still inside a TMDB call: tearing libcurl down under it, or running
          * atexit handlers, could crash a clean stop into a core dump. */
         log_info("stopped");
@@ -235,6 +221,5 @@ int main(int argc, char **argv)
         _exit(0);
     }
     curl_global_cleanup();
-    log_info("stopped");
-    return 0;
+    return daemon_exit(st, &e);
 }

@@ -13,6 +13,7 @@
 #include "api.h"
 #include "cfg.h"
 #include "clock.h"
+#include "daemon.h"
 #include "log.h"
 #include "openapi.h"
 #include "pool.h"
@@ -95,6 +96,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
     return -1;
 }
 
+/* tmdbq-http's own settings, read as part of the configuration. */
+static enum status load_settings(const struct cfg *cfg, void *set, struct err *e)
+{
+    return settings_load(cfg, set, e);
+}
+
 /* Written to a temporary name and renamed, so a reader never sees half a number. */
 static enum status write_port_file(const char *path, int port, struct err *e)
 {
@@ -126,17 +133,13 @@ int main(int argc, char **argv)
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    if (cfg_load(&cfg, &e) != ST_OK || settings_load(&cfg, &set, &e) != ST_OK) {
-        fprintf(stderr, PROGRAM ": %s\n", e.msg);
+    /* Order: configuration and logging; libcurl's global state (tmdbq_status and
+     * tmdbq_apply use it) before any thread exists; signals; the pool, the endpoints and
+     * the monitoring connection (nothing connects yet: a PostgreSQL that is still
+     * starting only makes /healthz say 503); and last the listener, which starts the
+     * threads. */
+    if (!daemon_start(PROGRAM, &cfg, load_settings, &set))
         return 2;
-    }
-
-    /* Order: logging; libcurl's global state (tmdbq_status and tmdbq_apply use it) before
-     * any thread exists; signals; the pool, the endpoints and the monitoring connection
-     * (nothing connects yet: a PostgreSQL that is still starting only makes /healthz say
-     * 503); and last the listener, which starts the threads. */
-    log_init(PROGRAM, cfg.log_level, cfg.log_format);
-    cfg_log_summary(&cfg, TMDBQ_VERSION);
     if (tmdbq_global_init() != TMDBQ_OK) {
         log_error("could not initialise libcurl");
         return 1;

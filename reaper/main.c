@@ -12,8 +12,8 @@
 
 #include "args.h"
 #include "cfg.h"
+#include "daemon.h"
 #include "err.h"
-#include "log.h"
 #include "reaper.h"
 #include "sig.h"
 
@@ -39,13 +39,12 @@
 
 enum {
     OPT_ONCE = 256,
-    OPT_VERSION,
 };
 
 static const struct option options[] = {
     {"once", no_argument, NULL, OPT_ONCE},
     {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, OPT_VERSION},
+    {"version", no_argument, NULL, ARGS_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -58,23 +57,11 @@ static int parse_args(int argc, char **argv, bool *once)
     for (;;) {
         int c = args_next(argc, argv, options, seen, PROGRAM, USAGE);
 
-        if (c == -1)
-            break;
-        switch (c) {
-        case ARGS_REFUSED:
-            return 2;
-        case 'h':
-            fputs(USAGE, stdout);
-            return 0;
-        case OPT_VERSION:
-            printf(PROGRAM " %s\n", TMDBQ_VERSION);
-            return 0;
-        case OPT_ONCE:
+        if (c < 0)
+            return args_exit_status(c);
+        if (c == OPT_ONCE)
             *once = true;
-            break;
-        }
     }
-    return -1;
 }
 
 int main(int argc, char **argv)
@@ -88,21 +75,12 @@ int main(int argc, char **argv)
     rc = parse_args(argc, argv, &once);
     if (rc >= 0)
         return rc;
-    if (cfg_load(&cfg, &e) != ST_OK) {
-        fprintf(stderr, PROGRAM ": %s\n", e.msg);
-        return 2;
-    }
 
-    /* Order: logging, then signals, then the loop. */
-    log_init(PROGRAM, cfg.log_level, cfg.log_format);
-    cfg_log_summary(&cfg, TMDBQ_VERSION);
+    /* Order: configuration and logging, then signals, then the loop. */
+    if (!daemon_start(PROGRAM, &cfg, NULL, NULL))
+        return 2;
     sig_install();
 
     st = reaper_run(&cfg, once, &e);
-    if (st != ST_OK) {
-        log_error("%s", e.msg);
-        return status_exit_code(st) == 2 ? 2 : 1;
-    }
-    log_info("stopped");
-    return 0;
+    return daemon_exit(st, &e);
 }
