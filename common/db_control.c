@@ -277,16 +277,33 @@ static bool process_from_row(PGresult *res, int r, struct db_process *p)
     return p->id != NULL && p->host != NULL;
 }
 
-/* A registry's rows (sql: $1 is the liveness window in ms), as db_query_list. */
+/* A registry's rows (sql: $1 is the liveness window in ms) into *items, size bytes each,
+ * an element type that starts with struct db_process: process_from_row fills that, then
+ * own(res, row, item) the table's own columns (false: out of memory). *n counts the
+ * elements filled, in part too, for the caller's free on failure. */
 static enum status registry_list(struct db *db, int64_t live_ms, const char *sql,
-                                 const char *what, size_t size, void **items, int *rows,
-                                 PGresult **res, struct err *e)
+                                 const char *what, size_t size, void **items, size_t *n,
+                                 bool (*own)(PGresult *res, int row, void *item),
+                                 struct err *e)
 {
+    PGresult *res = NULL;
     char live[32];
     const char *p[1] = {live};
+    enum status st;
+    int rows;
 
+    *n = 0;
     snprintf(live, sizeof live, "%" PRId64, live_ms);
-    return db_query_list(db, sql, 1, p, what, size, items, rows, res, e);
+    st = db_query_list(db, sql, 1, p, what, size, items, &rows, &res, e);
+    for (int r = 0; r < rows && st == ST_OK; r++) {
+        void *item = (char *)*items + (size_t)r * size;
+
+        (*n)++;
+        if (!process_from_row(res, r, item) || !own(res, r, item))
+            st = err_set(e, ST_NOMEM, "out of memory");
+    }
+    PQclear(res);
+    return st;
 }
 
 void db_consumers_free(struct db_consumers *l)
@@ -311,66 +328,59 @@ void db_reapers_free(struct db_reapers *l)
     db_items_free((void **)&l->items, &l->n);
 }
 
+/* A column that may be NULL, copied; false when out of memory. */
+static bool dup_nullable(PGresult *res, int r, int col, char **out)
+{
+    *out = db_dup_or_null(res, r, col);
+    return *out != NULL || PQgetisnull(res, r, col);
+}
+
+static bool consumer_from_row(PGresult *res, int r, void *item)
+{
+    struct db_consumer_row *c = item;
+
+    c->processed = strtoll(PQgetvalue(res, r, PROCESS_NCOLS), NULL, 10);
+    c->failed = strtoll(PQgetvalue(res, r, PROCESS_NCOLS + 1), NULL, 10);
+    c->in_flight = (int)strtol(PQgetvalue(res, r, PROCESS_NCOLS + 2), NULL, 10);
+    return dup_nullable(res, r, PROCESS_NCOLS + 3, &c->amqp_node);
+}
+
 enum status db_list_consumers(struct db *db, int64_t live_ms, struct db_consumers *out,
                               struct err *e)
 {
-    PGresult *res = NULL;
     enum status st;
-    int n;
 
-    out->n = 0;
     st = registry_list(db, live_ms,
                        "SELECT " CONSUMER_COLUMNS " FROM tmdbq_consumers c"
                        " ORDER BY live DESC, c.host, c.consumer_id",
-                       "list the consumers", sizeof *out->items, (void **)&out->items, &n,
-                       &res, e);
-    for (int r = 0; r < n && st == ST_OK; r++) {
-        struct db_consumer_row *c = &out->items[r];
-        int node = PROCESS_NCOLS + 3;
-
-        out->n++;
-        c->amqp_node = db_dup_or_null(res, r, node);
-        if (!process_from_row(res, r, &c->proc) ||
-            (c->amqp_node == NULL && !PQgetisnull(res, r, node)))
-            st = err_set(e, ST_NOMEM, "out of memory");
-        c->processed = strtoll(PQgetvalue(res, r, PROCESS_NCOLS), NULL, 10);
-        c->failed = strtoll(PQgetvalue(res, r, PROCESS_NCOLS + 1), NULL, 10);
-        c->in_flight = (int)strtol(PQgetvalue(res, r, PROCESS_NCOLS + 2), NULL, 10);
-    }
+                       "list the consumers", sizeof *out->items, (void **)&out->items,
+                       &out->n, consumer_from_row, e);
     if (st != ST_OK)
         db_consumers_free(out);
-    PQclear(res);
     return st;
+}
+
+static bool reaper_from_row(PGresult *res, int r, void *item)
+{
+    struct db_reaper_row *x = item;
+
+    x->leader = strcmp(PQgetvalue(res, r, PROCESS_NCOLS), "t") == 0;
+    db_copy_time(x->last_sweep_at, res, r, PROCESS_NCOLS + 1);
+    db_copy_time(x->last_cleanup_at, res, r, PROCESS_NCOLS + 3);
+    return dup_nullable(res, r, PROCESS_NCOLS + 2, &x->last_sweep_json);
 }
 
 enum status db_list_reapers(struct db *db, int64_t live_ms, struct db_reapers *out,
                             struct err *e)
 {
-    PGresult *res = NULL;
     enum status st;
-    int n;
 
-    out->n = 0;
     st = registry_list(db, live_ms,
                        "SELECT " REAPER_COLUMNS " FROM tmdbq_reapers r"
                        " ORDER BY r.is_leader DESC, r.last_seen_at DESC, r.reaper_id",
-                       "list the reapers", sizeof *out->items, (void **)&out->items, &n,
-                       &res, e);
-    for (int r = 0; r < n && st == ST_OK; r++) {
-        struct db_reaper_row *x = &out->items[r];
-        int sweep = PROCESS_NCOLS + 2;
-
-        out->n++;
-        x->last_sweep_json = db_dup_or_null(res, r, sweep);
-        if (!process_from_row(res, r, &x->proc) ||
-            (x->last_sweep_json == NULL && !PQgetisnull(res, r, sweep)))
-            st = err_set(e, ST_NOMEM, "out of memory");
-        x->leader = strcmp(PQgetvalue(res, r, PROCESS_NCOLS), "t") == 0;
-        db_copy_time(x->last_sweep_at, res, r, PROCESS_NCOLS + 1);
-        db_copy_time(x->last_cleanup_at, res, r, PROCESS_NCOLS + 3);
-    }
+                       "list the reapers", sizeof *out->items, (void **)&out->items,
+                       &out->n, reaper_from_row, e);
     if (st != ST_OK)
         db_reapers_free(out);
-    PQclear(res);
     return st;
 }
