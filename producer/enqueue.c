@@ -37,11 +37,9 @@ int tmdbq_enqueue(struct tmdbq *h, const struct tmdbq_request *req, struct tmdbq
     st = request_build(req, &r, &h->call.err);
     if (st != ST_OK)
         goto out;
-    op = calloc(1, sizeof *op);
-    if (op == NULL) {
-        st = err_set(&h->call.err, ST_NOMEM, "out of memory");
+    st = call_calloc(h, 1, sizeof *op, (void **)&op);
+    if (st != ST_OK)
         goto out;
-    }
     st = db_enqueue(h->db, &r, 1, &op->op, &dup, &h->call.err);
     if (st != ST_OK) {
         free(op);

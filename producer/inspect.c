@@ -32,11 +32,9 @@ int tmdbq_show(struct tmdbq *h, const char *id, struct tmdbq_op **out)
                      id ? id : "");
         goto out;
     }
-    op = calloc(1, sizeof *op);
-    if (op == NULL) {
-        st = err_set(&h->call.err, ST_NOMEM, "out of memory");
+    st = call_calloc(h, 1, sizeof *op, (void **)&op);
+    if (st != ST_OK)
         goto out;
-    }
     st = db_get_op(h->db, id, &op->op, &h->call.err);
     if (st != ST_OK)
         goto out;
@@ -109,23 +107,6 @@ int tmdbq_failed(struct tmdbq *h, int limit, struct tmdbq_op_list **out)
 /* ---- sessions ------------------------------------------------------------------------
  */
 
-/* Publish the operations session set revived (pending again, never published). */
-static enum status publish_revived(struct tmdbq *h, const struct db_ids *revived)
-{
-    struct tmdbq_op *ops = calloc(revived->n, sizeof *ops);
-    enum status st;
-
-    if (ops == NULL)
-        return err_set(&h->call.err, ST_NOMEM, "out of memory");
-    for (size_t i = 0; i < revived->n; i++) {
-        snprintf(ops[i].op.id, sizeof ops[i].op.id, "%s", revived->ids[i]);
-        ops[i].op.status = OP_PENDING;
-    }
-    st = publish_ops(h, ops, revived->n);
-    free(ops);
-    return st;
-}
-
 /* A credential rides in a URL's query (the session id) or a header (the access token):
  * a space, a line break or any other control character would end or split it, and TMDB
  * issues only printable ASCII. name is how the caller spells it (the API's field and the
@@ -185,7 +166,8 @@ int tmdbq_session_set(struct tmdbq *h, int64_t user, const char *session_id,
              user, revived.n);
     if (retried != NULL)
         *retried = revived.n;
-    st = publish_revived(h, &revived);
+    /* The operations session set revived: pending again, never published. */
+    st = publish_pending_ids(h, (const char(*)[37])revived.ids, revived.n, false);
 out:
     db_ids_free(&revived);
     return public_code(st);

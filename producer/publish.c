@@ -82,27 +82,32 @@ out:
     return st;
 }
 
-enum status publish_handon(struct tmdbq *h, const struct db_handon *next)
+enum status publish_pending_ids(struct tmdbq *h, const char (*ids)[37], size_t n,
+                                bool handon)
 {
     struct tmdbq_op *ops;
     enum status st;
 
-    if (next->n == 0)
+    if (n == 0)
         return ST_OK;
-    ops = calloc(next->n, sizeof *ops);
-    if (ops == NULL)
-        return err_set(&h->call.err, ST_NOMEM, "out of memory");
+    st = call_calloc(h, n, sizeof *ops, (void **)&ops);
+    if (st != ST_OK)
+        return st;
     /* Only the ids matter to publish_ops; they are all pending. */
-    for (size_t i = 0; i < next->n; i++) {
-        snprintf(ops[i].op.id, sizeof ops[i].op.id, "%s", next->ids[i]);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ops[i].op.id, sizeof ops[i].op.id, "%s", ids[i]);
         ops[i].op.status = OP_PENDING;
     }
-    st = publish_ops(h, ops, next->n);
-    for (size_t i = 0; i < next->n && st == ST_OK; i++) {
+    st = publish_ops(h, ops, n);
+    for (size_t i = 0; i < n && st == ST_OK && handon; i++) {
         if (ops[i].op.published)
-            log_info("published %s, which waited behind operation of its list",
-                     next->ids[i]);
+            log_info("published %s, which waited behind operation of its list", ids[i]);
     }
     free(ops);
     return st;
+}
+
+enum status publish_handon(struct tmdbq *h, const struct db_handon *next)
+{
+    return publish_pending_ids(h, next->ids, next->n, true);
 }

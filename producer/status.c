@@ -164,9 +164,9 @@ static enum status status_budgets(struct tmdbq *h, struct status_store *s)
     s->pub.rate_scope = h->cfg.tmdb_rate_scope == CFG_RATE_SCOPE_HOST ? "host" : "queue";
     if (st != ST_OK || s->rate_scopes.n == 0)
         return st;
-    s->budgets = calloc(s->rate_scopes.n, sizeof *s->budgets);
-    if (s->budgets == NULL)
-        return err_set(&h->call.err, ST_NOMEM, "out of memory");
+    st = call_calloc(h, s->rate_scopes.n, sizeof *s->budgets, (void **)&s->budgets);
+    if (st != ST_OK)
+        return st;
     for (size_t i = 0; i < s->rate_scopes.n; i++) {
         const struct db_rate_scope *r = &s->rate_scopes.items[i];
 
@@ -211,13 +211,12 @@ int tmdbq_status(struct tmdbq *h, struct tmdbq_status **out)
         st = db_list_consumers(h->db, LIVE_MS, &s->consumers, &h->call.err);
     if (st == ST_OK)
         st = db_list_reapers(h->db, LIVE_MS, &s->reapers, &h->call.err);
+    if (st == ST_OK)
+        st = call_calloc(h, s->consumers.n, sizeof *s->cons, (void **)&s->cons);
+    if (st == ST_OK)
+        st = call_calloc(h, s->reapers.n, sizeof *s->reaps, (void **)&s->reaps);
     if (st != ST_OK)
         goto out;
-    if (s->consumers.n > 0 &&
-        (s->cons = calloc(s->consumers.n, sizeof *s->cons)) == NULL) {
-        st = err_set(&h->call.err, ST_NOMEM, "out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < s->consumers.n; i++) {
         const struct db_consumer_row *r = &s->consumers.items[i];
         s->cons[i] = (struct tmdbq_consumer){
@@ -227,10 +226,6 @@ int tmdbq_status(struct tmdbq *h, struct tmdbq_status **out)
     }
     s->pub.consumers = s->cons;
     s->pub.n_consumers = s->consumers.n;
-    if (s->reapers.n > 0 && (s->reaps = calloc(s->reapers.n, sizeof *s->reaps)) == NULL) {
-        st = err_set(&h->call.err, ST_NOMEM, "out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < s->reapers.n; i++) {
         const struct db_reaper_row *r = &s->reapers.items[i];
         s->reaps[i] = (struct tmdbq_reaper){

@@ -103,6 +103,14 @@ void tmdbq_global_cleanup(void) { mqadmin_global_cleanup(); }
 
 void call_begin(struct tmdbq *h) { memset(&h->call, 0, sizeof h->call); }
 
+enum status call_calloc(struct tmdbq *h, size_t n, size_t size, void **items)
+{
+    *items = n > 0 ? calloc(n, size) : NULL;
+    if (n > 0 && *items == NULL)
+        return err_set(&h->call.err, ST_NOMEM, "out of memory");
+    return ST_OK;
+}
+
 int public_code(enum status st) { return status_exit_code(st); }
 
 enum status broker_connect(struct tmdbq *h, struct err *e)

@@ -63,6 +63,10 @@ struct tmdbq_op_list {
  * a handle calls this first (tmdbq_errmsg, which reads that state, excepted). */
 void call_begin(struct tmdbq *h);
 
+/* n zeroed elements of size bytes into *items (NULL when n is 0; the caller frees):
+ * ST_OK, or ST_NOMEM in h->call.err when out of memory. */
+enum status call_calloc(struct tmdbq *h, size_t n, size_t size, void **items);
+
 /* The public code (TMDBQ_OK, TMDBQ_ESERVICE, ...) of an internal status: the one
  * mapping, at the API's boundary. It is also the `tmdbq` command's exit status. */
 int public_code(enum status st);
@@ -101,6 +105,11 @@ enum status publish_ops(struct tmdbq *h, struct tmdbq_op *ops, size_t n);
 /* Publish a hand-on: the operations of a list that waited behind one that ended or was
  * cancelled (all pending), as publish_ops does. */
 enum status publish_handon(struct tmdbq *h, const struct db_handon *next);
+/* Publish the pending operations named by ids[0..n) (never published, or to be published
+ * anew), as publish_ops does; handon: they are a hand-on, and each one published is
+ * logged as such. */
+enum status publish_pending_ids(struct tmdbq *h, const char (*ids)[37], size_t n,
+                                bool handon);
 
 /* ---- shared between subsystems ---- */
 
