@@ -353,6 +353,24 @@ static int print_list(const struct cli_args *a, const struct tmdbq_op_list *l)
     return TMDBQ_OK;
 }
 
+/* A command's answer: op printed when the call (its code rc) succeeded, and freed. */
+static int print_op_answer(const struct cli_args *a, int rc, struct tmdbq_op *op)
+{
+    if (rc == TMDBQ_OK)
+        rc = print_op(a, op);
+    tmdbq_op_free(op);
+    return rc;
+}
+
+/* As print_op_answer, for a list. */
+static int print_list_answer(const struct cli_args *a, int rc, struct tmdbq_op_list *l)
+{
+    if (rc == TMDBQ_OK)
+        rc = print_list(a, l);
+    tmdbq_op_list_free(l);
+    return rc;
+}
+
 /* ---- commands ------------------------------------------------------------------------
  */
 
@@ -444,11 +462,7 @@ static int cmd_enqueue(const struct cli_args *a, struct tmdbq *h)
     struct tmdbq_request req = a->req;
     req.type = a->words[1];
     rc = tmdbq_enqueue(h, &req, &op);
-    if (rc != TMDBQ_OK)
-        return rc;
-    rc = print_op(a, op);
-    tmdbq_op_free(op);
-    return rc;
+    return print_op_answer(a, rc, op);
 }
 
 /* apply TYPE ...: the result on stdout in every case where a row was written, the
@@ -483,11 +497,7 @@ static int cmd_show(const struct cli_args *a, struct tmdbq *h)
     if (a->n_words != 2)
         return usage_error("%s", "show needs one operation ID");
     rc = tmdbq_show(h, a->words[1], &op);
-    if (rc != TMDBQ_OK)
-        return rc;
-    rc = print_op(a, op);
-    tmdbq_op_free(op);
-    return rc;
+    return print_op_answer(a, rc, op);
 }
 
 static int cmd_stats(const struct cli_args *a, struct tmdbq *h)
@@ -514,11 +524,7 @@ static int cmd_pending(const struct cli_args *a, struct tmdbq *h)
     if (!a->req.has_user)
         return usage_error("%s", "pending needs --user N");
     rc = tmdbq_pending(h, a->req.user, &l);
-    if (rc != TMDBQ_OK)
-        return rc;
-    rc = print_list(a, l);
-    tmdbq_op_list_free(l);
-    return rc;
+    return print_list_answer(a, rc, l);
 }
 
 static int cmd_failed(const struct cli_args *a, struct tmdbq *h)
@@ -530,11 +536,7 @@ static int cmd_failed(const struct cli_args *a, struct tmdbq *h)
     if (limit < 1 || limit > 10000)
         return usage_error("%s", "--limit must be between 1 and 10000");
     rc = tmdbq_failed(h, (int)limit, &l);
-    if (rc != TMDBQ_OK)
-        return rc;
-    rc = print_list(a, l);
-    tmdbq_op_list_free(l);
-    return rc;
+    return print_list_answer(a, rc, l);
 }
 
 /* Read all of stdin (at most STDIN_CREDENTIALS_MAX bytes) into creds. read(2), not
@@ -767,26 +769,27 @@ static int print_pause(const struct cli_args *a, const struct tmdbq_pause_state 
     return TMDBQ_OK;
 }
 
-static int cmd_pause(const struct cli_args *a, struct tmdbq *h)
+/* pause / resume: the switch set, its state printed. */
+static int cmd_switch(const struct cli_args *a, struct tmdbq *h,
+                      int (*set)(struct tmdbq *, struct tmdbq_pause_state *))
 {
     struct tmdbq_pause_state s;
     int rc;
 
     if (a->n_words != 1)
         return usage_error("unexpected argument \"%s\"", a->words[1]);
-    rc = tmdbq_pause(h, &s);
+    rc = set(h, &s);
     return rc != TMDBQ_OK ? rc : print_pause(a, &s);
+}
+
+static int cmd_pause(const struct cli_args *a, struct tmdbq *h)
+{
+    return cmd_switch(a, h, tmdbq_pause);
 }
 
 static int cmd_resume(const struct cli_args *a, struct tmdbq *h)
 {
-    struct tmdbq_pause_state s;
-    int rc;
-
-    if (a->n_words != 1)
-        return usage_error("unexpected argument \"%s\"", a->words[1]);
-    rc = tmdbq_resume(h, &s);
-    return rc != TMDBQ_OK ? rc : print_pause(a, &s);
+    return cmd_switch(a, h, tmdbq_resume);
 }
 
 static int cmd_status(const struct cli_args *a, struct tmdbq *h)
