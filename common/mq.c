@@ -162,6 +162,22 @@ static int on_server_close(struct mq *mq, amqp_channel_t channel,
     return code;
 }
 
+/* Whether method frame f closes the connection or our channel. If so it is answered as
+ * on_server_close does, *which says "connection" or "channel" and why the broker's
+ * reason. */
+static bool server_closed(struct mq *mq, const amqp_frame_t *f, const char **which,
+                          char *why, size_t n)
+{
+    const amqp_method_t *m = &f->payload.method;
+
+    if (m->id != AMQP_CONNECTION_CLOSE_METHOD &&
+        (m->id != AMQP_CHANNEL_CLOSE_METHOD || f->channel != mq->channel))
+        return false;
+    on_server_close(mq, f->channel, m, why, n);
+    *which = m->id == AMQP_CONNECTION_CLOSE_METHOD ? "connection" : "channel";
+    return true;
+}
+
 /*
  * The one place an RPC reply is judged: ST_OK, or ST_MQ with the reason in why and the
  * broker's reply code (404, 406, 403...) in *code, 0 for a library failure. A library
@@ -843,17 +859,15 @@ static enum status handle_frame(struct mq *mq, struct batch *b, const amqp_frame
                                 int64_t deadline, struct err *e)
 {
     const amqp_method_t *m = &f->payload.method;
+    const char *which;
     char why[400];
 
     /* Stray content frames (of a return we failed to match) carry nothing for us. */
     if (f->frame_type != AMQP_FRAME_METHOD)
         return ST_OK;
-    if (m->id == AMQP_CONNECTION_CLOSE_METHOD ||
-        (m->id == AMQP_CHANNEL_CLOSE_METHOD && f->channel == mq->channel)) {
-        on_server_close(mq, f->channel, m, why, sizeof why);
+    if (server_closed(mq, f, &which, why, sizeof why))
         return err_set(e, ST_MQ, "could not publish to RabbitMQ at %s: %s closed: %s",
-                       mq->where, f->channel == 0 ? "connection" : "channel", why);
-    }
+                       mq->where, which, why);
     /* Anything else off our channel (connection.blocked included: publishes then stall
      * until the deadline) needs no answer. */
     if (f->channel != mq->channel)
@@ -1219,20 +1233,14 @@ static enum status read_failed(struct mq *mq, int rc, const char *what, struct e
  */
 static enum status foreign_frame(struct mq *mq, const amqp_frame_t *f, struct err *e)
 {
-    const amqp_method_t *m = &f->payload.method;
+    const char *which;
     char why[400];
 
-    if (f->frame_type != AMQP_FRAME_METHOD)
+    if (f->frame_type != AMQP_FRAME_METHOD ||
+        !server_closed(mq, f, &which, why, sizeof why))
         return ST_OK;
-    if (m->id == AMQP_CONNECTION_CLOSE_METHOD ||
-        (m->id == AMQP_CHANNEL_CLOSE_METHOD && f->channel == mq->channel)) {
-        on_server_close(mq, f->channel, m, why, sizeof why);
-        mq->consuming = false;
-        return err_set(e, ST_MQ, "RabbitMQ at %s closed the %s: %s", mq->where,
-                       m->id == AMQP_CONNECTION_CLOSE_METHOD ? "connection" : "channel",
-                       why);
-    }
-    return ST_OK;
+    mq->consuming = false;
+    return err_set(e, ST_MQ, "RabbitMQ at %s closed the %s: %s", mq->where, which, why);
 }
 
 /*
