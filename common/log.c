@@ -34,42 +34,54 @@ void log_init(const char *program, enum log_level level, enum log_format format)
     log_fmt = format;
 }
 
+/* The names of the levels and formats, by value; the parsers take them in any case. */
+static const char *const level_names[] = {
+    [LOG_LEVEL_DEBUG] = "debug",
+    [LOG_LEVEL_INFO] = "info",
+    [LOG_LEVEL_WARN] = "warn",
+    [LOG_LEVEL_ERROR] = "error",
+};
+static const char *const level_upper_names[] = {
+    [LOG_LEVEL_DEBUG] = "DEBUG",
+    [LOG_LEVEL_INFO] = "INFO",
+    [LOG_LEVEL_WARN] = "WARN",
+    [LOG_LEVEL_ERROR] = "ERROR",
+};
+static const char *const format_names[] = {
+    [LOG_FORMAT_TEXT] = "text",
+    [LOG_FORMAT_JSON] = "json",
+};
+
+#define COUNT(a) (int)(sizeof a / sizeof a[0])
+
+/* The index of s among the n names, in any case; -1 when it is none of them (or NULL). */
+static int name_index(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; s != NULL && i < n; i++) {
+        if (strcasecmp(s, names[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
 bool log_level_parse(const char *s, enum log_level *out)
 {
-    enum log_level l;
+    int i = name_index(level_names, COUNT(level_names), s);
 
-    if (s == NULL)
-        return false;
-    if (strcasecmp(s, "debug") == 0)
-        l = LOG_LEVEL_DEBUG;
-    else if (strcasecmp(s, "info") == 0)
-        l = LOG_LEVEL_INFO;
-    else if (strcasecmp(s, "warn") == 0 || strcasecmp(s, "warning") == 0)
-        l = LOG_LEVEL_WARN;
-    else if (strcasecmp(s, "error") == 0)
-        l = LOG_LEVEL_ERROR;
-    else
-        return false;
-    if (out != NULL)
-        *out = l;
-    return true;
+    if (i < 0 && s != NULL && strcasecmp(s, "warning") == 0)
+        i = LOG_LEVEL_WARN;
+    if (i >= 0 && out != NULL)
+        *out = (enum log_level)i;
+    return i >= 0;
 }
 
 bool log_format_parse(const char *s, enum log_format *out)
 {
-    enum log_format f;
+    int i = name_index(format_names, COUNT(format_names), s);
 
-    if (s == NULL)
-        return false;
-    if (strcasecmp(s, "text") == 0)
-        f = LOG_FORMAT_TEXT;
-    else if (strcasecmp(s, "json") == 0)
-        f = LOG_FORMAT_JSON;
-    else
-        return false;
-    if (out != NULL)
-        *out = f;
-    return true;
+    if (i >= 0 && out != NULL)
+        *out = (enum log_format)i;
+    return i >= 0;
 }
 
 /* A bounded string builder: appends stop at the end; the text stays NUL-terminated. */
@@ -201,34 +213,10 @@ static void sbuf_put_json(struct sbuf *b, const char *s)
     }
 }
 
-static const char *level_upper(enum log_level l)
+/* level's name; an unknown value is named as an error. */
+static const char *level_name(const char *const *names, enum log_level l)
 {
-    switch (l) {
-    case LOG_LEVEL_DEBUG:
-        return "DEBUG";
-    case LOG_LEVEL_INFO:
-        return "INFO";
-    case LOG_LEVEL_WARN:
-        return "WARN";
-    case LOG_LEVEL_ERROR:
-        return "ERROR";
-    }
-    return "ERROR";
-}
-
-static const char *level_lower(enum log_level l)
-{
-    switch (l) {
-    case LOG_LEVEL_DEBUG:
-        return "debug";
-    case LOG_LEVEL_INFO:
-        return "info";
-    case LOG_LEVEL_WARN:
-        return "warn";
-    case LOG_LEVEL_ERROR:
-        return "error";
-    }
-    return "error";
+    return (unsigned)l < (unsigned)COUNT(level_names) ? names[l] : names[LOG_LEVEL_ERROR];
 }
 
 /* UTC with milliseconds: 2026-11-24T06:25:27.123Z. */
@@ -283,7 +271,7 @@ void log_write(enum log_level level, const char *op, const char *fmt, ...)
         sbuf_lit(&b, "{\"ts\":\"");
         sbuf_lit(&b, ts);
         sbuf_lit(&b, "\",\"level\":\"");
-        sbuf_lit(&b, level_lower(level));
+        sbuf_lit(&b, level_name(level_names, level));
         sbuf_lit(&b, "\",\"program\":\"");
         sbuf_put_json(&b, log_program);
         sbuf_lit(&b, "\",\"msg\":\"");
@@ -301,7 +289,7 @@ void log_write(enum log_level level, const char *op, const char *fmt, ...)
         flatten_text(msg);
         sbuf_puts(&b, ts);
         sbuf_puts(&b, " ");
-        sbuf_puts(&b, level_upper(level));
+        sbuf_puts(&b, level_name(level_upper_names, level));
         sbuf_puts(&b, " ");
         sbuf_puts(&b, log_program);
         sbuf_puts(&b, ": ");
