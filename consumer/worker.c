@@ -116,6 +116,18 @@ static void wait_until(const struct worker *w, int64_t until_ms, bool holding)
     }
 }
 
+/* Wait until rc's next connection attempt is due; false when the worker should quit
+ * first. */
+static bool attempt_due(const struct worker *w, const struct reconnect *rc, bool holding)
+{
+    while (!should_quit(w, holding)) {
+        if (clock_now_ms() >= rc->next_ms)
+            return true;
+        wait_until(w, rc->next_ms, holding);
+    }
+    return false;
+}
+
 static void update_busy(struct worker *w, bool in_flight)
 {
     atomic_store(&w->busy, in_flight || w->n_backlog > 0);
@@ -235,12 +247,8 @@ static bool connect_db(struct worker *w, bool holding)
     enum status st;
 
     while (w->db == NULL) {
-        if (should_quit(w, holding))
+        if (!attempt_due(w, &w->db_rc, holding))
             return false;
-        if (clock_now_ms() < w->db_rc.next_ms) {
-            wait_until(w, w->db_rc.next_ms, holding);
-            continue;
-        }
         memset(&e, 0, sizeof e);
         st = db_open(cfg->database_url, cfg->connect_timeout_ms, &w->db, &e);
         if (st == ST_OK)
@@ -294,12 +302,8 @@ static bool connect_out(struct worker *w)
     struct err e;
 
     while (w->out == NULL) {
-        if (should_quit(w, false))
+        if (!attempt_due(w, &w->out_rc, false))
             return false;
-        if (clock_now_ms() < w->out_rc.next_ms) {
-            wait_until(w, w->out_rc.next_ms, false);
-            continue;
-        }
         memset(&e, 0, sizeof e);
         if (open_mq(w, &w->out, &e) != ST_OK) {
             service_failed(w, &w->sh->mq_down, &w->out_rc, true, &e);
@@ -319,12 +323,8 @@ static bool connect_in(struct worker *w)
     enum status st;
 
     while (w->in == NULL) {
-        if (should_quit(w, false))
+        if (!attempt_due(w, &w->in_rc, false))
             return false;
-        if (clock_now_ms() < w->in_rc.next_ms) {
-            wait_until(w, w->in_rc.next_ms, false);
-            continue;
-        }
         memset(&e, 0, sizeof e);
         st = open_mq(w, &w->in, &e);
         if (st == ST_OK) {
