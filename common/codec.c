@@ -223,13 +223,39 @@ static long control_char(const char *s, size_t n, bool text, size_t *at)
     return -1;
 }
 
+/* A string value of key: at most max code points (chars; else bytes) and no control
+ * character (text: but tab and line breaks). */
+static enum status check_text(const char *tname, const char *key, const json_t *v,
+                              size_t max, bool chars, bool text, struct err *e)
+{
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v), n = len, at = 0;
+    long cp;
+
+    if (chars) {
+        /* Count code points, not bytes: the limit is what a person sees. */
+        n = 0;
+        for (size_t i = 0; i < len; i++)
+            n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    }
+    if (n > max)
+        return err_set(e, ST_INVALID, "%s: \"%s\" is longer than %zu %s", tname, key, max,
+                       chars ? "characters" : "bytes");
+    cp = control_char(s, len, text, &at);
+    if (cp >= 0)
+        return err_set(e, ST_INVALID,
+                       "%s: \"%s\" must not contain control characters%s (U+%04lX at "
+                       "character %zu)",
+                       tname, key, text ? " but tab and line breaks" : "",
+                       (unsigned long)cp, at);
+    return ST_OK;
+}
+
 /* Check one present value; the rules for a key are the same whatever the type. */
 static enum status check_field(const char *tname, enum field f, const json_t *v,
                                struct err *e)
 {
     const char *key = field_keys[f];
-    size_t at = 0;
-    long cp;
 
     switch (f) {
     case F_NAME:
@@ -237,36 +263,11 @@ static enum status check_field(const char *tname, enum field f, const json_t *v,
             return err_set(e, ST_INVALID, "%s: \"%s\" must be a string", tname, key);
         if (json_string_length(v) == 0)
             return err_set(e, ST_INVALID, "%s: \"%s\" must not be empty", tname, key);
-        {
-            /* Count code points, not bytes: the limit is what a person sees. */
-            const char *s = json_string_value(v);
-            size_t len = json_string_length(v), chars = 0;
-            for (size_t i = 0; i < len; i++)
-                chars += ((unsigned char)s[i] & 0xC0) != 0x80;
-            if (chars > NAME_MAX_CHARS)
-                return err_set(e, ST_INVALID, "%s: \"%s\" is longer than %d characters",
-                               tname, key, NAME_MAX_CHARS);
-            cp = control_char(s, len, false, &at);
-            if (cp >= 0)
-                return err_set(e, ST_INVALID,
-                               "%s: \"%s\" must not contain control characters (U+%04lX "
-                               "at character %zu)",
-                               tname, key, (unsigned long)cp, at);
-        }
-        break;
+        return check_text(tname, key, v, NAME_MAX_CHARS, true, false, e);
     case F_DESCRIPTION:
         if (!json_is_string(v))
             return err_set(e, ST_INVALID, "%s: \"%s\" must be a string", tname, key);
-        if (json_string_length(v) > DESCRIPTION_MAX_BYTES)
-            return err_set(e, ST_INVALID, "%s: \"%s\" is longer than %d bytes", tname,
-                           key, DESCRIPTION_MAX_BYTES);
-        cp = control_char(json_string_value(v), json_string_length(v), true, &at);
-        if (cp >= 0)
-            return err_set(e, ST_INVALID,
-                           "%s: \"%s\" must not contain control characters but tab and "
-                           "line breaks (U+%04lX at character %zu)",
-                           tname, key, (unsigned long)cp, at);
-        break;
+        return check_text(tname, key, v, DESCRIPTION_MAX_BYTES, false, true, e);
     case F_PUBLIC:
         if (!json_is_boolean(v))
             return err_set(e, ST_INVALID, "%s: \"%s\" must be true or false", tname, key);
