@@ -11,11 +11,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-say() { printf 'prism: %s\n' "$*"; }
-die() {
-    printf 'prism: error: %s\n' "$*" >&2
-    exit 1
-}
+# shellcheck disable=SC2034 # PROG: the name scripts/lib.sh's messages start with
+PROG=prism
+# shellcheck source=scripts/lib.sh disable=SC1091
+. scripts/lib.sh
 
 src=tests/contract
 dest=${1:-build}/prism
@@ -23,12 +22,7 @@ bin=$dest/node_modules/.bin/prism
 pkg=@stoplight/prism-cli
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    SUDO=()
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null 2>&1 ||
-            die "node and npm are missing: run as root (or install sudo) to get Debian's"
-        SUDO=(sudo)
-    fi
+    need_root "node and npm are missing: run as root (or install sudo) to get Debian's"
     say "installing Debian's nodejs and npm"
     "${SUDO[@]}" apt-get update -q >/dev/null
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \

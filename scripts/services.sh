@@ -22,15 +22,13 @@ RABBIT_WAIT=${TMDBQ_RABBIT_WAIT:-120}
 RABBIT_PORT=${TMDBQ_RABBIT_PORT:-5672}
 RABBIT_UI_PORT=${TMDBQ_RABBIT_UI_PORT:-15672}
 
-say() { printf 'services: %s\n' "$*"; }
-die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck disable=SC2034 # PROG: the name scripts/lib.sh's messages start with
+PROG=services
+# shellcheck source=scripts/lib.sh disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # pg_ctlcluster and the RabbitMQ tools need root (they switch to the service user).
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "run as root (or install sudo)"
-    SUDO=(sudo)
-fi
+need_root "run as root (or install sudo)"
 
 pg_running() {
     # pg_ctlcluster status: 0 running, 3 stopped, 4 no such cluster.

@@ -13,14 +13,12 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-say() { printf 'setup: %s\n' "$*"; }
-die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck disable=SC2034 # PROG: the name scripts/lib.sh's messages start with
+PROG=setup
+# shellcheck source=scripts/lib.sh disable=SC1091
+. scripts/lib.sh
 
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "run as root (or install sudo)"
-    SUDO=(sudo)
-fi
+need_root "run as root (or install sudo)"
 
 # One package a line; '#' starts a comment.
 read_list() { sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$@"; }
