@@ -17,6 +17,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+# Wait (5 s at most) for a program started in the background to write its port into
+# file $1; $2 is its log, $3 its name for the message when it does not.
+wait_port() {
+    for _ in $(seq 100); do
+        [ -s "$1" ] && break
+        sleep 0.05
+    done
+    [ -s "$1" ] || die "$3 did not start: $(cat "$2")"
+}
 
 bash scripts/setup.sh
 
@@ -67,11 +76,7 @@ else
     build/tests/fake_tmdb/fake-tmdb --port 0 --port-file "$work_dir/port" \
         --api-key demo-api-key 2>"$work_dir/fake.log" &
     fake_pid=$!
-    for _ in $(seq 100); do
-        [ -s "$work_dir/port" ] && break
-        sleep 0.05
-    done
-    [ -s "$work_dir/port" ] || die "the fake TMDB did not start: $(cat "$work_dir/fake.log")"
+    wait_port "$work_dir/port" "$work_dir/fake.log" "the fake TMDB"
     fake="http://127.0.0.1:$(cat "$work_dir/port")"
     control() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$fake$1" >/dev/null; }
     control /__control/users '{"user_id":1,"session_id":"demo-session","access_token":"demo-token"}'
@@ -184,11 +189,7 @@ export TMDBQ_HTTP_TOKEN
 TMDBQ_HTTP_LISTEN=127.0.0.1:0 "$http_bin" --port-file "$work_dir/http.port" \
     2>"$work_dir/http.log" &
 http_pid=$!
-for _ in $(seq 100); do
-    [ -s "$work_dir/http.port" ] && break
-    sleep 0.05
-done
-[ -s "$work_dir/http.port" ] || die "tmdbq-http did not start: $(cat "$work_dir/http.log")"
+wait_port "$work_dir/http.port" "$work_dir/http.log" "tmdbq-http"
 http="http://127.0.0.1:$(cat "$work_dir/http.port")"
 echo "tmdbq-http: pid $http_pid at $http"
 echo "\$ curl -H \"Authorization: Bearer \$TMDBQ_HTTP_TOKEN\" -d '{\"type\":\"add_movie\",\"user\":1,\"list\":101,\"movie\":78}' $http/v1/operations"
