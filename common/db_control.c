@@ -16,10 +16,34 @@
 
 #include "db_internal.h"
 
-/* What an operation-changing function said, and the verb its refusal names. */
+/* An operation-changing function of migration 005: the statement that calls it, and the
+ * words of its refusal. */
 struct change {
+    const char *sql;   /* outcome, next_ids (a cancel's hand-on only), OP_COLUMNS; $1
+                          is the operation's id */
     const char *verb;  /* "retried", "cancelled", "processed now" */
     const char *needs; /* the status it needs */
+};
+
+static const struct change retry = {
+    .sql = "SELECT c.outcome, " OP_COLUMNS " FROM tmdbq_retry_op($1::uuid) c,"
+           " LATERAL (SELECT (c.op).*) q",
+    .verb = "retried",
+    .needs = "failed",
+};
+
+static const struct change cancel = {
+    .sql = "SELECT c.outcome, c.next_ids::text, " OP_COLUMNS
+           " FROM tmdbq_cancel_op($1::uuid) c, LATERAL (SELECT (c.op).*) q",
+    .verb = "cancelled",
+    .needs = "pending or failed",
+};
+
+static const struct change process = {
+    .sql = "SELECT c.outcome, " OP_COLUMNS " FROM tmdbq_process_op($1::uuid) c,"
+           " LATERAL (SELECT (c.op).*) q",
+    .verb = "processed now",
+    .needs = "pending",
 };
 
 /* Read row 0 of a tmdbq_*_op result: outcome in column 0, OP_COLUMNS from column base. */
@@ -52,9 +76,9 @@ static enum status change_result(PGresult *res, int base, const char *id,
     return ST_OK;
 }
 
-static enum status change_op(struct db *db, const char *sql, const char *id,
-                             const struct change *c, struct op *out,
-                             struct db_handon *next, struct err *e)
+/* Run change c on operation id; next (a cancel's) gets the operations it hands on to. */
+static enum status change_op(struct db *db, const struct change *c, const char *id,
+                             struct op *out, struct db_handon *next, struct err *e)
 {
     const char *p[1] = {id};
     PGresult *res = NULL;
@@ -66,7 +90,8 @@ static enum status change_op(struct db *db, const char *sql, const char *id,
     if (id == NULL || !op_id_valid(id))
         return err_set(e, ST_INVALID, "\"%.40s\" is not an operation id (a UUID)",
                        id ? id : "");
-    st = db_exec_params(db, sql, 1, p, PGRES_TUPLES_OK, &res, "change the operation", e);
+    st = db_exec_params(db, c->sql, 1, p, PGRES_TUPLES_OK, &res, "change the operation",
+                        e);
     if (st != ST_OK)
         return st;
     st = change_result(res, next != NULL ? 2 : 1, id, c, out, e);
@@ -78,33 +103,18 @@ static enum status change_op(struct db *db, const char *sql, const char *id,
 
 enum status db_retry_op(struct db *db, const char *id, struct op *out, struct err *e)
 {
-    static const struct change c = {"retried", "failed"};
-
-    return change_op(db,
-                     "SELECT c.outcome, " OP_COLUMNS " FROM tmdbq_retry_op($1::uuid) c,"
-                     " LATERAL (SELECT (c.op).*) q",
-                     id, &c, out, NULL, e);
+    return change_op(db, &retry, id, out, NULL, e);
 }
 
 enum status db_cancel_op(struct db *db, const char *id, struct op *out,
                          struct db_handon *next, struct err *e)
 {
-    static const struct change c = {"cancelled", "pending or failed"};
-
-    return change_op(db,
-                     "SELECT c.outcome, c.next_ids::text, " OP_COLUMNS
-                     " FROM tmdbq_cancel_op($1::uuid) c, LATERAL (SELECT (c.op).*) q",
-                     id, &c, out, next, e);
+    return change_op(db, &cancel, id, out, next, e);
 }
 
 enum status db_process_op(struct db *db, const char *id, struct op *out, struct err *e)
 {
-    static const struct change c = {"processed now", "pending"};
-
-    return change_op(db,
-                     "SELECT c.outcome, " OP_COLUMNS " FROM tmdbq_process_op($1::uuid) c,"
-                     " LATERAL (SELECT (c.op).*) q",
-                     id, &c, out, NULL, e);
+    return change_op(db, &process, id, out, NULL, e);
 }
 
 enum status db_process_user(struct db *db, int32_t user_id, struct db_ops *out,
@@ -180,61 +190,57 @@ enum status db_count_active(struct db *db, const char *const *ids, size_t n,
 /* ---- pause ----------------------------------------------------------------------------
  */
 
-/* Columns: paused, since (ISO), age in seconds, changed. */
-static void pause_from_row(PGresult *res, struct db_pause_state *out)
+/* The pause switch's row from sql (columns: paused, since (ISO), age in seconds,
+ * changed) into out. set: sql sets the switch, and its row must come back; else no row
+ * leaves out all false. */
+static enum status pause_read(struct db *db, const char *sql, int n, const char *const *p,
+                              const char *what, bool set, struct db_pause_state *out,
+                              struct err *e)
 {
-    out->paused = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    db_copy_time(out->since, res, 0, 1);
-    out->age_s = PQgetisnull(res, 0, 2) ? 0 : strtod(PQgetvalue(res, 0, 2), NULL);
-    out->changed = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+    PGresult *res = NULL;
+    enum status st;
+
+    memset(out, 0, sizeof *out);
+    st = db_exec_params(db, sql, n, p, PGRES_TUPLES_OK, &res, what, e);
+    if (st != ST_OK)
+        return st;
+    if (PQntuples(res) == 1) {
+        out->paused = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        db_copy_time(out->since, res, 0, 1);
+        out->age_s = PQgetisnull(res, 0, 2) ? 0 : strtod(PQgetvalue(res, 0, 2), NULL);
+        out->changed = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+    } else if (set) {
+        st = err_set(e, ST_DB, "could not set the pause switch: %d rows", PQntuples(res));
+    }
+    PQclear(res);
+    return st;
 }
 
 enum status db_set_paused(struct db *db, bool paused, struct db_pause_state *out,
                           struct err *e)
 {
     const char *p[1] = {paused ? "t" : "f"};
-    PGresult *res = NULL;
-    enum status st;
 
-    memset(out, 0, sizeof *out);
-    st = db_exec_params(
+    return pause_read(
         db,
         "SELECT s.outcome_paused, " ISO(
             "s.outcome_since") ","
                                " extract(epoch FROM now() - s.outcome_since),"
                                " s.outcome_changed FROM tmdbq_set_paused($1::boolean) s",
-        1, p, PGRES_TUPLES_OK, &res, paused ? "pause the queue" : "resume the queue", e);
-    if (st != ST_OK)
-        return st;
-    if (PQntuples(res) != 1)
-        st = err_set(e, ST_DB, "could not set the pause switch: %d rows", PQntuples(res));
-    else
-        pause_from_row(res, out);
-    PQclear(res);
-    return st;
+        1, p, paused ? "pause the queue" : "resume the queue", true, out, e);
 }
 
 enum status db_pause_state(struct db *db, struct db_pause_state *out, struct err *e)
 {
-    PGresult *res = NULL;
-    enum status st;
-
-    memset(out, 0, sizeof *out);
     /* The row always exists (migration 002 makes it); should it not, the queue runs, as
      * tmdbq_claim and db_is_paused assume. */
-    st = db_exec_params(
+    return pause_read(
         db,
         "SELECT c.paused, " ISO(
             "c.changed_at") ","
                             " extract(epoch FROM now() - c.changed_at), false"
                             " FROM tmdbq_control c WHERE c.id",
-        0, NULL, PGRES_TUPLES_OK, &res, "read the pause switch", e);
-    if (st != ST_OK)
-        return st;
-    if (PQntuples(res) == 1)
-        pause_from_row(res, out);
-    PQclear(res);
-    return ST_OK;
+        0, NULL, "read the pause switch", false, out, e);
 }
 
 /* ---- registries ----------------------------------------------------------------------
@@ -258,12 +264,6 @@ enum status db_pause_state(struct db *db, struct db_pause_state *out, struct err
 /* clang-format on */
 #define PROCESS_NCOLS 7
 
-static void process_cleanup(struct db_process *p)
-{
-    free(p->id);
-    free(p->host);
-}
-
 /* Row r's PROCESS_COLUMNS into p; false when out of memory (p then holds what it got). */
 static bool process_from_row(PGresult *res, int r, struct db_process *p)
 {
@@ -275,57 +275,6 @@ static bool process_from_row(PGresult *res, int r, struct db_process *p)
     p->last_seen_age_s = strtod(PQgetvalue(res, r, 5), NULL);
     p->live = strcmp(PQgetvalue(res, r, 6), "t") == 0;
     return p->id != NULL && p->host != NULL;
-}
-
-/* A registry's rows (sql: $1 is the liveness window in ms) into *items, size bytes each,
- * an element type that starts with struct db_process: process_from_row fills that, then
- * own(res, row, item) the table's own columns (false: out of memory). *n counts the
- * elements filled, in part too, for the caller's free on failure. */
-static enum status registry_list(struct db *db, int64_t live_ms, const char *sql,
-                                 const char *what, size_t size, void **items, size_t *n,
-                                 bool (*own)(PGresult *res, int row, void *item),
-                                 struct err *e)
-{
-    PGresult *res = NULL;
-    char live[32];
-    const char *p[1] = {live};
-    enum status st;
-    int rows;
-
-    *n = 0;
-    snprintf(live, sizeof live, "%" PRId64, live_ms);
-    st = db_query_list(db, sql, 1, p, what, size, items, &rows, &res, e);
-    for (int r = 0; r < rows && st == ST_OK; r++) {
-        void *item = (char *)*items + (size_t)r * size;
-
-        (*n)++;
-        if (!process_from_row(res, r, item) || !own(res, r, item))
-            st = err_set(e, ST_NOMEM, "out of memory");
-    }
-    PQclear(res);
-    return st;
-}
-
-void db_consumers_free(struct db_consumers *l)
-{
-    if (l == NULL)
-        return;
-    for (size_t i = 0; i < l->n; i++) {
-        process_cleanup(&l->items[i].proc);
-        free(l->items[i].amqp_node);
-    }
-    db_items_free((void **)&l->items, &l->n);
-}
-
-void db_reapers_free(struct db_reapers *l)
-{
-    if (l == NULL)
-        return;
-    for (size_t i = 0; i < l->n; i++) {
-        process_cleanup(&l->items[i].proc);
-        free(l->items[i].last_sweep_json);
-    }
-    db_items_free((void **)&l->items, &l->n);
 }
 
 /* A column that may be NULL, copied; false when out of memory. */
@@ -345,19 +294,11 @@ static bool consumer_from_row(PGresult *res, int r, void *item)
     return dup_nullable(res, r, PROCESS_NCOLS + 3, &c->amqp_node);
 }
 
-enum status db_list_consumers(struct db *db, int64_t live_ms, struct db_consumers *out,
-                              struct err *e)
+static void consumer_cleanup(void *item)
 {
-    enum status st;
+    struct db_consumer_row *c = item;
 
-    st = registry_list(db, live_ms,
-                       "SELECT " CONSUMER_COLUMNS " FROM tmdbq_consumers c"
-                       " ORDER BY live DESC, c.host, c.consumer_id",
-                       "list the consumers", sizeof *out->items, (void **)&out->items,
-                       &out->n, consumer_from_row, e);
-    if (st != ST_OK)
-        db_consumers_free(out);
-    return st;
+    free(c->amqp_node);
 }
 
 static bool reaper_from_row(PGresult *res, int r, void *item)
@@ -370,17 +311,102 @@ static bool reaper_from_row(PGresult *res, int r, void *item)
     return dup_nullable(res, r, PROCESS_NCOLS + 2, &x->last_sweep_json);
 }
 
+static void reaper_cleanup(void *item)
+{
+    struct db_reaper_row *x = item;
+
+    free(x->last_sweep_json);
+}
+
+/* A registry and its rows' type, which starts with struct db_process. */
+struct registry {
+    const char *sql;  /* PROCESS_COLUMNS first; $1 is the liveness window in ms */
+    const char *what; /* for "could not <what>" */
+    size_t size;      /* of a row */
+    /* The table's own columns of row r into item; false when out of memory. */
+    bool (*from_row)(PGresult *res, int r, void *item);
+    /* Free what item owns beyond its struct db_process. */
+    void (*cleanup)(void *item);
+};
+
+static const struct registry consumers = {
+    .sql = "SELECT " CONSUMER_COLUMNS " FROM tmdbq_consumers c"
+           " ORDER BY live DESC, c.host, c.consumer_id",
+    .what = "list the consumers",
+    .size = sizeof(struct db_consumer_row),
+    .from_row = consumer_from_row,
+    .cleanup = consumer_cleanup,
+};
+
+static const struct registry reapers = {
+    .sql = "SELECT " REAPER_COLUMNS " FROM tmdbq_reapers r"
+           " ORDER BY r.is_leader DESC, r.last_seen_at DESC, r.reaper_id",
+    .what = "list the reapers",
+    .size = sizeof(struct db_reaper_row),
+    .from_row = reaper_from_row,
+    .cleanup = reaper_cleanup,
+};
+
+/* Free the n rows of *items and empty the list. */
+static void registry_free(const struct registry *reg, void **items, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++) {
+        struct db_process *p = (struct db_process *)((char *)*items + i * reg->size);
+
+        free(p->id);
+        free(p->host);
+        reg->cleanup(p);
+    }
+    db_items_free(items, n);
+}
+
+/* reg's rows into *items and *n; on failure the list is empty. */
+static enum status registry_list(struct db *db, const struct registry *reg,
+                                 int64_t live_ms, void **items, size_t *n, struct err *e)
+{
+    PGresult *res = NULL;
+    char live[32];
+    const char *p[1] = {live};
+    enum status st;
+    int rows;
+
+    *n = 0;
+    snprintf(live, sizeof live, "%" PRId64, live_ms);
+    st = db_query_list(db, reg->sql, 1, p, reg->what, reg->size, items, &rows, &res, e);
+    for (int r = 0; r < rows && st == ST_OK; r++) {
+        void *item = (char *)*items + (size_t)r * reg->size;
+
+        /* Counted before it is filled, so that a row filled in part is freed too. */
+        (*n)++;
+        if (!process_from_row(res, r, item) || !reg->from_row(res, r, item))
+            st = err_set(e, ST_NOMEM, "out of memory");
+    }
+    if (st != ST_OK)
+        registry_free(reg, items, n);
+    PQclear(res);
+    return st;
+}
+
+void db_consumers_free(struct db_consumers *l)
+{
+    if (l != NULL)
+        registry_free(&consumers, (void **)&l->items, &l->n);
+}
+
+void db_reapers_free(struct db_reapers *l)
+{
+    if (l != NULL)
+        registry_free(&reapers, (void **)&l->items, &l->n);
+}
+
+enum status db_list_consumers(struct db *db, int64_t live_ms, struct db_consumers *out,
+                              struct err *e)
+{
+    return registry_list(db, &consumers, live_ms, (void **)&out->items, &out->n, e);
+}
+
 enum status db_list_reapers(struct db *db, int64_t live_ms, struct db_reapers *out,
                             struct err *e)
 {
-    enum status st;
-
-    st = registry_list(db, live_ms,
-                       "SELECT " REAPER_COLUMNS " FROM tmdbq_reapers r"
-                       " ORDER BY r.is_leader DESC, r.last_seen_at DESC, r.reaper_id",
-                       "list the reapers", sizeof *out->items, (void **)&out->items,
-                       &out->n, reaper_from_row, e);
-    if (st != ST_OK)
-        db_reapers_free(out);
-    return st;
+    return registry_list(db, &reapers, live_ms, (void **)&out->items, &out->n, e);
 }
