@@ -34,7 +34,7 @@ void log_init(const char *program, enum log_level level, enum log_format format)
     log_fmt = format;
 }
 
-/* The names of the levels and formats, by value; the parsers take them in any case. */
+/* The names of the levels, by value: for JSON lines and for text lines. */
 static const char *const level_names[] = {
     [LOG_LEVEL_DEBUG] = "debug",
     [LOG_LEVEL_INFO] = "info",
@@ -47,42 +47,6 @@ static const char *const level_upper_names[] = {
     [LOG_LEVEL_WARN] = "WARN",
     [LOG_LEVEL_ERROR] = "ERROR",
 };
-static const char *const format_names[] = {
-    [LOG_FORMAT_TEXT] = "text",
-    [LOG_FORMAT_JSON] = "json",
-};
-
-#define COUNT(a) (int)(sizeof a / sizeof a[0])
-
-/* The index of s among the n names, in any case; -1 when it is none of them (or NULL). */
-static int name_index(const char *const *names, int n, const char *s)
-{
-    for (int i = 0; s != NULL && i < n; i++) {
-        if (strcasecmp(s, names[i]) == 0)
-            return i;
-    }
-    return -1;
-}
-
-bool log_level_parse(const char *s, enum log_level *out)
-{
-    int i = name_index(level_names, COUNT(level_names), s);
-
-    if (i < 0 && s != NULL && strcasecmp(s, "warning") == 0)
-        i = LOG_LEVEL_WARN;
-    if (i >= 0 && out != NULL)
-        *out = (enum log_level)i;
-    return i >= 0;
-}
-
-bool log_format_parse(const char *s, enum log_format *out)
-{
-    int i = name_index(format_names, COUNT(format_names), s);
-
-    if (i >= 0 && out != NULL)
-        *out = (enum log_format)i;
-    return i >= 0;
-}
 
 /* A bounded string builder: appends stop at the end; the text stays NUL-terminated. */
 struct sbuf {
@@ -216,7 +180,9 @@ static void sbuf_put_json(struct sbuf *b, const char *s)
 /* level's name; an unknown value is named as an error. */
 static const char *level_name(const char *const *names, enum log_level l)
 {
-    return (unsigned)l < (unsigned)COUNT(level_names) ? names[l] : names[LOG_LEVEL_ERROR];
+    return (unsigned)l < sizeof level_names / sizeof level_names[0]
+               ? names[l]
+               : names[LOG_LEVEL_ERROR];
 }
 
 /* UTC with milliseconds: 2026-11-24T06:25:27.123Z. */

@@ -18,10 +18,6 @@ enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 /* Set the program name (borrowed, must outlive logging), level and format. */
 void log_init(const char *program, enum log_level level, enum log_format format);
 
-/* Parse "debug", "info", "warn" ("warning"), "error"; false when unknown. */
-bool log_level_parse(const char *s, enum log_level *out);
-bool log_format_parse(const char *s, enum log_format *out);
-
 /* Write one line if level is enabled. op may be NULL; otherwise it is added as op=<id>.
  */
 void log_write(enum log_level level, const char *op, const char *fmt, ...)

@@ -249,35 +249,6 @@ static void test_mask(void)
     log_mask_url("amqp://guest:pw@h/", small, 0);
 }
 
-static void test_parse(void)
-{
-    enum log_level l = LOG_LEVEL_ERROR;
-    enum log_format f = LOG_FORMAT_TEXT;
-
-    CHECK(log_level_parse("debug", &l));
-    CHECK_EQ_INT(l, LOG_LEVEL_DEBUG);
-    CHECK(log_level_parse("info", &l));
-    CHECK_EQ_INT(l, LOG_LEVEL_INFO);
-    CHECK(log_level_parse("warn", &l));
-    CHECK_EQ_INT(l, LOG_LEVEL_WARN);
-    l = LOG_LEVEL_DEBUG;
-    CHECK(log_level_parse("warning", &l));
-    CHECK_EQ_INT(l, LOG_LEVEL_WARN);
-    CHECK(log_level_parse("error", &l));
-    CHECK_EQ_INT(l, LOG_LEVEL_ERROR);
-    CHECK(!log_level_parse("verbose", &l));
-    CHECK(!log_level_parse("", &l));
-    CHECK(!log_level_parse(NULL, &l));
-    CHECK_EQ_INT(l, LOG_LEVEL_ERROR);
-
-    CHECK(log_format_parse("json", &f));
-    CHECK_EQ_INT(f, LOG_FORMAT_JSON);
-    CHECK(log_format_parse("text", &f));
-    CHECK_EQ_INT(f, LOG_FORMAT_TEXT);
-    CHECK(!log_format_parse("xml", &f));
-    CHECK(!log_format_parse("", &f));
-}
-
 static void test_json(void)
 {
     static struct fields f;
@@ -364,7 +335,6 @@ static void test_text(void)
 int main(void)
 {
     test_mask();
-    test_parse();
     test_json();
     test_text();
     return check_exit();
