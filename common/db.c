@@ -647,19 +647,27 @@ enum status db_rows_to_ops(PGresult *res, struct db_ops *out, struct err *e)
     return ST_OK;
 }
 
-enum status db_query_list(struct db *db, const char *sql, int n, const char *const *p,
-                          const char *what, size_t size, void **items, int *rows,
-                          PGresult **res, struct err *e)
+enum status db_query_rows(struct db *db, const char *sql, int n, const char *const *p,
+                          const char *what, size_t size, void **items, size_t *count,
+                          bool (*from_row)(PGresult *res, int row, void *item),
+                          struct err *e)
 {
-    enum status st = db_exec_params(db, sql, n, p, PGRES_TUPLES_OK, res, what, e);
+    PGresult *res = NULL;
+    enum status st = db_exec_params(db, sql, n, p, PGRES_TUPLES_OK, &res, what, e);
+    int rows = 0;
 
     *items = NULL;
-    *rows = 0;
-    if (st != ST_OK) {
-        *res = NULL;
-        return st;
+    *count = 0;
+    if (st == ST_OK)
+        st = db_rows_calloc(res, size, items, &rows, e);
+    for (int r = 0; r < rows && st == ST_OK; r++) {
+        /* Counted before it is read, so that a row read in part is freed too. */
+        (*count)++;
+        if (!from_row(res, r, (char *)*items + (size_t)r * size))
+            st = err_set(e, ST_NOMEM, "out of memory");
     }
-    return db_rows_calloc(*res, size, items, rows, e);
+    PQclear(res);
+    return st;
 }
 
 enum status db_query_ops(struct db *db, const char *sql, int n, const char *const *p,

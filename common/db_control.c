@@ -287,11 +287,12 @@ static bool dup_nullable(PGresult *res, int r, int col, char **out)
 static bool consumer_from_row(PGresult *res, int r, void *item)
 {
     struct db_consumer_row *c = item;
+    bool ok = process_from_row(res, r, &c->proc);
 
     c->processed = strtoll(PQgetvalue(res, r, PROCESS_NCOLS), NULL, 10);
     c->failed = strtoll(PQgetvalue(res, r, PROCESS_NCOLS + 1), NULL, 10);
     c->in_flight = (int)strtol(PQgetvalue(res, r, PROCESS_NCOLS + 2), NULL, 10);
-    return dup_nullable(res, r, PROCESS_NCOLS + 3, &c->amqp_node);
+    return dup_nullable(res, r, PROCESS_NCOLS + 3, &c->amqp_node) && ok;
 }
 
 static void consumer_cleanup(void *item)
@@ -304,11 +305,12 @@ static void consumer_cleanup(void *item)
 static bool reaper_from_row(PGresult *res, int r, void *item)
 {
     struct db_reaper_row *x = item;
+    bool ok = process_from_row(res, r, &x->proc);
 
     x->leader = strcmp(PQgetvalue(res, r, PROCESS_NCOLS), "t") == 0;
     db_copy_time(x->last_sweep_at, res, r, PROCESS_NCOLS + 1);
     db_copy_time(x->last_cleanup_at, res, r, PROCESS_NCOLS + 3);
-    return dup_nullable(res, r, PROCESS_NCOLS + 2, &x->last_sweep_json);
+    return dup_nullable(res, r, PROCESS_NCOLS + 2, &x->last_sweep_json) && ok;
 }
 
 static void reaper_cleanup(void *item)
@@ -323,7 +325,7 @@ struct registry {
     const char *sql;  /* PROCESS_COLUMNS first; $1 is the liveness window in ms */
     const char *what; /* for "could not <what>" */
     size_t size;      /* of a row */
-    /* The table's own columns of row r into item; false when out of memory. */
+    /* Row r into item; false when out of memory. */
     bool (*from_row)(PGresult *res, int r, void *item);
     /* Free what item owns beyond its struct db_process. */
     void (*cleanup)(void *item);
@@ -364,26 +366,15 @@ static void registry_free(const struct registry *reg, void **items, size_t *n)
 static enum status registry_list(struct db *db, const struct registry *reg,
                                  int64_t live_ms, void **items, size_t *n, struct err *e)
 {
-    PGresult *res = NULL;
     char live[32];
     const char *p[1] = {live};
     enum status st;
-    int rows;
 
-    *n = 0;
     snprintf(live, sizeof live, "%" PRId64, live_ms);
-    st = db_query_list(db, reg->sql, 1, p, reg->what, reg->size, items, &rows, &res, e);
-    for (int r = 0; r < rows && st == ST_OK; r++) {
-        void *item = (char *)*items + (size_t)r * reg->size;
-
-        /* Counted before it is filled, so that a row filled in part is freed too. */
-        (*n)++;
-        if (!process_from_row(res, r, item) || !reg->from_row(res, r, item))
-            st = err_set(e, ST_NOMEM, "out of memory");
-    }
+    st = db_query_rows(db, reg->sql, 1, p, reg->what, reg->size, items, n, reg->from_row,
+                       e);
     if (st != ST_OK)
         registry_free(reg, items, n);
-    PQclear(res);
     return st;
 }
 

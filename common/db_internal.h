@@ -120,11 +120,14 @@ enum status db_rows_to_ids(PGresult *res, struct db_ids *out, struct err *e);
 void db_items_free(void **items, size_t *n);
 /* Every row of res (OP_COLUMNS from column 0) into out. */
 enum status db_rows_to_ops(PGresult *res, struct db_ops *out, struct err *e);
-/* db_exec_params for a statement that returns rows, and room for them: *res (the caller
- * PQclears; NULL on failure) and, as db_rows_calloc, *items and *n (0 on failure). */
-enum status db_query_list(struct db *db, const char *sql, int n, const char *const *p,
-                          const char *what, size_t size, void **items, int *rows,
-                          PGresult **res, struct err *e);
+/* db_exec_params for a statement that returns rows, each read by from_row into a new
+ * zeroed element of size bytes of *items (malloc'd, NULL when there are none); from_row
+ * returns false when out of memory (ST_NOMEM). *count is the number of elements read, one
+ * read in part included, so that the caller's free releases what they own. */
+enum status db_query_rows(struct db *db, const char *sql, int n, const char *const *p,
+                          const char *what, size_t size, void **items, size_t *count,
+                          bool (*from_row)(PGresult *res, int row, void *item),
+                          struct err *e);
 /* db_exec_params for a statement that returns OP_COLUMNS rows, read into out. */
 enum status db_query_ops(struct db *db, const char *sql, int n, const char *const *p,
                          const char *what, struct db_ops *out, struct err *e);

@@ -118,27 +118,22 @@ void db_metrics_free(struct db_metrics *l)
         db_items_free((void **)&l->items, &l->n);
 }
 
+static bool metric_from_row(PGresult *res, int r, void *item)
+{
+    struct db_metric *m = item;
+
+    snprintf(m->name, sizeof m->name, "%s", PQgetvalue(res, r, 0));
+    snprintf(m->label, sizeof m->label, "%s", PQgetvalue(res, r, 1));
+    m->value = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+    return true;
+}
+
 enum status db_metrics_read(struct db *db, struct db_metrics *out, struct err *e)
 {
-    PGresult *res = NULL;
-    enum status st;
-    int rows;
-
-    out->n = 0;
-    st = db_query_list(
+    return db_query_rows(
         db, "SELECT name, label, value FROM tmdbq_metrics ORDER BY name, label", 0, NULL,
-        "read the metrics' counters", sizeof *out->items, (void **)&out->items, &rows,
-        &res, e);
-    for (int i = 0; i < rows; i++) {
-        struct db_metric *m = &out->items[i];
-
-        snprintf(m->name, sizeof m->name, "%s", PQgetvalue(res, i, 0));
-        snprintf(m->label, sizeof m->label, "%s", PQgetvalue(res, i, 1));
-        m->value = strtoll(PQgetvalue(res, i, 2), NULL, 10);
-    }
-    out->n = (size_t)rows;
-    PQclear(res);
-    return st;
+        "read the metrics' counters", sizeof *out->items, (void **)&out->items, &out->n,
+        metric_from_row, e);
 }
 
 enum status db_metrics_oldest_pending(struct db *db, double *age_s, bool *any,

@@ -71,31 +71,26 @@ void db_rate_scopes_free(struct db_rate_scopes *l)
         db_items_free((void **)&l->items, &l->n);
 }
 
+static bool rate_scope_from_row(PGresult *res, int r, void *item)
+{
+    struct db_rate_scope *it = item;
+
+    snprintf(it->scope, sizeof it->scope, "%s", PQgetvalue(res, r, 0));
+    it->rate = strtod(PQgetvalue(res, r, 1), NULL);
+    it->sent_per_s = strtod(PQgetvalue(res, r, 2), NULL);
+    it->requests_1m = strtoll(PQgetvalue(res, r, 3), NULL, 10);
+    it->limited_1m = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+    db_copy_time(it->cooldown_until, res, r, 5);
+    db_copy_time(it->seen_at, res, r, 6);
+    return true;
+}
+
 enum status db_rate_status(struct db *db, struct db_rate_scopes *out, struct err *e)
 {
-    PGresult *res = NULL;
-    enum status st;
-    int n;
-
-    out->n = 0;
-    st = db_query_list(
+    return db_query_rows(
         db,
         "SELECT scope, rate, sent_per_s, requests_1m, limited_1m, " ISO(
             "cooldown_until") ", " ISO("seen_at") " FROM tmdbq_rate_status()",
         0, NULL, "read the TMDB request budget", sizeof *out->items, (void **)&out->items,
-        &n, &res, e);
-    for (int r = 0; r < n; r++) {
-        struct db_rate_scope *it = &out->items[r];
-
-        snprintf(it->scope, sizeof it->scope, "%s", PQgetvalue(res, r, 0));
-        it->rate = strtod(PQgetvalue(res, r, 1), NULL);
-        it->sent_per_s = strtod(PQgetvalue(res, r, 2), NULL);
-        it->requests_1m = strtoll(PQgetvalue(res, r, 3), NULL, 10);
-        it->limited_1m = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-        db_copy_time(it->cooldown_until, res, r, 5);
-        db_copy_time(it->seen_at, res, r, 6);
-    }
-    out->n = (size_t)n;
-    PQclear(res);
-    return st;
+        &out->n, rate_scope_from_row, e);
 }

@@ -184,14 +184,21 @@ void db_rescue_items_free(struct db_rescue_items *l)
         db_items_free((void **)&l->items, &l->n);
 }
 
+static bool rescue_from_row(PGresult *res, int r, void *item)
+{
+    struct db_rescue_item *it = item;
+
+    db_copy_id(it->id, res, r, 0);
+    it->abandoned = strcmp(PQgetvalue(res, r, 1), "abandoned") == 0;
+    db_copy_handon(&it->next, res, r, 2);
+    return true;
+}
+
 enum status db_reaper_rescue(struct db *db, const char *reaper_id, int max_retries,
                              int limit, struct db_rescue_items *out, struct err *e)
 {
     char retries[16], lim[16];
     const char *p[3] = {reaper_id, retries, lim};
-    PGresult *res = NULL;
-    enum status st;
-    int n;
 
     out->items = NULL;
     out->n = 0;
@@ -202,21 +209,11 @@ enum status db_reaper_rescue(struct db *db, const char *reaper_id, int max_retri
     snprintf(lim, sizeof lim, "%d", limit);
     /* Committed already: should the rows not fit in memory, they wait unpublished for
      * the relay. */
-    st = db_query_list(db,
-                       "SELECT op_id::text, outcome, next_ids::text"
-                       " FROM tmdbq_rescue_expired($1, $2::integer, $3::integer)",
-                       3, p, "rescue expired leases", sizeof *out->items,
-                       (void **)&out->items, &n, &res, e);
-    for (int r = 0; r < n; r++) {
-        struct db_rescue_item *it = &out->items[r];
-
-        db_copy_id(it->id, res, r, 0);
-        it->abandoned = strcmp(PQgetvalue(res, r, 1), "abandoned") == 0;
-        db_copy_handon(&it->next, res, r, 2);
-    }
-    out->n = (size_t)n;
-    PQclear(res);
-    return st;
+    return db_query_rows(db,
+                         "SELECT op_id::text, outcome, next_ids::text"
+                         " FROM tmdbq_rescue_expired($1, $2::integer, $3::integer)",
+                         3, p, "rescue expired leases", sizeof *out->items,
+                         (void **)&out->items, &out->n, rescue_from_row, e);
 }
 
 /* ---- relay ------------------------------------------------------------------------- */
