@@ -1647,6 +1647,21 @@ static int key_cmp(const void *a, const void *b)
     return strcmp((const char *)a, (const char *)b);
 }
 
+json_t *ts_fake_applied(const json_t *reqs)
+{
+    json_t *out = json_array(), *r;
+    size_t i;
+
+    json_array_foreach(reqs, i, r)
+    {
+        json_int_t st = json_integer_value(json_object_get(r, "status"));
+
+        if (st >= 200 && st < 300)
+            json_array_append(out, r);
+    }
+    return out;
+}
+
 int ts_fake_compare_writes(const json_t *reqs, const json_t *ops, long *missing,
                            long *extra)
 {

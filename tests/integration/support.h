@@ -254,6 +254,10 @@ void ts_op_key(const json_t *op, char *key, size_t n);
  * the operations without their write, *extra the writes beyond one per operation (those
  * that match no operation included). Prints each missing or extra key, up to a few.
  * 0 ok, -1 on bad input. */
+/* The requests of reqs (ts_fake_requests) that TMDB applied: those answered with a 2xx.
+ * An injected failure is an attempt, not a write. A new array (borrowing the records). */
+json_t *ts_fake_applied(const json_t *reqs);
+
 int ts_fake_compare_writes(const json_t *reqs, const json_t *ops, long *missing,
                            long *extra);
 

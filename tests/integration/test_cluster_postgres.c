@@ -26,22 +26,6 @@
 #define CONCURRENCY 4
 #define FIRST_LIST 9501
 
-/* The requests TMDB applied (a 2xx). */
-static json_t *applied(const json_t *reqs)
-{
-    json_t *out = json_array(), *r;
-    size_t i;
-
-    json_array_foreach(reqs, i, r)
-    {
-        json_int_t st = json_integer_value(json_object_get(r, "status"));
-
-        if (st >= 200 && st < 300)
-            json_array_append(out, r);
-    }
-    return out;
-}
-
 int main(void)
 {
     static const long none[] = {0};
@@ -126,7 +110,7 @@ int main(void)
     CHECK_EQ_INT(ts_count_status(&env, "completed"), NOPS);
     reqs = ts_fake_requests(&fake);
     CHECK(reqs != NULL);
-    done = applied(reqs);
+    done = ts_fake_applied(reqs);
     CHECK_EQ_INT(ts_fake_compare_writes(done, ops, &missing, &extra), 0);
     printf("pgfailover: duplicate TMDB writes: %ld; missing: %ld\n", extra, missing);
     CHECK_EQ_INT(missing, 0);

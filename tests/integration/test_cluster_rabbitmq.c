@@ -33,22 +33,6 @@
 #define CONCURRENCY 4
 #define FIRST_LIST 9301
 
-/* The requests TMDB applied (a 2xx): the injected 503s are attempts, not writes. */
-static json_t *applied(const json_t *reqs)
-{
-    json_t *out = json_array(), *r;
-    size_t i;
-
-    json_array_foreach(reqs, i, r)
-    {
-        json_int_t st = json_integer_value(json_object_get(r, "status"));
-
-        if (st >= 200 && st < 300)
-            json_array_append(out, r);
-    }
-    return out;
-}
-
 /* The node (index) whose port the most live consumers report, -1 when none does. */
 static int busiest_node(struct ts_env *env, const struct ts_rabbit *nodes)
 {
@@ -218,7 +202,7 @@ int main(void)
     CHECK_EQ_INT(ts_count_status(&env, "completed"), NOPS);
     reqs = ts_fake_requests(&fake);
     CHECK(reqs != NULL);
-    done = applied(reqs);
+    done = ts_fake_applied(reqs);
     CHECK_EQ_INT(ts_fake_compare_writes(done, ops, &missing, &extra), 0);
     printf("cluster: duplicate TMDB writes: %ld; missing: %ld\n", extra, missing);
     CHECK_EQ_INT(missing, 0);
