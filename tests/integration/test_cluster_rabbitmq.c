@@ -59,11 +59,12 @@ static int busiest_node(struct ts_env *env, const struct ts_rabbit *nodes)
 static int leader_of(const struct ts_rabbit *nodes, int ask, const char *name)
 {
     static const char *const args[] = {"list_queues", "-q", "name", "leader", NULL};
-    char out[8192], *line;
+    char out[8192], *line, *save = NULL;
 
     if (ts_rabbit_ctl(&nodes[ask], args, out, sizeof out) != 0)
         return -1;
-    for (line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+    for (line = strtok_r(out, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
         size_t n = strlen(name);
 
         if (strncmp(line, name, n) != 0 || (line[n] != '\t' && line[n] != ' '))
@@ -163,7 +164,8 @@ int main(void)
     /* The work queue's delivery limit is explicit (RabbitMQ 4 would default to 20). */
     CHECK(strstr(types, "x-delivery-limit") != NULL);
     CHECK(strstr(types, "at-least-once") != NULL);
-    for (char *line = strtok(types, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+    for (char *save = NULL, *line = strtok_r(types, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
         if (strncmp(line, env.prefix, strlen(env.prefix)) == 0 &&
             strstr(line, "quorum") == NULL) {
             fprintf(stderr, "not a quorum queue: %s\n", line);
