@@ -301,8 +301,22 @@ static void test_ordering(void)
     CHECK_EQ_INT(claim(c1, b1, "c1", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
     CHECK(finish(c1, b1, "c1", &done, next));
     CHECK_STR_EQ(next, b2);
-    CHECK_STR_EQ(col(b2, "handoff AND published_at IS NULL"), "true");
+    CHECK_STR_EQ(col(b2, "NOT handoff AND published_at IS NULL"), "true");
     mark_published(b2);
+    /* Handed on once: a later hand-on of its list (another finish, a stale delivery)
+     * names it no more while its message waits (migration 013). */
+    {
+        char sql[256];
+        char *v;
+
+        snprintf(sql, sizeof sql,
+                 "SELECT cardinality(tmdbq_handon(tmdb_list_id)) FROM "
+                 "queued_list_operations WHERE id = '%s'",
+                 b2);
+        v = ts_sql_value(&env, sql);
+        CHECK_STR_EQ(v, "0");
+        free(v);
+    }
     CHECK_EQ_INT(claim(c2, b2, "c2", LEASE_LONG, 5, NULL, NULL, NULL), DB_CLAIMED);
     CHECK_STR_EQ(col(b2, "handoff"), "false");
 
