@@ -298,87 +298,112 @@ static size_t url_scheme_len(const char *s)
     return i + 3;
 }
 
-/* Copy the query (or fragment-free remainder) s..end, masking secret parameter values. */
-static void mask_query(struct sbuf *b, const char *s, const char *end)
+/* What the readings of a string hide: a flag per byte (hide[i]), and a flag per position
+ * where an empty secret ("u:@h", "password=&") shows as a mask (empty[i]). Every reading
+ * adds to it, and the string is written once, each hidden run of bytes as one "***", so
+ * what any reading takes for a secret is hidden, wherever readings overlap. */
+struct url_mask {
+    const char *url;
+    bool *hide;
+    bool *empty;
+};
+
+static void hide_range(struct url_mask *m, const char *from, const char *to)
+{
+    if (from == to) {
+        m->empty[from - m->url] = true;
+        return;
+    }
+    for (const char *p = from; p < to; p++)
+        m->hide[p - m->url] = true;
+}
+
+/* Hide the values of the secret parameters of the query s..end. */
+static void hide_query(struct url_mask *m, const char *s, const char *end)
 {
     while (s < end) {
         const char *amp = memchr(s, '&', (size_t)(end - s));
         const char *pend = amp != NULL ? amp : end;
         const char *eq = memchr(s, '=', (size_t)(pend - s));
 
-        if (eq != NULL && is_secret_name(s, (size_t)(eq - s))) {
-            sbuf_putn(b, s, (size_t)(eq - s) + 1);
-            sbuf_puts(b, "***");
-        } else {
-            sbuf_putn(b, s, (size_t)(pend - s));
-        }
+        if (eq != NULL && is_secret_name(s, (size_t)(eq - s)))
+            hide_range(m, eq + 1, pend);
         if (amp == NULL)
             break;
-        sbuf_putn(b, "&", 1);
         s = amp + 1;
     }
 }
 
-/* The widest reading wins, so a password is hidden whichever parser reads the URL. libpq
- * ends the userinfo at the first '@' before the first '/', RFC 3986 parsers (libcurl) at
- * the last '@' before the first '/', '?' or '#': masking up to the last '@' before the
- * first '/' covers both, and an unencoded '?', '#' or '@' in a password. The query starts
- * at the first '?' after the userinfo; in a libpq URI it runs to the end (libpq knows no
- * fragment: "?password=a#b" is the password "a#b"), elsewhere to the first '#'. */
-static void mask_url(struct sbuf *b, const char *url, size_t scheme_len)
+/* The first (last false) or last '@' of s..s+n, NULL when none. */
+static const char *find_at(const char *s, size_t n, bool last)
+{
+    const char *at = NULL;
+
+    for (const char *p = s; p < s + n; p++) {
+        if (*p == '@') {
+            at = p;
+            if (!last)
+                break;
+        }
+    }
+    return at;
+}
+
+/* Hide the password of a userinfo that runs from auth to at (none when at is NULL):
+ * from the first ':' in it. */
+static void hide_userinfo(struct url_mask *m, const char *auth, const char *at)
+{
+    const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+
+    if (colon != NULL)
+        hide_range(m, colon + 1, at);
+}
+
+/* One reading of a URL: its userinfo runs from auth to at (NULL: none); its query from
+ * the first '?' after at (or auth) to the first '#', or to the end when stop_at_hash is
+ * false. */
+static void hide_reading(struct url_mask *m, const char *auth, const char *at,
+                         bool stop_at_hash)
+{
+    const char *q = strchr(at != NULL ? at : auth, '?');
+
+    hide_userinfo(m, auth, at);
+    if (q != NULL)
+        hide_query(m, q + 1, stop_at_hash ? q + strcspn(q, "#") : q + strlen(q));
+}
+
+/* One URL (its scheme scheme_len bytes with "://"), read three ways; in a well-formed URL
+ * they agree, and an unencoded '?', '#' or '@' in a password is hidden too:
+ * - libpq ends the userinfo at the first '@' before the first '/', and its query, from
+ *   the first '?' after that, runs to the end (libpq knows no fragment: "?password=a#b"
+ *   is the password "a#b");
+ * - RFC 3986 parsers (libcurl) end the authority at the first '/', '?' or '#', the
+ *   userinfo at the last '@' before it, and the query at '#';
+ * - and the widest: the userinfo up to the last '@' before the first '/', the query
+ *   from the first '?' after it. */
+static void hide_url(struct url_mask *m, const char *url, size_t scheme_len)
 {
     const char *auth = url + scheme_len;
     size_t auth_len = strcspn(auth, "/");
     bool libpq = strncmp(url, "postgresql://", scheme_len) == 0 ||
                  strncmp(url, "postgres://", scheme_len) == 0;
-    const char *at = NULL;
-    const char *rest;
-    const char *q;
-    const char *end;
 
-    sbuf_putn(b, url, scheme_len);
-    for (const char *p = auth; p < auth + auth_len; p++) {
-        if (*p == '@')
-            at = p;
-    }
-    if (at != NULL) {
-        const char *colon = memchr(auth, ':', (size_t)(at - auth));
-
-        if (colon != NULL) {
-            sbuf_putn(b, auth, (size_t)(colon - auth) + 1);
-            sbuf_puts(b, "***");
-        } else {
-            sbuf_putn(b, auth, (size_t)(at - auth));
-        }
-        rest = at;
-    } else {
-        rest = auth;
-    }
-
-    q = strchr(rest, '?');
-    if (q == NULL) {
-        sbuf_puts(b, rest);
-        return;
-    }
-    sbuf_putn(b, rest, (size_t)(q - rest) + 1);
-    end = libpq ? q + strlen(q) : q + strcspn(q, "#");
-    mask_query(b, q + 1, end);
-    sbuf_puts(b, end);
+    hide_reading(m, auth, find_at(auth, auth_len, true), !libpq);
+    hide_reading(m, auth, find_at(auth, strcspn(auth, "/?#"), true), true);
+    if (libpq)
+        hide_reading(m, auth, find_at(auth, auth_len, false), false);
 }
 
 /* libpq keyword/value: key = value pairs separated by spaces; a value may be
- * single-quoted with backslash escapes. Anything that does not parse is copied as is. */
-static void mask_keywords(struct sbuf *b, const char *s)
+ * single-quoted with backslash escapes. Anything that does not parse is left as is. */
+static void hide_keywords(struct url_mask *m, const char *s)
 {
     while (*s != '\0') {
         const char *key = s;
         const char *p;
         size_t key_len;
-        const char *val;
-        bool secret;
 
         if (isspace((unsigned char)*s)) {
-            sbuf_putn(b, s, 1);
             s++;
             continue;
         }
@@ -388,16 +413,12 @@ static void mask_keywords(struct sbuf *b, const char *s)
         p = s;
         while (isspace((unsigned char)*p))
             p++;
-        if (*p != '=') {
-            sbuf_putn(b, key, key_len);
+        if (*p != '=')
             continue;
-        }
         p++;
         while (isspace((unsigned char)*p))
             p++;
-        /* key, spaces, '=', spaces */
-        sbuf_putn(b, key, (size_t)(p - key));
-        val = p;
+        s = p;
         if (*p == '\'') {
             p++;
             while (*p != '\0' && *p != '\'') {
@@ -415,100 +436,97 @@ static void mask_keywords(struct sbuf *b, const char *s)
                 p++;
             }
         }
-        secret = is_secret_name(key, key_len);
-        if (secret)
-            sbuf_puts(b, "***");
-        else
-            sbuf_putn(b, val, (size_t)(p - val));
+        if (is_secret_name(key, key_len))
+            hide_range(m, s, p);
         s = p;
     }
 }
 
-/* url masked as a URL, a list of URLs or a libpq keyword/value string, into b. */
-static void mask_any(struct sbuf *b, const char *url)
+/* A URL, a list of URLs (the nodes of a cluster, split at a ',' that starts another URL
+ * of the same scheme, each read on its own) or a libpq keyword/value string. */
+static void hide_any(struct url_mask *m)
 {
+    const char *url = m->url;
     size_t scheme_len = url_scheme_len(url);
 
     if (scheme_len == 0) {
-        mask_keywords(b, url);
+        hide_keywords(m, url);
         return;
     }
-    /* A list of URLs (the nodes of a cluster): each URL masked on its own, split at a ','
-     * that starts another URL of the same scheme. */
     for (;;) {
         const char *next = url;
-        char *one;
+        struct url_mask one;
 
         while ((next = strchr(next + 1, ',')) != NULL &&
                strncmp(next + 1, url, scheme_len) != 0)
             ;
         if (next == NULL) {
-            mask_url(b, url, scheme_len);
+            hide_url(m, url, scheme_len);
             return;
         }
-        one = strndup(url, (size_t)(next - url));
-        if (one == NULL) {
-            sbuf_puts(b, "***");
+        /* The node alone, with the flags of its own bytes. */
+        one.url = strndup(url, (size_t)(next - url));
+        if (one.url == NULL) {
+            hide_range(m, url, url + strlen(url));
             return;
         }
-        mask_url(b, one, scheme_len);
-        free(one);
-        sbuf_putn(b, ",", 1);
+        one.hide = m->hide + (url - m->url);
+        one.empty = m->empty + (url - m->url);
+        hide_url(&one, one.url, scheme_len);
+        free((char *)one.url);
         url = next + 1;
     }
 }
 
-/* Copy s, masking the password of every "://user:password@" still in it: a URL after a
- * typo (a leading space or quote), a node of a list in another scheme, a URL inside a
- * keyword's value. cfg quotes exactly such strings when it refuses a malformed URL. */
-static void mask_embedded(struct sbuf *b, const char *s)
+/* The password of every "://user:password@" anywhere in the string: a URL after a typo
+ * (a leading space or quote), a node of a list in another scheme, a URL inside a
+ * keyword's or a parameter's value. cfg quotes exactly such strings when it refuses a
+ * malformed URL. */
+static void hide_embedded(struct url_mask *m)
 {
-    const char *sep;
-
-    while ((sep = strstr(s, "://")) != NULL) {
+    for (const char *sep = strstr(m->url, "://"); sep != NULL;
+         sep = strstr(sep + 1, "://")) {
         const char *auth = sep + 3;
-        size_t auth_len = strcspn(auth, "/");
-        const char *at = NULL;
-        const char *colon;
 
-        for (const char *p = auth; p < auth + auth_len; p++) {
-            if (*p == '@')
-                at = p;
-        }
-        colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-        /* No password, or one mask_url masked already. */
-        if (colon == NULL || (at - colon == 4 && strncmp(colon + 1, "***", 3) == 0)) {
-            sbuf_putn(b, s, (size_t)(auth - s));
-            s = auth;
-            continue;
-        }
-        sbuf_putn(b, s, (size_t)(colon + 1 - s));
-        sbuf_puts(b, "***");
-        s = at;
+        hide_userinfo(m, auth, find_at(auth, strcspn(auth, "/"), true));
     }
-    sbuf_puts(b, s);
 }
 
 void log_mask_url(const char *url, char *out, size_t n)
 {
-    struct sbuf b, whole;
-    size_t cap;
-    char *first;
+    struct sbuf b;
+    size_t len;
+    struct url_mask m;
 
     if (out == NULL || n == 0)
         return;
     sbuf_init(&b, out, n);
     if (url == NULL)
         return;
-    /* Whole first (a mask may be longer than what it hides), then cut to n. */
-    cap = strlen(url) * 4 + 8;
-    first = malloc(cap);
-    if (first == NULL) {
+    len = strlen(url);
+    m.url = url;
+    m.hide = calloc(len + 1, sizeof(bool));
+    m.empty = calloc(len + 1, sizeof(bool));
+    if (m.hide == NULL || m.empty == NULL) {
         sbuf_puts(&b, "***");
-        return;
+        goto out;
     }
-    sbuf_init(&whole, first, cap);
-    mask_any(&whole, url);
-    mask_embedded(&b, first);
-    free(first);
+    hide_any(&m);
+    hide_embedded(&m);
+    for (size_t i = 0; i <= len && !b.full;) {
+        if (i < len && m.hide[i]) {
+            sbuf_puts(&b, "***");
+            while (i < len && m.hide[i])
+                i++;
+            continue;
+        }
+        if (m.empty[i] && (i == 0 || !m.hide[i - 1]))
+            sbuf_puts(&b, "***");
+        if (i < len)
+            sbuf_putn(&b, url + i, 1);
+        i++;
+    }
+out:
+    free(m.hide);
+    free(m.empty);
 }

@@ -87,7 +87,9 @@ static bool libpq_uri(const char *s)
  * not parse: when the authority of a libpq URI (up to the first '/') holds more than one
  * '@' (libpq ends the userinfo at the first, log_mask_url at the last, as RFC 3986
  * parsers do), or when "://" appears past a URI's scheme or anywhere in keyword/value
- * pairs (log_mask_url hides what looks like a URL's password wherever it is). */
+ * pairs (log_mask_url hides what looks like a URL's password wherever it is), or when a
+ * '?' comes before libpq's '@' (an RFC 3986 parser ends the authority there and reads a
+ * query, whose secrets log_mask_url hides too). */
 static bool masks_more(const char *url)
 {
     const char *auth = strstr(url, "://"), *at;
@@ -100,7 +102,11 @@ static bool masks_more(const char *url)
     if (strstr(auth, "://") != NULL)
         return true;
     at = memchr(auth, '@', strcspn(auth, "/"));
-    return at != NULL && memchr(at + 1, '@', strcspn(at + 1, "/")) != NULL;
+    if (at == NULL)
+        return false;
+    /* A '?' before libpq's '@': an RFC 3986 parser reads a query there. */
+    return memchr(at + 1, '@', strcspn(at + 1, "/")) != NULL ||
+           memchr(auth, '?', (size_t)(at - auth)) != NULL;
 }
 
 /* libpq keyword/value: libpq needs no space after a quoted value ("password='x'host=h"),
