@@ -896,15 +896,11 @@ enum status db_stats(struct db *db, struct db_stats *out, struct err *e)
 enum status db_list_pending(struct db *db, int32_t user_id, struct db_ops *out,
                             struct err *e)
 {
-    char user[16];
-    const char *p[1] = {user};
-
-    snprintf(user, sizeof user, "%" PRId32, user_id);
-    return db_query_ops(db,
-                        "SELECT " OP_COLUMNS " FROM queued_list_operations q"
-                        " WHERE q.tmdb_user_id = $1"
-                        " AND q.status IN ('pending', 'processing') ORDER BY q.seq",
-                        1, p, "list pending operations", out, e);
+    return db_query_user_ops(db,
+                             "SELECT " OP_COLUMNS " FROM queued_list_operations q"
+                             " WHERE q.tmdb_user_id = $1"
+                             " AND q.status IN ('pending', 'processing') ORDER BY q.seq",
+                             user_id, "list pending operations", out, e);
 }
 
 enum status db_list_failed(struct db *db, int limit, struct db_ops *out, struct err *e)
@@ -952,6 +948,32 @@ enum status db_session_rm(struct db *db, int32_t user_id, struct err *e)
     if (st == ST_OK && !removed)
         st = err_set(e, ST_NOT_FOUND, "no TMDB credentials for user %" PRId32, user_id);
     return st;
+}
+
+enum status db_exec_ids(struct db *db, const char *sql, const char *const *ids, size_t n,
+                        PGresult **out, const char *what, struct err *e)
+{
+    const char *p[1];
+    char *arr;
+    enum status st = db_id_array(ids, n, &arr, e);
+
+    *out = NULL;
+    if (st != ST_OK)
+        return st;
+    p[0] = arr;
+    st = db_exec_params(db, sql, 1, p, PGRES_TUPLES_OK, out, what, e);
+    free(arr);
+    return st;
+}
+
+enum status db_query_user_ops(struct db *db, const char *sql, int32_t user_id,
+                              const char *what, struct db_ops *out, struct err *e)
+{
+    char user[16];
+    const char *p[1] = {user};
+
+    snprintf(user, sizeof user, "%" PRId32, user_id);
+    return db_query_ops(db, sql, 1, p, what, out, e);
 }
 
 /* ---- consumer side -------------------------------------------------------------------

@@ -120,14 +120,11 @@ enum status db_process_op(struct db *db, const char *id, struct op *out, struct 
 enum status db_process_user(struct db *db, int32_t user_id, struct db_ops *out,
                             struct err *e)
 {
-    char user[16];
-    const char *p[1] = {user};
-
-    snprintf(user, sizeof user, "%" PRId32, user_id);
-    return db_query_ops(db,
-                        "SELECT " OP_COLUMNS " FROM tmdbq_process_user($1::integer) q"
-                        " ORDER BY q.seq",
-                        1, p, "process the user's operations", out, e);
+    return db_query_user_ops(db,
+                             "SELECT " OP_COLUMNS
+                             " FROM tmdbq_process_user($1::integer) q"
+                             " ORDER BY q.seq",
+                             user_id, "process the user's operations", out, e);
 }
 
 enum status db_list_due(struct db *db, struct db_ops *out, struct err *e)
@@ -143,47 +140,40 @@ enum status db_list_due(struct db *db, struct db_ops *out, struct err *e)
 enum status db_get_ops(struct db *db, const char *const *ids, size_t n,
                        struct db_ops *out, struct err *e)
 {
-    const char *p[1];
-    char *arr;
+    PGresult *res;
     enum status st;
 
     out->items = NULL;
     out->n = 0;
     if (n == 0)
         return ST_OK;
-    st = db_id_array(ids, n, &arr, e);
-    if (st != ST_OK)
-        return st;
-    p[0] = arr;
-    st = db_query_ops(db,
-                      "SELECT " OP_COLUMNS " FROM queued_list_operations q"
-                      " WHERE q.id = ANY ($1::uuid[]) ORDER BY q.seq",
-                      1, p, "read the operations", out, e);
-    free(arr);
+    st = db_exec_ids(db,
+                     "SELECT " OP_COLUMNS " FROM queued_list_operations q"
+                     " WHERE q.id = ANY ($1::uuid[]) ORDER BY q.seq",
+                     ids, n, &res, "read the operations", e);
+    if (st == ST_OK)
+        st = db_rows_to_ops(res, out, e);
+    PQclear(res);
     return st;
 }
 
 enum status db_count_active(struct db *db, const char *const *ids, size_t n,
                             int64_t *active, struct err *e)
 {
-    const char *p[1];
-    char *arr, v[32];
+    PGresult *res;
     enum status st;
 
     *active = 0;
     if (n == 0)
         return ST_OK;
-    st = db_id_array(ids, n, &arr, e);
-    if (st != ST_OK)
-        return st;
-    p[0] = arr;
-    st = db_query_value(db,
-                        "SELECT count(*) FROM queued_list_operations q"
-                        " WHERE q.id = ANY ($1::uuid[])"
-                        " AND q.status IN ('pending', 'processing')",
-                        1, p, "count the active operations", v, sizeof v, e);
-    free(arr);
-    *active = strtoll(v, NULL, 10);
+    st = db_exec_ids(db,
+                     "SELECT count(*) FROM queued_list_operations q"
+                     " WHERE q.id = ANY ($1::uuid[])"
+                     " AND q.status IN ('pending', 'processing')",
+                     ids, n, &res, "count the active operations", e);
+    if (st == ST_OK)
+        *active = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
     return st;
 }
 

@@ -100,6 +100,12 @@ void db_copy_id(char *dst, PGresult *res, int row, int col);
 /* A uuid[] parameter "{id,id,...}" of n ids into *out (malloc'd; the caller frees).
  * ST_INVALID (naming it) when an id is not op_id_valid, ST_NOMEM. */
 enum status db_id_array(const char *const *ids, size_t n, char **out, struct err *e);
+/* db_exec_params for a statement whose one parameter ($1) is the uuid[] of ids. */
+enum status db_exec_ids(struct db *db, const char *sql, const char *const *ids, size_t n,
+                        PGresult **out, const char *what, struct err *e);
+/* db_query_ops for a statement whose one parameter ($1) is a TMDB user id. */
+enum status db_query_user_ops(struct db *db, const char *sql, int32_t user_id,
+                              const char *what, struct db_ops *out, struct err *e);
 /* A uuid[] column (text form) into h: at most DB_HANDON_MAX ids; NULL or {} is empty. */
 void db_copy_handon(struct db_handon *h, PGresult *res, int row, int col);
 /* Fill o from the OP_COLUMNS of row, starting at column base. */
