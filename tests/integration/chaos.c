@@ -10,7 +10,6 @@
 #include "chaos.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -84,73 +83,8 @@ static long long real_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* NOTICEs are noise here. */
-static void chaos_pg_quiet(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
-
-/* A libpq connection to conninfo, its connect bounded by 2 s (a server may be
- * restarting). The caller checks PQstatus and calls PQfinish. */
-static PGconn *chaos_connect(const char *conninfo)
-{
-    const char *keys[] = {"dbname", "connect_timeout", NULL};
-    const char *values[] = {conninfo, "2", NULL};
-    PGconn *conn = PQconnectdbParams(keys, values, 1);
-
-    if (conn != NULL)
-        PQsetNoticeProcessor(conn, chaos_pg_quiet, NULL);
-    return conn;
-}
-
-/* Run sql in the scenario's database: the result when it succeeded, else NULL (printed).
- * *conn is the connection, which the caller closes with PQfinish in every case. */
-static PGresult *chaos_query(const struct ts_env *env, const char *sql, PGconn **conn)
-{
-    PGresult *res;
-    ExecStatusType st;
-
-    *conn = chaos_connect(env->db_url);
-    if (PQstatus(*conn) != CONNECTION_OK) {
-        fprintf(stderr, "chaos: could not connect to %s: %s", env->db_name,
-                PQerrorMessage(*conn));
-        return NULL;
-    }
-    res = PQexec(*conn, sql);
-    st = PQresultStatus(res);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        fprintf(stderr, "chaos: %s: %s", sql, PQerrorMessage(*conn));
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
-
-/* One number from the scenario's database, without printing anything: the server may
- * be restarting. -1 on any error. */
-static long chaos_long(const struct ts_env *env, const char *sql)
-{
-    PGconn *conn = chaos_connect(env->db_url);
-    PGresult *res = NULL;
-    char *end = NULL;
-    long n = -1;
-
-    if (PQstatus(conn) != CONNECTION_OK)
-        goto out;
-    res = PQexec(conn, sql);
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-        !PQgetisnull(res, 0, 0)) {
-        errno = 0;
-        n = strtol(PQgetvalue(res, 0, 0), &end, 10);
-        if (errno != 0 || *end != '\0')
-            n = -1;
-    }
-out:
-    PQclear(res);
-    PQfinish(conn);
-    return n;
-}
+/* Connect timeout (s) of the harness's own statements: a server may be restarting. */
+#define CHAOS_CONNECT_S 2
 
 /* The whole file, malloc'd and NUL-terminated ("" when it cannot be read); the caller
  * frees. Aborts when out of memory. */
@@ -219,7 +153,7 @@ int ts_chaos_servers_start(struct ts_chaos_servers *s)
     setenv("TMDBQ_AMQP_URL", s->rb.url, 1);
     /* The consumers connect as a role of their own: their backends are the ones a
      * backend kill terminates, not the reaper's or the stream's. */
-    admin = chaos_connect(s->pg.admin_url);
+    admin = ts_pg_connect(s->pg.admin_url, CHAOS_CONNECT_S);
     snprintf(sql, sizeof sql, "CREATE ROLE %s LOGIN SUPERUSER", CHAOS_CONSUMER_ROLE);
     res = PQstatus(admin) == CONNECTION_OK ? PQexec(admin, sql) : NULL;
     rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : 1;
@@ -453,7 +387,7 @@ int ts_chaos_kill_reaper(struct ts_chaos *c)
         snprintf(sql, sizeof sql,
                  "SELECT count(*) FROM tmdbq_reapers WHERE pid = %ld AND is_leader",
                  c->reap[i].pid);
-        if (c->reap[i].pid > 0 && chaos_long(&c->env, sql) == 1)
+        if (c->reap[i].pid > 0 && ts_sql_long_quiet(&c->env, sql) == 1)
             slot = i;
     }
     if (slot < 0)
@@ -471,9 +405,10 @@ int ts_chaos_kill_reaper(struct ts_chaos *c)
 long ts_chaos_kill_backends(struct ts_chaos *c)
 {
     long long t0 = real_ms();
-    long n = chaos_long(&c->env, "SELECT count(pg_terminate_backend(pid)) FROM "
-                                 "pg_stat_activity WHERE usename = '" CHAOS_CONSUMER_ROLE
-                                 "' AND datname = current_database()");
+    long n = ts_sql_long_quiet(&c->env,
+                               "SELECT count(pg_terminate_backend(pid)) FROM "
+                               "pg_stat_activity WHERE usename = '" CHAOS_CONSUMER_ROLE
+                               "' AND datname = current_database()");
 
     chaos_note(c, CHAOS_CUT, NULL, t0, real_ms());
     return n;
@@ -828,11 +763,11 @@ static int chaos_ledger_load(struct ts_chaos *c, struct chaos_ledger *l)
     size_t i, j, k;
     int rc = -1;
 
-    res = chaos_query(
+    res = ts_sql_query(
         &c->env,
         "SELECT id, operation_type, coalesce(tmdb_list_id, 0), operation_data::text,"
         " status FROM queued_list_operations ORDER BY seq",
-        &conn);
+        CHAOS_CONNECT_S, &conn);
     if (res == NULL)
         goto out;
     l->nops = (size_t)PQntuples(res);
@@ -869,12 +804,12 @@ static int chaos_ledger_load(struct ts_chaos *c, struct chaos_ledger *l)
     /* The holds: a claim opens one (status becomes processing, or the holder changes
      * while processing); the next change closes it, by the holder itself or by another
      * (a consumer's takeover, the reaper's rescue). */
-    res = chaos_query(&c->env,
-                      "SELECT op_id, (extract(epoch FROM at) * 1000)::bigint,"
-                      " coalesce(old_status, ''), coalesce(new_status, ''),"
-                      " coalesce(old_holder, ''), coalesce(new_holder, ''),"
-                      " coalesce(error_message, '') FROM chaos_transitions ORDER BY n",
-                      &conn);
+    res = ts_sql_query(&c->env,
+                       "SELECT op_id, (extract(epoch FROM at) * 1000)::bigint,"
+                       " coalesce(old_status, ''), coalesce(new_status, ''),"
+                       " coalesce(old_holder, ''), coalesce(new_holder, ''),"
+                       " coalesce(error_message, '') FROM chaos_transitions ORDER BY n",
+                       CHAOS_CONNECT_S, &conn);
     if (res == NULL)
         goto out;
     for (i = 0; i < (size_t)PQntuples(res); i++) {
@@ -1341,7 +1276,7 @@ static void chaos_diagnose(struct ts_chaos *c)
     int i;
 
     for (q = 0; q < sizeof queries / sizeof queries[0]; q++) {
-        res = chaos_query(&c->env, queries[q], &conn);
+        res = ts_sql_query(&c->env, queries[q], CHAOS_CONNECT_S, &conn);
         for (i = 0; res != NULL && i < PQntuples(res); i++)
             fprintf(stderr, "chaos %s: diagnose: %s\n", c->env.name,
                     PQgetvalue(res, i, 0));
@@ -1397,7 +1332,7 @@ int ts_chaos_finish(struct ts_chaos *c, long settle_limit_ms, struct ts_chaos_ro
 {
     struct chaos_ledger l;
     char faults[64];
-    long long t_end, deadline, last;
+    long long t_end, last;
     long left = -1, violations = 0;
     int i, st;
 
@@ -1418,17 +1353,10 @@ int ts_chaos_finish(struct ts_chaos *c, long settle_limit_ms, struct ts_chaos_ro
     row->chaos_s = (double)(t_end - c->t_start) / 1000.0;
     row->events = c->disruptions;
 
-    deadline = ts_now_ms() + settle_limit_ms;
-    for (;;) {
-        left = chaos_long(&c->env, "SELECT count(*) FROM queued_list_operations "
-                                   "WHERE status IN ('pending', 'processing')");
-        if (left == 0 || ts_now_ms() >= deadline)
-            break;
-        ts_sleep_ms(100);
-    }
-    last =
-        chaos_long(&c->env, "SELECT (extract(epoch FROM max(updated_at)) * 1000)::bigint "
-                            "FROM queued_list_operations");
+    left = ts_wait_final(&c->env, settle_limit_ms);
+    last = ts_sql_long_quiet(
+        &c->env, "SELECT (extract(epoch FROM max(updated_at)) * 1000)::bigint "
+                 "FROM queued_list_operations");
     row->settle_s = left != 0      ? -1.0
                     : last > t_end ? (double)(last - t_end) / 1000.0
                                    : 0.0;

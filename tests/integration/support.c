@@ -47,6 +47,10 @@
 #define TS_RUN_LIMIT_MS 60000
 #endif
 #define TS_CONNECT_TIMEOUT_MS 3000
+/* libpq connect timeouts (s): the harness's own statements, and polls of a database
+ * whose server may be restarting (those must not wait long on a dead one). */
+#define TS_PG_CONNECT_S 5
+#define TS_PG_POLL_CONNECT_S 2
 #define TS_MQ_TIMEOUT_MS 5000
 
 /* The policy the binary runs with by default (docs/design.md: 5 retries, 30 s, 1 h); the
@@ -427,15 +431,14 @@ static void pg_quiet(void *arg, const char *message)
     (void)message;
 }
 
-/* A libpq connection to conninfo (a URL or key=value string), bounded by a connect
- * timeout so an unreachable server fails quickly. The caller checks PQstatus and calls
- * PQfinish. */
-static PGconn *pg_connect(const char *conninfo)
+PGconn *ts_pg_connect(const char *conninfo, int connect_timeout_s)
 {
+    char timeout[16];
     const char *keys[] = {"dbname", "connect_timeout", NULL};
-    const char *values[] = {conninfo, "5", NULL};
+    const char *values[] = {conninfo, timeout, NULL};
     PGconn *conn;
 
+    snprintf(timeout, sizeof timeout, "%d", connect_timeout_s);
     /* expand_dbname: the dbname value is parsed as a connection string, and the later
      * connect_timeout overrides whatever it says. */
     conn = PQconnectdbParams(keys, values, 1);
@@ -605,7 +608,7 @@ int ts_setup_ex(struct ts_env *env, const char *test_name, int flags)
         rc = unavailable("RabbitMQ", why);
         goto out;
     }
-    admin = pg_connect(env->admin_url);
+    admin = ts_pg_connect(env->admin_url, TS_PG_CONNECT_S);
     if (PQstatus(admin) != CONNECTION_OK) {
         snprintf(why, sizeof why, "%s", PQerrorMessage(admin));
         why[strcspn(why, "\n")] = '\0';
@@ -665,7 +668,7 @@ void ts_teardown(struct ts_env *env)
         if (env->mq != NULL && mq_delete_topology(env->mq, &e) != ST_OK)
             fprintf(stderr, "support: teardown: %s\n", e.msg);
         delete_policy_topology(env);
-        admin = pg_connect(env->admin_url);
+        admin = ts_pg_connect(env->admin_url, TS_PG_CONNECT_S);
         snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)",
                  env->db_name);
         if (PQstatus(admin) != CONNECTION_OK)
@@ -681,13 +684,13 @@ out:
     PQfinish(admin);
 }
 
-/* Run sql in the test database; the result when it succeeded, else NULL (printed). */
-static PGresult *sql_run(const struct ts_env *env, const char *sql, PGconn **conn)
+PGresult *ts_sql_query(const struct ts_env *env, const char *sql, int connect_timeout_s,
+                       PGconn **conn)
 {
     PGresult *res;
     ExecStatusType st;
 
-    *conn = pg_connect(env->db_url);
+    *conn = ts_pg_connect(env->db_url, connect_timeout_s);
     if (PQstatus(*conn) != CONNECTION_OK) {
         fprintf(stderr, "support: could not connect to %s: %s", env->db_name,
                 PQerrorMessage(*conn));
@@ -706,7 +709,7 @@ static PGresult *sql_run(const struct ts_env *env, const char *sql, PGconn **con
 char *ts_sql_value(const struct ts_env *env, const char *sql)
 {
     PGconn *conn = NULL;
-    PGresult *res = sql_run(env, sql, &conn);
+    PGresult *res = ts_sql_query(env, sql, TS_PG_CONNECT_S, &conn);
     char *v = NULL;
 
     if (res != NULL && PQntuples(res) > 0 && PQnfields(res) > 0 &&
@@ -737,7 +740,7 @@ long ts_sql_long(const struct ts_env *env, const char *sql)
 int ts_sql_exec(const struct ts_env *env, const char *sql)
 {
     PGconn *conn = NULL;
-    PGresult *res = sql_run(env, sql, &conn);
+    PGresult *res = ts_sql_query(env, sql, TS_PG_CONNECT_S, &conn);
     int rc = res != NULL ? 0 : -1;
 
     PQclear(res);
@@ -1891,20 +1894,15 @@ int ts_consumer_start(struct ts_env *env, const struct ts_fake *f,
     return ts_proc_start(env, TMDBQ_CONSUMER_BIN, argv, envv, label, p);
 }
 
-/* One number from the test database, without printing anything: the server may be
- * restarting. -1 on any error. */
-static long quiet_long(const struct ts_env *env, const char *sql)
+long ts_sql_long_quiet(const struct ts_env *env, const char *sql)
 {
-    const char *keys[] = {"dbname", "connect_timeout", NULL};
-    const char *values[] = {env->db_url, "2", NULL};
-    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    PGconn *conn = ts_pg_connect(env->db_url, TS_PG_POLL_CONNECT_S);
     PGresult *res = NULL;
     char *end = NULL;
     long n = -1;
 
     if (PQstatus(conn) != CONNECTION_OK)
         goto out;
-    PQsetNoticeProcessor(conn, pg_quiet, NULL);
     res = PQexec(conn, sql);
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
         !PQgetisnull(res, 0, 0)) {
@@ -1927,7 +1925,7 @@ long ts_count_status(const struct ts_env *env, const char *status)
         return -1;
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM queued_list_operations WHERE status = '%s'", status);
-    return quiet_long(env, sql);
+    return ts_sql_long_quiet(env, sql);
 }
 
 long ts_wait_final(const struct ts_env *env, long within_ms)
@@ -1936,8 +1934,8 @@ long ts_wait_final(const struct ts_env *env, long within_ms)
     long n, last = -1;
 
     for (;;) {
-        n = quiet_long(env, "SELECT count(*) FROM queued_list_operations "
-                            "WHERE status IN ('pending', 'processing')");
+        n = ts_sql_long_quiet(env, "SELECT count(*) FROM queued_list_operations "
+                                   "WHERE status IN ('pending', 'processing')");
         if (n >= 0)
             last = n;
         if (n == 0 || now_ms() >= deadline)
@@ -1954,8 +1952,8 @@ long ts_wait_final_while(const struct ts_env *env, struct ts_proc *procs, size_t
     size_t i, alive;
 
     for (;;) {
-        c = quiet_long(env, "SELECT count(*) FROM queued_list_operations "
-                            "WHERE status IN ('pending', 'processing')");
+        c = ts_sql_long_quiet(env, "SELECT count(*) FROM queued_list_operations "
+                                   "WHERE status IN ('pending', 'processing')");
         if (c >= 0)
             last = c;
         if (c == 0 || now_ms() >= deadline)
@@ -1994,10 +1992,10 @@ void ts_dump_rows(const struct ts_env *env, int limit)
     PGresult *res;
     int i;
 
-    res = sql_run(env,
-                  "SELECT status, count(*) FROM queued_list_operations GROUP BY status "
-                  "ORDER BY status",
-                  &conn);
+    res = ts_sql_query(env,
+                       "SELECT status, count(*) FROM queued_list_operations GROUP BY "
+                       "status ORDER BY status",
+                       TS_PG_CONNECT_S, &conn);
     for (i = 0; res != NULL && i < PQntuples(res); i++)
         fprintf(stderr, "rows: %s %s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
     PQclear(res);
@@ -2010,7 +2008,7 @@ void ts_dump_rows(const struct ts_env *env, int limit)
         "coalesce(claimed_by, '-'), seq FROM queued_list_operations "
         "WHERE status <> 'completed' ORDER BY seq LIMIT %d",
         limit);
-    res = sql_run(env, sql, &conn);
+    res = ts_sql_query(env, sql, TS_PG_CONNECT_S, &conn);
     for (i = 0; res != NULL && i < PQntuples(res); i++)
         fprintf(stderr,
                 "row: seq=%s %s %s list=%s %s %s retries=%s kind=%s error=\"%s\" "
@@ -2245,7 +2243,7 @@ int ts_pg_start(struct ts_pg *pg)
     /* pg_ctl -w has seen it accept connections; check the URL the tests will use. */
     deadline = now_ms() + 10000;
     for (;;) {
-        c = pg_connect(pg->admin_url);
+        c = ts_pg_connect(pg->admin_url, TS_PG_CONNECT_S);
         if (PQstatus(c) == CONNECTION_OK) {
             PQfinish(c);
             return 0;
@@ -2764,7 +2762,7 @@ long ts_count_published(const struct ts_env *env, const char *status)
              "SELECT count(*) FROM queued_list_operations WHERE status = '%s' AND "
              "published_at IS NOT NULL",
              status);
-    return quiet_long(env, sql);
+    return ts_sql_long_quiet(env, sql);
 }
 
 long ts_enqueue_lines_env(struct ts_env *env, const char *const *extra_env,

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 struct mq;
 
@@ -99,6 +100,22 @@ long ts_sql_long(const struct ts_env *env, const char *sql);
 
 /* Run a statement that returns nothing (UPDATE, INSERT); 0 ok, -1 after printing why. */
 int ts_sql_exec(const struct ts_env *env, const char *sql);
+
+/* A libpq connection to conninfo (a URL or key=value string), its connect bounded by
+ * connect_timeout_s (a server may be unreachable or restarting), NOTICEs silenced. The
+ * caller checks PQstatus and calls PQfinish in every case. */
+PGconn *ts_pg_connect(const char *conninfo, int connect_timeout_s);
+
+/* Run sql in the test database, connecting as ts_pg_connect does: the result when it
+ * succeeded, else NULL (printed). *conn gets the connection, which the caller closes
+ * with PQfinish in every case (after PQclear of the result). The ts_sql_* helpers above
+ * use it with a 5 s connect; it is for callers that read more than one value. */
+PGresult *ts_sql_query(const struct ts_env *env, const char *sql, int connect_timeout_s,
+                       PGconn **conn);
+
+/* ts_sql_long without printing anything and with a 2 s connect, for polling a database
+ * whose server may be restarting: -1 on any error. */
+long ts_sql_long_quiet(const struct ts_env *env, const char *sql);
 
 /* Depth (ready messages) of queue <prefix>.<suffix>, e.g. "work". The broker counts
  * asynchronously, so this polls until the depth equals want or within_ms passed, and
