@@ -2021,6 +2021,146 @@ void ts_dump_rows(const struct ts_env *env, int limit)
     PQfinish(conn);
 }
 
+void ts_procs_init(struct ts_proc *procs, size_t n)
+{
+    size_t i;
+
+    memset(procs, 0, n * sizeof *procs);
+    for (i = 0; i < n; i++)
+        procs[i].pid = -1;
+}
+
+int ts_consumers_start(struct ts_env *env, const struct ts_fake *f,
+                       const char *const *extra_env, const char *const *args,
+                       struct ts_proc *procs, size_t n)
+{
+    size_t i;
+    int failed = 0;
+
+    for (i = 0; i < n; i++)
+        if (ts_consumer_start(env, f, extra_env, args, &procs[i]) != 0)
+            failed++;
+    return failed;
+}
+
+int ts_procs_stop(struct ts_proc *procs, size_t n, long within_ms)
+{
+    size_t i;
+    int st, failed = 0;
+
+    for (i = 0; i < n; i++) {
+        st = ts_proc_stop(&procs[i], within_ms);
+        if (st != 0) {
+            fprintf(stderr, "support: %s: exit status %d on SIGTERM, expected 0\n",
+                    procs[i].label[0] != '\0' ? procs[i].label : "(not started)", st);
+            failed++;
+        }
+    }
+    return failed;
+}
+
+void ts_consumers_end(const struct ts_env *env, struct ts_proc *procs, size_t n,
+                      bool failed, int rows, size_t tail)
+{
+    size_t i;
+
+    if (failed) {
+        ts_dump_rows(env, rows);
+        for (i = 0; i < n; i++)
+            if (procs[i].label[0] != '\0')
+                ts_proc_dump(&procs[i], tail);
+    }
+    for (i = 0; i < n; i++)
+        ts_proc_stop(&procs[i], 5000);
+}
+
+/* ---- the adds workload ---- */
+
+int ts_adds_load(struct ts_env *env, const struct ts_fake *f, struct ts_adds *w,
+                 const char *faults)
+{
+    char sess[64], *lines = NULL;
+    long n, user;
+    int i, k, failed = 0;
+
+    for (user = 1; user <= 2; user++) {
+        snprintf(sess, sizeof sess, "sess-%s-%ld", w->tag, user);
+        if (ts_user(env, f, user, sess, NULL) != 0)
+            failed++;
+    }
+    for (i = 0; i < w->nlists; i++)
+        if (ts_fake_list(f, w->first_list + i, (long)(i % 2) + 1, NULL, 0) != 0)
+            failed++;
+    if (ts_fake_faults(f, faults) != 0)
+        failed++;
+    for (k = 0; k < w->per_list; k++)
+        for (i = 0; i < w->nlists; i++)
+            ts_appendf(&lines,
+                       "{\"type\":\"add_movie\",\"user\":%ld,\"list\":%ld,"
+                       "\"movie\":%ld}\n",
+                       (long)(i % 2) + 1, w->first_list + i, w->first_movie + k);
+    n = ts_enqueue_lines(env, lines, &w->ops);
+    if (n != (long)w->nlists * w->per_list) {
+        fprintf(stderr, "support: %s: %ld of %d adds enqueued\n", w->tag, n,
+                w->nlists * w->per_list);
+        failed++;
+    }
+    free(lines);
+    return failed;
+}
+
+int ts_adds_check(const struct ts_env *env, const struct ts_fake *f,
+                  const struct ts_adds *w, bool applied_only, long *extra)
+{
+    long nops = (long)w->nlists * w->per_list, completed, missing = -1, dup = -1, got;
+    long *items;
+    size_t max = (size_t)w->per_list + 8;
+    json_t *reqs = NULL, *done = NULL;
+    int i, failed = 0;
+
+    completed = ts_count_status(env, "completed");
+    if (completed != nops) {
+        fprintf(stderr, "support: %s: %ld of %ld operations completed\n", w->tag,
+                completed, nops);
+        failed++;
+    }
+    reqs = ts_fake_requests(f);
+    done = reqs != NULL && applied_only ? ts_fake_applied(reqs) : json_incref(reqs);
+    if (done == NULL || ts_fake_compare_writes(done, w->ops, &missing, &dup) != 0) {
+        fprintf(stderr, "support: %s: could not compare the fake's writes\n", w->tag);
+        failed++;
+    }
+    printf("%s: duplicate TMDB writes: %ld; missing: %ld\n", w->tag, dup, missing);
+    if (missing != 0) {
+        fprintf(stderr, "support: %s: %ld operations without their TMDB write\n", w->tag,
+                missing);
+        failed++;
+    }
+    items = calloc(max, sizeof *items);
+    if (items == NULL)
+        abort();
+    for (i = 0; i < w->nlists; i++) {
+        got = ts_fake_list_items(f, w->first_list + i, items, max);
+        if (got != w->per_list) {
+            fprintf(stderr, "support: %s: list %ld holds %ld movies, expected %d\n",
+                    w->tag, w->first_list + i, got, w->per_list);
+            failed++;
+        }
+    }
+    free(items);
+    json_decref(done);
+    json_decref(reqs);
+    if (extra != NULL)
+        *extra = dup;
+    return failed;
+}
+
+void ts_adds_free(struct ts_adds *w)
+{
+    json_decref(w->ops);
+    w->ops = NULL;
+}
+
 /* ---- private services ---- */
 
 /* The prefix that runs a command as user when we are root ("runuser -u USER --"), or

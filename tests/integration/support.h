@@ -331,6 +331,61 @@ long ts_wait_completed(const struct ts_env *env, long n, long within_ms);
  * limit), to stderr. */
 void ts_dump_rows(const struct ts_env *env, int limit);
 
+/* Zero procs[0..n) and mark them not started (pid -1), so that the end of a test can
+ * stop and dump them whether or not they were started. */
+void ts_procs_init(struct ts_proc *procs, size_t n);
+
+/* Start procs[0..n) as consumers, each as ts_consumer_start starts one. Returns how many
+ * could not be started (each printed): 0 when all run. */
+int ts_consumers_start(struct ts_env *env, const struct ts_fake *f,
+                       const char *const *extra_env, const char *const *args,
+                       struct ts_proc *procs, size_t n);
+
+/* Stop procs[0..n) as ts_proc_stop does (SIGTERM, within_ms, then SIGKILL). Returns how
+ * many did not exit with status 0 (each printed with its status). */
+int ts_procs_stop(struct ts_proc *procs, size_t n, long within_ms);
+
+/* The end of a consumer test: when failed, print the rows (ts_dump_rows, at most rows)
+ * and the last tail bytes of the stderr of each of procs[0..n) that was started; then
+ * stop every one still running (5 s each, then SIGKILL). */
+void ts_consumers_end(const struct ts_env *env, struct ts_proc *procs, size_t n,
+                      bool failed, int rows, size_t tail);
+
+/* ---- the adds workload of the restart, crash and cluster tests ---- */
+
+/* nlists lists on the fake, ids first_list, first_list + 1, ..., empty and owned in
+ * turn by users 1 and 2, and per_list adds to each (movies first_movie, first_movie + 1,
+ * ...), enqueued round-robin over the lists so that every list is busy at once. */
+struct ts_adds {
+    const char *tag; /* the test's short name: sessions "sess-<tag>-<user>", and the
+                        start of the lines ts_adds_check prints */
+    long first_list;
+    int nlists;
+    int per_list;
+    long first_movie;
+    json_t *ops; /* the enqueued operations, in order (ts_adds_load); freed by
+                    ts_adds_free */
+};
+
+/* Give the fake the two users (and the test database their sessions: ts_user) and the
+ * lists, merge faults into the fake's (a JSON object, as ts_fake_faults), and enqueue
+ * the adds. Returns 0 when all of it was done and every add was enqueued, else how many
+ * steps failed (each printed); a test should not go on to start consumers then. */
+int ts_adds_load(struct ts_env *env, const struct ts_fake *f, struct ts_adds *w,
+                 const char *faults);
+
+/* Once every operation is final: check that each completed, that the writes the fake
+ * recorded (with applied_only, only those it answered with a 2xx: ts_fake_applied)
+ * include each operation's (ts_fake_compare_writes), and that each list holds its
+ * per_list movies. Prints "<tag>: duplicate TMDB writes: N; missing: M" and each failed
+ * check; *extra (may be NULL) gets the duplicates, -1 when unknown. Returns how many
+ * checks failed: 0 when all held. */
+int ts_adds_check(const struct ts_env *env, const struct ts_fake *f,
+                  const struct ts_adds *w, bool applied_only, long *extra);
+
+/* Release what ts_adds_load kept (w->ops); accepts a workload never loaded. */
+void ts_adds_free(struct ts_adds *w);
+
 /* ---- private services, for the restart tests ---- */
 
 /* A PostgreSQL cluster of the test's own (initdb with trust auth and superuser tmdbq,

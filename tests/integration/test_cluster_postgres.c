@@ -28,28 +28,23 @@
 
 int main(void)
 {
-    static const long none[] = {0};
     static const char *const cargs[] = {"--concurrency", "4", "--prefetch", "4", NULL};
     static const char *const cenv[] = {"TMDBQ_TMDB_RATE=50", NULL};
+    struct ts_adds adds = {"pgfailover", FIRST_LIST, NLISTS, PER_LIST, 40000, NULL};
     struct ts_proc cons[NCONSUMERS], reaper;
     struct ts_pg primary, standby;
     struct ts_env env;
     struct ts_fake fake;
-    json_t *ops = NULL, *reqs = NULL, *done = NULL;
-    char *lines = NULL;
-    long n, missing = -1, extra = -1, items[PER_LIST + 8], at_stop;
+    long extra = -1, at_stop;
     long long t_stop, t_promoted;
     size_t i;
-    int rc, k;
+    int rc;
 
     memset(&primary, 0, sizeof primary);
     memset(&standby, 0, sizeof standby);
     memset(&env, 0, sizeof env);
-    memset(cons, 0, sizeof cons);
-    memset(&reaper, 0, sizeof reaper);
-    reaper.pid = -1;
-    for (i = 0; i < NCONSUMERS; i++)
-        cons[i].pid = -1;
+    ts_procs_init(cons, NCONSUMERS);
+    ts_procs_init(&reaper, 1);
     rc = ts_pg_start(&primary);
     if (rc == 0)
         rc = ts_pg_standby_start(&primary, &standby);
@@ -69,25 +64,12 @@ int main(void)
         CHECK(!"fake TMDB started");
         goto out;
     }
-    CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-pg-1", NULL), 0);
-    CHECK_EQ_INT(ts_user(&env, &fake, 2, "sess-pg-2", NULL), 0);
-    for (i = 0; i < NLISTS; i++)
-        CHECK_EQ_INT(
-            ts_fake_list(&fake, FIRST_LIST + (long)i, (long)(i % 2) + 1, none, 0), 0);
-    CHECK_EQ_INT(ts_fake_faults(&fake, "{\"latency_ms\":10}"), 0);
-    for (k = 0; k < PER_LIST; k++)
-        for (i = 0; i < NLISTS; i++)
-            ts_appendf(&lines,
-                       "{\"type\":\"add_movie\",\"user\":%ld,\"list\":%ld,"
-                       "\"movie\":%ld}\n",
-                       (long)(i % 2) + 1, FIRST_LIST + (long)i, 40000L + k);
-    n = ts_enqueue_lines(&env, lines, &ops);
-    CHECK_EQ_INT(n, NOPS);
-    if (n != NOPS)
+    if (ts_adds_load(&env, &fake, &adds, "{\"latency_ms\":10}") != 0) {
+        CHECK(!"workload loaded");
         goto out;
+    }
 
-    for (i = 0; i < NCONSUMERS; i++)
-        CHECK_EQ_INT(ts_consumer_start(&env, &fake, cenv, cargs, &cons[i]), 0);
+    CHECK_EQ_INT(ts_consumers_start(&env, &fake, cenv, cargs, cons, NCONSUMERS), 0);
     CHECK_EQ_INT(ts_reaper_start(&env, NULL, NULL, &reaper), 0);
     at_stop = ts_wait_completed(&env, NOPS / 4, 60000);
     CHECK(at_stop >= NOPS / 4);
@@ -107,36 +89,18 @@ int main(void)
     CHECK_EQ_INT(ts_wait_final_while(&env, cons, NCONSUMERS, 90000), 0);
     printf("pgfailover: all final %lld ms after the promotion\n",
            ts_now_ms() - t_promoted);
-    CHECK_EQ_INT(ts_count_status(&env, "completed"), NOPS);
-    reqs = ts_fake_requests(&fake);
-    CHECK(reqs != NULL);
-    done = ts_fake_applied(reqs);
-    CHECK_EQ_INT(ts_fake_compare_writes(done, ops, &missing, &extra), 0);
-    printf("pgfailover: duplicate TMDB writes: %ld; missing: %ld\n", extra, missing);
-    CHECK_EQ_INT(missing, 0);
+    CHECK_EQ_INT(ts_adds_check(&env, &fake, &adds, true, &extra), 0);
     CHECK(extra <= 2 * NCONSUMERS * CONCURRENCY);
-    for (i = 0; i < NLISTS; i++)
-        CHECK_EQ_INT(ts_fake_list_items(&fake, FIRST_LIST + (long)i, items, PER_LIST + 8),
-                     PER_LIST);
     /* The reaper leads again, on the new primary. */
     CHECK(ts_sql_long(&env, "SELECT count(*) FROM tmdbq_reapers WHERE is_leader") >= 1);
-    for (i = 0; i < NCONSUMERS; i++)
-        CHECK_EQ_INT(ts_proc_stop(&cons[i], 15000), 0);
+    CHECK_EQ_INT(ts_procs_stop(cons, NCONSUMERS, 15000), 0);
     CHECK_EQ_INT(ts_proc_stop(&reaper, 15000), 0);
 out:
-    if (check_failures) {
-        ts_dump_rows(&env, 40);
-        for (i = 0; i < NCONSUMERS; i++)
-            ts_proc_dump(&cons[i], 5000);
+    ts_consumers_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 5000);
+    if (check_failures)
         ts_proc_dump(&reaper, 5000);
-    }
-    for (i = 0; i < NCONSUMERS; i++)
-        ts_proc_stop(&cons[i], 5000);
     ts_proc_stop(&reaper, 5000);
-    json_decref(done);
-    json_decref(reqs);
-    json_decref(ops);
-    free(lines);
+    ts_adds_free(&adds);
     ts_teardown(&env);
 out_servers:
     ts_pg_destroy(&standby);

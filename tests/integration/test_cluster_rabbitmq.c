@@ -97,28 +97,25 @@ static bool moved_off(struct ts_env *env, const struct ts_rabbit *node, long wit
 
 int main(void)
 {
-    static const long none[] = {0};
     static const char *const cargs[] = {"--concurrency", "4", "--prefetch", "4", NULL};
     /* TMDB's pace (a little above its real ceiling): the drain lasts long enough for
      * both losses to fall inside it. */
     static const char *const cenv[] = {"TMDBQ_TMDB_RATE=50", NULL};
     static const char *const qtypes[] = {"list_queues", "-q",        "name",
                                          "type",        "arguments", NULL};
+    struct ts_adds adds = {"cluster", FIRST_LIST, NLISTS, PER_LIST, 30000, NULL};
     struct ts_proc cons[NCONSUMERS];
     struct ts_rabbit nodes[NNODES];
     struct ts_env env;
     struct ts_fake fake;
-    json_t *ops = NULL, *reqs = NULL, *done = NULL;
-    char *lines = NULL, urls[1024], work[160], retry[160], types[8192];
-    long n, missing = -1, extra = -1, items[PER_LIST + 8];
+    char urls[1024], work[160], retry[160], types[8192];
+    long extra = -1;
     int rc, first = -1, leader = -1, k;
     size_t i;
 
     memset(nodes, 0, sizeof nodes);
     memset(&env, 0, sizeof env);
-    memset(cons, 0, sizeof cons);
-    for (i = 0; i < NCONSUMERS; i++)
-        cons[i].pid = -1;
+    ts_procs_init(cons, NCONSUMERS);
     rc = ts_rabbit_cluster_start(nodes, NNODES, urls, sizeof urls);
     if (rc != 0)
         goto out_nodes;
@@ -135,27 +132,14 @@ int main(void)
         CHECK(!"fake TMDB started");
         goto out;
     }
-    CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-cl-1", NULL), 0);
-    CHECK_EQ_INT(ts_user(&env, &fake, 2, "sess-cl-2", NULL), 0);
-    for (i = 0; i < NLISTS; i++)
-        CHECK_EQ_INT(
-            ts_fake_list(&fake, FIRST_LIST + (long)i, (long)(i % 2) + 1, none, 0), 0);
-    CHECK_EQ_INT(ts_fake_faults(&fake, "{\"latency_ms\":10,\"fail_rate\":0.05,"
-                                       "\"fail_status\":503,\"seed\":7}"),
-                 0);
-    for (k = 0; k < PER_LIST; k++)
-        for (i = 0; i < NLISTS; i++)
-            ts_appendf(&lines,
-                       "{\"type\":\"add_movie\",\"user\":%ld,\"list\":%ld,"
-                       "\"movie\":%ld}\n",
-                       (long)(i % 2) + 1, FIRST_LIST + (long)i, 30000L + k);
-    n = ts_enqueue_lines(&env, lines, &ops);
-    CHECK_EQ_INT(n, NOPS);
-    if (n != NOPS)
+    if (ts_adds_load(&env, &fake, &adds,
+                     "{\"latency_ms\":10,\"fail_rate\":0.05,\"fail_status\":503,"
+                     "\"seed\":7}") != 0) {
+        CHECK(!"workload loaded");
         goto out;
+    }
 
-    for (i = 0; i < NCONSUMERS; i++)
-        CHECK_EQ_INT(ts_consumer_start(&env, &fake, cenv, cargs, &cons[i]), 0);
+    CHECK_EQ_INT(ts_consumers_start(&env, &fake, cenv, cargs, cons, NCONSUMERS), 0);
     CHECK(ts_wait_completed(&env, NOPS / 5, 60000) >= NOPS / 5);
     /* The topology is quorum queues, the delayed-retry ones too (declared by the
      * consumers, which were given the test's policy). */
@@ -201,31 +185,12 @@ int main(void)
     CHECK(k >= 0 && k != leader);
 
     CHECK_EQ_INT(ts_wait_final_while(&env, cons, NCONSUMERS, 120000), 0);
-    CHECK_EQ_INT(ts_count_status(&env, "completed"), NOPS);
-    reqs = ts_fake_requests(&fake);
-    CHECK(reqs != NULL);
-    done = ts_fake_applied(reqs);
-    CHECK_EQ_INT(ts_fake_compare_writes(done, ops, &missing, &extra), 0);
-    printf("cluster: duplicate TMDB writes: %ld; missing: %ld\n", extra, missing);
-    CHECK_EQ_INT(missing, 0);
+    CHECK_EQ_INT(ts_adds_check(&env, &fake, &adds, true, &extra), 0);
     CHECK(extra <= 2 * NCONSUMERS * CONCURRENCY);
-    for (i = 0; i < NLISTS; i++)
-        CHECK_EQ_INT(ts_fake_list_items(&fake, FIRST_LIST + (long)i, items, PER_LIST + 8),
-                     PER_LIST);
-    for (i = 0; i < NCONSUMERS; i++)
-        CHECK_EQ_INT(ts_proc_stop(&cons[i], 15000), 0);
+    CHECK_EQ_INT(ts_procs_stop(cons, NCONSUMERS, 15000), 0);
 out:
-    if (check_failures) {
-        ts_dump_rows(&env, 40);
-        for (i = 0; i < NCONSUMERS; i++)
-            ts_proc_dump(&cons[i], 5000);
-    }
-    for (i = 0; i < NCONSUMERS; i++)
-        ts_proc_stop(&cons[i], 5000);
-    json_decref(done);
-    json_decref(reqs);
-    json_decref(ops);
-    free(lines);
+    ts_consumers_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 5000);
+    ts_adds_free(&adds);
     ts_teardown(&env);
 out_nodes:
     for (i = 0; i < NNODES; i++)

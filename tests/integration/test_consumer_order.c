@@ -43,9 +43,7 @@ int main(void)
     long long t0;
     int rc, m, round;
 
-    memset(cons, 0, sizeof cons);
-    for (i = 0; i < NCONSUMERS; i++)
-        cons[i].pid = -1;
+    ts_procs_init(cons, NCONSUMERS);
     rc = ts_setup(&env, "consumer_order");
     if (rc != 0) {
         ts_teardown(&env);
@@ -85,8 +83,7 @@ int main(void)
         goto out;
 
     t0 = ts_now_ms();
-    for (i = 0; i < NCONSUMERS; i++)
-        CHECK_EQ_INT(ts_consumer_start(&env, &fake, NULL, cargs, &cons[i]), 0);
+    CHECK_EQ_INT(ts_consumers_start(&env, &fake, NULL, cargs, cons, NCONSUMERS), 0);
     CHECK_EQ_INT(ts_wait_final_while(&env, cons, NCONSUMERS, 30000), 0);
     printf("order: %ld operations on %d lists, %d consumers: final after %lld ms\n", n,
            NLISTS, NCONSUMERS, ts_now_ms() - t0);
@@ -142,16 +139,9 @@ int main(void)
         n = ts_fake_list_items(&fake, FIRST_LIST + (long)i, items, 16);
         CHECK_EQ_INT(n, NMOVIES);
     }
-    for (i = 0; i < NCONSUMERS; i++)
-        CHECK_EQ_INT(ts_proc_stop(&cons[i], 15000), 0);
+    CHECK_EQ_INT(ts_procs_stop(cons, NCONSUMERS, 15000), 0);
 out:
-    if (check_failures) {
-        ts_dump_rows(&env, 40);
-        for (i = 0; i < NCONSUMERS; i++)
-            ts_proc_dump(&cons[i], 4000);
-    }
-    for (i = 0; i < NCONSUMERS; i++)
-        ts_proc_stop(&cons[i], 5000);
+    ts_consumers_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 4000);
     json_decref(reqs);
     json_decref(ops);
     free(lines);

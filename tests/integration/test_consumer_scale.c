@@ -147,9 +147,7 @@ int main(void)
     int rc, s;
     bool any;
 
-    memset(cons, 0, sizeof cons);
-    for (i = 0; i < NCONSUMERS; i++)
-        cons[i].pid = -1;
+    ts_procs_init(cons, NCONSUMERS);
     rc = ts_setup(&env, "consumer_scale");
     if (rc != 0) {
         ts_teardown(&env);
@@ -195,8 +193,7 @@ int main(void)
         goto out;
 
     t0 = ts_now_ms();
-    for (i = 0; i < NCONSUMERS; i++)
-        CHECK_EQ_INT(ts_consumer_start(&env, &fake, NULL, cargs, &cons[i]), 0);
+    CHECK_EQ_INT(ts_consumers_start(&env, &fake, NULL, cargs, cons, NCONSUMERS), 0);
     left = ts_wait_final_while(&env, cons, NCONSUMERS, 45000);
     t1 = ts_now_ms();
     CHECK_EQ_INT(left, 0);
@@ -232,18 +229,10 @@ int main(void)
     check_created(&fake, "scale new c", 3);
 
     /* A stop after the work: each exits 0 on SIGTERM. */
-    for (i = 0; i < NCONSUMERS; i++)
-        CHECK_EQ_INT(ts_proc_stop(&cons[i], 15000), 0);
+    CHECK_EQ_INT(ts_procs_stop(cons, NCONSUMERS, 15000), 0);
 
 out:
-    if (check_failures) {
-        ts_dump_rows(&env, 20);
-        for (i = 0; i < NCONSUMERS; i++)
-            if (cons[i].label[0] != '\0')
-                ts_proc_dump(&cons[i], 4000);
-    }
-    for (i = 0; i < NCONSUMERS; i++)
-        ts_proc_stop(&cons[i], 5000);
+    ts_consumers_end(&env, cons, NCONSUMERS, check_failures != 0, 20, 4000);
     json_decref(reqs);
     json_decref(ops);
     free(lines);

@@ -61,9 +61,7 @@ int main(void)
     long left;
     int rc, i;
 
-    memset(cons, 0, sizeof cons);
-    for (i = 0; i < NCONSUMERS; i++)
-        cons[i].pid = -1;
+    ts_procs_init(cons, NCONSUMERS);
     rc = ts_setup(&env, "rate_drain");
     if (rc != 0) {
         ts_teardown(&env);
@@ -91,8 +89,7 @@ int main(void)
     CHECK_EQ_INT(ts_enqueue_lines(&env, lines, &ops), NOPS);
 
     t0 = ts_now_ms();
-    for (i = 0; i < 3; i++)
-        CHECK_EQ_INT(ts_consumer_start(&env, &fake, defaults, NULL, &cons[i]), 0);
+    CHECK_EQ_INT(ts_consumers_start(&env, &fake, defaults, NULL, cons, 3), 0);
     CHECK(ts_wait_completed(&env, NOPS / 3, 60000) >= NOPS / 3);
     CHECK_EQ_INT(ts_consumer_start(&env, &fake, defaults, NULL, &cons[3]), 0);
     CHECK(ts_wait_completed(&env, 2 * NOPS / 3, 60000) >= 2 * NOPS / 3);
@@ -131,16 +128,9 @@ int main(void)
     CHECK(reqs != NULL);
     if (reqs != NULL)
         check_requests(reqs, (double)(t_done - t0) / 1000.0);
-    for (i = 1; i < NCONSUMERS; i++)
-        CHECK_EQ_INT(ts_proc_stop(&cons[i], 15000), 0);
+    CHECK_EQ_INT(ts_procs_stop(cons + 1, NCONSUMERS - 1, 15000), 0);
 out:
-    if (check_failures) {
-        ts_dump_rows(&env, 20);
-        for (i = 0; i < NCONSUMERS; i++)
-            ts_proc_dump(&cons[i], 3000);
-    }
-    for (i = 0; i < NCONSUMERS; i++)
-        ts_proc_stop(&cons[i], 5000);
+    ts_consumers_end(&env, cons, NCONSUMERS, check_failures != 0, 20, 3000);
     json_decref(st);
     json_decref(reqs);
     json_decref(ops);
