@@ -1463,3 +1463,26 @@ void ts_chaos_print_table(const struct ts_chaos_row *rows, size_t n)
     }
     fflush(stdout);
 }
+
+int ts_chaos_main(const struct ts_chaos_scenario *scenarios, size_t n)
+{
+    struct ts_chaos_servers s;
+    struct ts_chaos_row *rows = chaos_calloc(n, sizeof *rows);
+    bool long_form = ts_chaos_long();
+    size_t i, ran = 0;
+    int rc;
+
+    memset(&s, 0, sizeof s);
+    rc = ts_chaos_servers_start(&s);
+    if (rc != 0)
+        goto out;
+    printf("chaos: %s form\n", long_form ? "long" : "short");
+    for (i = 0; i < n; i++)
+        if (ts_chaos_selected(scenarios[i].name))
+            scenarios[i].run(&s, long_form, &rows[ran++]);
+    ts_chaos_print_table(rows, ran);
+out:
+    ts_chaos_servers_destroy(&s);
+    free(rows);
+    return rc;
+}

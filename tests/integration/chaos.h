@@ -137,4 +137,18 @@ int ts_chaos_finish(struct ts_chaos *c, long settle_limit_ms, struct ts_chaos_ro
 /* Print rows as a Markdown table (the form bench/chaos.sh collects) on stdout. */
 void ts_chaos_print_table(const struct ts_chaos_row *rows, size_t n);
 
+/* One scenario of a chaos test: its name as TMDBQ_CHAOS_ONLY names it, and the function
+ * that runs it on the shared servers (ts_chaos_begin ... ts_chaos_finish into *row,
+ * with its own checks), in the long form or not. */
+struct ts_chaos_scenario {
+    const char *name;
+    void (*run)(struct ts_chaos_servers *s, bool long_form, struct ts_chaos_row *row);
+};
+
+/* The body of a chaos test's main: start the servers, run the selected ones of
+ * scenarios[0..n) in order (ts_chaos_selected), print their table and destroy the
+ * servers. Returns 0 when the scenarios ran (the test then returns check_exit()), else
+ * 77 or 1 as ts_chaos_servers_start said. */
+int ts_chaos_main(const struct ts_chaos_scenario *scenarios, size_t n);
+
 #endif

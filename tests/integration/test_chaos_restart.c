@@ -21,13 +21,8 @@
  * TMDBQ_CHAOS=long (bench/chaos.sh) restarts each server again and again for a minute or
  * more.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "chaos.h"
 #include "check.h"
-
-#define NSCENARIOS 3
 
 static void restart_broker(struct ts_chaos_servers *s, bool long_form,
                            struct ts_chaos_row *row)
@@ -80,30 +75,27 @@ static void restart_pg(struct ts_chaos_servers *s, bool long_form, const char *m
     CHECK_EQ_INT(ts_chaos_finish(c, long_form ? 180000 : 90000, row), 0);
 }
 
+static void restart_pg_fast(struct ts_chaos_servers *s, bool long_form,
+                            struct ts_chaos_row *row)
+{
+    restart_pg(s, long_form, "fast", 1500, row);
+}
+
+/* Down longer than the consumers' lease (3 s): the holds expire meanwhile. */
+static void restart_pg_immediate(struct ts_chaos_servers *s, bool long_form,
+                                 struct ts_chaos_row *row)
+{
+    restart_pg(s, long_form, "immediate", 4000, row);
+}
+
 int main(void)
 {
-    struct ts_chaos_servers s;
-    struct ts_chaos_row rows[NSCENARIOS];
-    bool long_form = ts_chaos_long();
-    size_t n = 0;
-    int rc;
+    static const struct ts_chaos_scenario scenarios[] = {
+        {"restart_broker", restart_broker},
+        {"restart_pg_fast", restart_pg_fast},
+        {"restart_pg_immediate", restart_pg_immediate},
+    };
+    int rc = ts_chaos_main(scenarios, sizeof scenarios / sizeof scenarios[0]);
 
-    memset(&s, 0, sizeof s);
-    memset(rows, 0, sizeof rows);
-    rc = ts_chaos_servers_start(&s);
-    if (rc != 0) {
-        ts_chaos_servers_destroy(&s);
-        return rc;
-    }
-    printf("chaos: %s form\n", long_form ? "long" : "short");
-    if (ts_chaos_selected("restart_broker"))
-        restart_broker(&s, long_form, &rows[n++]);
-    if (ts_chaos_selected("restart_pg_fast"))
-        restart_pg(&s, long_form, "fast", 1500, &rows[n++]);
-    /* Down longer than the consumers' lease (3 s): the holds expire meanwhile. */
-    if (ts_chaos_selected("restart_pg_immediate"))
-        restart_pg(&s, long_form, "immediate", 4000, &rows[n++]);
-    ts_chaos_print_table(rows, n);
-    ts_chaos_servers_destroy(&s);
-    return check_exit();
+    return rc != 0 ? rc : check_exit();
 }

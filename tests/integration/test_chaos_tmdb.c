@@ -20,13 +20,8 @@
  *
  * TMDBQ_CHAOS=long (bench/chaos.sh) runs each for a minute with a bigger load.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "chaos.h"
 #include "check.h"
-
-#define NSCENARIOS 3
 
 static void storm_503(struct ts_chaos_servers *s, bool long_form,
                       struct ts_chaos_row *row)
@@ -101,27 +96,12 @@ static void slow_tmdb(struct ts_chaos_servers *s, bool long_form,
 
 int main(void)
 {
-    struct ts_chaos_servers s;
-    struct ts_chaos_row rows[NSCENARIOS];
-    bool long_form = ts_chaos_long();
-    size_t n = 0;
-    int rc;
+    static const struct ts_chaos_scenario scenarios[] = {
+        {"storm_503", storm_503},
+        {"burst_429", burst_429},
+        {"slow_tmdb", slow_tmdb},
+    };
+    int rc = ts_chaos_main(scenarios, sizeof scenarios / sizeof scenarios[0]);
 
-    memset(&s, 0, sizeof s);
-    memset(rows, 0, sizeof rows);
-    rc = ts_chaos_servers_start(&s);
-    if (rc != 0) {
-        ts_chaos_servers_destroy(&s);
-        return rc;
-    }
-    printf("chaos: %s form\n", long_form ? "long" : "short");
-    if (ts_chaos_selected("storm_503"))
-        storm_503(&s, long_form, &rows[n++]);
-    if (ts_chaos_selected("burst_429"))
-        burst_429(&s, long_form, &rows[n++]);
-    if (ts_chaos_selected("slow_tmdb"))
-        slow_tmdb(&s, long_form, &rows[n++]);
-    ts_chaos_print_table(rows, n);
-    ts_chaos_servers_destroy(&s);
-    return check_exit();
+    return rc != 0 ? rc : check_exit();
 }
