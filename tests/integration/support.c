@@ -1744,6 +1744,23 @@ void ts_appendf(char **buf, const char *fmt, ...)
     *buf = nb;
 }
 
+int ts_setup_with_fake(struct ts_env *env, struct ts_fake *f, const char *test_name,
+                       int max_retries, long long base_ms, long long cap_ms)
+{
+    int rc = ts_setup(env, test_name);
+
+    if (rc == 0) {
+        ts_set_policy(env, max_retries, base_ms, cap_ms);
+        if (ts_fake_start(env, f, NULL, NULL) != 0) {
+            fprintf(stderr, "support: %s: the fake TMDB did not start\n", test_name);
+            rc = 1;
+        }
+    }
+    if (rc != 0)
+        ts_teardown(env);
+    return rc;
+}
+
 int ts_user(struct ts_env *env, const struct ts_fake *f, long user_id,
             const char *session_id, const char *access_token)
 {
@@ -2059,8 +2076,8 @@ int ts_procs_stop(struct ts_proc *procs, size_t n, long within_ms)
     return failed;
 }
 
-void ts_consumers_end(const struct ts_env *env, struct ts_proc *procs, size_t n,
-                      bool failed, int rows, size_t tail)
+void ts_procs_end(const struct ts_env *env, struct ts_proc *procs, size_t n, bool failed,
+                  int rows, size_t tail)
 {
     size_t i;
 

@@ -284,6 +284,13 @@ int ts_fake_compare_writes(const json_t *reqs, const json_t *ops, long *missing,
  * when out of memory. The caller frees *buf. */
 void ts_appendf(char **buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The start of a test with consumers: ts_setup(env, test_name), then the retry policy
+ * (ts_set_policy: max_retries, base_ms, cap_ms), then a fake TMDB with its defaults
+ * (ts_fake_start into f). Returns 0 when ready; else, after ts_teardown, what the test
+ * exits with: 77 or 1 as ts_setup says, 1 when the fake did not start (printed). */
+int ts_setup_with_fake(struct ts_env *env, struct ts_fake *f, const char *test_name,
+                       int max_retries, long long base_ms, long long cap_ms);
+
 /* Give user_id these credentials both on the fake and in the test database (`tmdbq
  * session set`); access_token may be NULL. 0 ok, -1 printed. */
 int ts_user(struct ts_env *env, const struct ts_fake *f, long user_id,
@@ -345,11 +352,12 @@ int ts_consumers_start(struct ts_env *env, const struct ts_fake *f,
  * many did not exit with status 0 (each printed with its status). */
 int ts_procs_stop(struct ts_proc *procs, size_t n, long within_ms);
 
-/* The end of a consumer test: when failed, print the rows (ts_dump_rows, at most rows)
- * and the last tail bytes of the stderr of each of procs[0..n) that was started; then
- * stop every one still running (5 s each, then SIGKILL). */
-void ts_consumers_end(const struct ts_env *env, struct ts_proc *procs, size_t n,
-                      bool failed, int rows, size_t tail);
+/* The end of a test with background processes (consumers, reapers): when failed, print
+ * the rows (ts_dump_rows, at most rows) and the last tail bytes of the stderr of each of
+ * procs[0..n) that was started; then stop every one still running (5 s each, then
+ * SIGKILL). */
+void ts_procs_end(const struct ts_env *env, struct ts_proc *procs, size_t n, bool failed,
+                  int rows, size_t tail);
 
 /* ---- the adds workload of the restart, crash and cluster tests ---- */
 

@@ -129,18 +129,10 @@ int main(void)
     long depth = 0, writes = -1;
     int status, rc;
 
-    memset(&cons, 0, sizeof cons);
-    cons.pid = -1;
-    rc = ts_setup(&env, "apply");
-    if (rc != 0) {
-        ts_teardown(&env);
+    ts_procs_init(&cons, 1);
+    rc = ts_setup_with_fake(&env, &fake, "apply", 5, 100, 2000);
+    if (rc != 0)
         return rc;
-    }
-    ts_set_policy(&env, 5, 100, 2000);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     snprintf(api_url_env, sizeof api_url_env, "TMDB_API_URL=%s", fake.url);
     snprintf(api_key_env, sizeof api_key_env, "TMDB_API_KEY=%s", fake.api_key);
     CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-apply-1", "tok-apply-1"), 0);
@@ -380,12 +372,7 @@ int main(void)
     CHECK_EQ_INT(ts_count_status(&env, "failed"), 2);
     CHECK_EQ_INT(ts_proc_stop(&cons, 15000), 0);
     j = NULL;
-out:
-    if (check_failures > 0) {
-        ts_dump_rows(&env, 20);
-        ts_proc_dump(&cons, 4000);
-    }
-    ts_proc_stop(&cons, 5000);
+    ts_procs_end(&env, &cons, 1, check_failures != 0, 20, 4000);
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         free(ids[i]);
     json_decref(j);

@@ -96,7 +96,7 @@ int main(void)
     CHECK_EQ_INT(ts_procs_stop(cons, NCONSUMERS, 15000), 0);
     CHECK_EQ_INT(ts_proc_stop(&reaper, 15000), 0);
 out:
-    ts_consumers_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 5000);
+    ts_procs_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 5000);
     if (check_failures)
         ts_proc_dump(&reaper, 5000);
     ts_proc_stop(&reaper, 5000);

@@ -189,7 +189,7 @@ int main(void)
     CHECK(extra <= 2 * NCONSUMERS * CONCURRENCY);
     CHECK_EQ_INT(ts_procs_stop(cons, NCONSUMERS, 15000), 0);
 out:
-    ts_consumers_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 5000);
+    ts_procs_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 5000);
     ts_adds_free(&adds);
     ts_teardown(&env);
 out_nodes:

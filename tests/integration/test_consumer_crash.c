@@ -37,16 +37,9 @@ int main(void)
     int rc;
 
     ts_procs_init(cons, NCONSUMERS);
-    rc = ts_setup(&env, "consumer_crash");
-    if (rc != 0) {
-        ts_teardown(&env);
+    rc = ts_setup_with_fake(&env, &fake, "consumer_crash", 5, 100, 2000);
+    if (rc != 0)
         return rc;
-    }
-    ts_set_policy(&env, 5, 100, 2000);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     if (ts_adds_load(&env, &fake, &adds, "{\"latency_ms\":20}") != 0) {
         CHECK(!"workload loaded");
         goto out;
@@ -71,7 +64,7 @@ int main(void)
     CHECK_EQ_INT(ts_proc_stop(&cons[0], 15000), 0);
     CHECK_EQ_INT(ts_proc_stop(&cons[2], 15000), 0);
 out:
-    ts_consumers_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 5000);
+    ts_procs_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 5000);
     ts_adds_free(&adds);
     ts_teardown(&env);
     return check_exit();

@@ -31,18 +31,10 @@ int main(void)
     char *status = NULL, sql[160];
     int rc;
 
-    memset(&cons, 0, sizeof cons);
-    cons.pid = -1;
-    rc = ts_setup(&env, "consumer_deadletter");
-    if (rc != 0) {
-        ts_teardown(&env);
+    ts_procs_init(&cons, 1);
+    rc = ts_setup_with_fake(&env, &fake, "consumer_deadletter", 5, 100, 2000);
+    if (rc != 0)
         return rc;
-    }
-    ts_set_policy(&env, 5, 100, 2000);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-dead", NULL), 0);
     CHECK_EQ_INT(ts_fake_list(&fake, 5101, 1, none, 0), 0);
     CHECK_EQ_INT(ts_consumer_start(&env, &fake, NULL, NULL, &cons), 0);
@@ -77,12 +69,7 @@ int main(void)
     /* The good operation did not go to the dead-letter queue. */
     CHECK_EQ_INT(ts_queue_depth(&env, "dead", dead, 0), dead);
     CHECK_EQ_INT(ts_proc_stop(&cons, 15000), 0);
-out:
-    if (check_failures) {
-        ts_dump_rows(&env, 20);
-        ts_proc_dump(&cons, 6000);
-    }
-    ts_proc_stop(&cons, 5000);
+    ts_procs_end(&env, &cons, 1, check_failures != 0, 20, 6000);
     free(status);
     json_decref(ops);
     ts_teardown(&env);

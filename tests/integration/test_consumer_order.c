@@ -44,16 +44,9 @@ int main(void)
     int rc, m, round;
 
     ts_procs_init(cons, NCONSUMERS);
-    rc = ts_setup(&env, "consumer_order");
-    if (rc != 0) {
-        ts_teardown(&env);
+    rc = ts_setup_with_fake(&env, &fake, "consumer_order", 5, 100, 2000);
+    if (rc != 0)
         return rc;
-    }
-    ts_set_policy(&env, 5, 100, 2000);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-order-1", NULL), 0);
     CHECK_EQ_INT(ts_user(&env, &fake, 2, "sess-order-2", NULL), 0);
     for (i = 0; i < NLISTS; i++)
@@ -141,7 +134,7 @@ int main(void)
     }
     CHECK_EQ_INT(ts_procs_stop(cons, NCONSUMERS, 15000), 0);
 out:
-    ts_consumers_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 4000);
+    ts_procs_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 4000);
     json_decref(reqs);
     json_decref(ops);
     free(lines);

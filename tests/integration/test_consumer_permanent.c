@@ -90,18 +90,10 @@ int main(void)
     size_t i;
     int rc;
 
-    memset(&cons, 0, sizeof cons);
-    cons.pid = -1;
-    rc = ts_setup(&env, "consumer_permanent");
-    if (rc != 0) {
-        ts_teardown(&env);
+    ts_procs_init(&cons, 1);
+    rc = ts_setup_with_fake(&env, &fake, "consumer_permanent", 5, 100, 2000);
+    if (rc != 0)
         return rc;
-    }
-    ts_set_policy(&env, 5, 100, 2000);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-perm-1", "tok-perm-1"), 0);
     CHECK_EQ_INT(ts_user(&env, &fake, 2, "sess-perm-2", "tok-perm-2"), 0);
     /* User 4's session is in our table, but TMDB no longer knows it. */
@@ -150,11 +142,7 @@ int main(void)
     CHECK_EQ_INT(ts_count_status(&env, "failed"), 5);
     CHECK_EQ_INT(ts_proc_stop(&cons, 15000), 0);
 out:
-    if (check_failures) {
-        ts_dump_rows(&env, 20);
-        ts_proc_dump(&cons, 6000);
-    }
-    ts_proc_stop(&cons, 5000);
+    ts_procs_end(&env, &cons, 1, check_failures != 0, 20, 6000);
     free(bad_id);
     json_decref(reqs);
     json_decref(ops);

@@ -85,7 +85,7 @@ int main(void)
     CHECK_EQ_INT(ts_adds_check(&env, &fake, &adds, false, NULL), 0);
     CHECK_EQ_INT(ts_procs_stop(cons, NCONSUMERS, 15000), 0);
 out:
-    ts_consumers_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 5000);
+    ts_procs_end(&env, cons, NCONSUMERS, check_failures != 0, 40, 5000);
     ts_adds_free(&adds);
     ts_teardown(&env);
     ts_pg_destroy(&pg);

@@ -59,18 +59,10 @@ int main(void)
     size_t n;
     int rc;
 
-    memset(&cons, 0, sizeof cons);
-    cons.pid = -1;
-    rc = ts_setup(&env, "consumer_quirks");
-    if (rc != 0) {
-        ts_teardown(&env);
+    ts_procs_init(&cons, 1);
+    rc = ts_setup_with_fake(&env, &fake, "consumer_quirks", 5, 100, 2000);
+    if (rc != 0)
         return rc;
-    }
-    ts_set_policy(&env, 5, 100, 2000);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-quirks", "tok-quirks"), 0);
     CHECK_EQ_INT(ts_fake_list(&fake, 9001, 1, l1, 1), 0);
     CHECK_EQ_INT(ts_fake_list(&fake, 9002, 1, l1, 1), 0);
@@ -128,11 +120,7 @@ int main(void)
 
     CHECK_EQ_INT(ts_proc_stop(&cons, 15000), 0);
 out:
-    if (check_failures) {
-        ts_dump_rows(&env, 20);
-        ts_proc_dump(&cons, 6000);
-    }
-    ts_proc_stop(&cons, 5000);
+    ts_procs_end(&env, &cons, 1, check_failures != 0, 20, 6000);
     json_decref(reqs);
     json_decref(ops);
     ts_teardown(&env);

@@ -148,16 +148,9 @@ int main(void)
     bool any;
 
     ts_procs_init(cons, NCONSUMERS);
-    rc = ts_setup(&env, "consumer_scale");
-    if (rc != 0) {
-        ts_teardown(&env);
+    rc = ts_setup_with_fake(&env, &fake, "consumer_scale", 5, 100, 2000);
+    if (rc != 0)
         return rc;
-    }
-    ts_set_policy(&env, 5, 100, 2000);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     for (i = 1; i <= NUSERS; i++) {
         snprintf(sess, sizeof sess, "sess-u%zu", i);
         snprintf(tok, sizeof tok, "tok-u%zu", i);
@@ -232,7 +225,7 @@ int main(void)
     CHECK_EQ_INT(ts_procs_stop(cons, NCONSUMERS, 15000), 0);
 
 out:
-    ts_consumers_end(&env, cons, NCONSUMERS, check_failures != 0, 20, 4000);
+    ts_procs_end(&env, cons, NCONSUMERS, check_failures != 0, 20, 4000);
     json_decref(reqs);
     json_decref(ops);
     free(lines);

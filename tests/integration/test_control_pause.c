@@ -71,18 +71,10 @@ int main(void)
     long long t0, end;
     int rc, i, k;
 
-    memset(cons, 0, sizeof cons);
-    cons[0].pid = cons[1].pid = -1;
-    rc = ts_setup(&env, "control_pause");
-    if (rc != 0) {
-        ts_teardown(&env);
+    ts_procs_init(cons, 2);
+    rc = ts_setup_with_fake(&env, &fake, "control_pause", 5, 100, 2000);
+    if (rc != 0)
         return rc;
-    }
-    ts_set_policy(&env, 5, 100, 2000);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-pause-1", NULL), 0);
     for (i = 0; i < NLISTS; i++)
         CHECK_EQ_INT(ts_fake_list(&fake, FIRST_LIST + i, 1, none, 0), 0);
@@ -156,13 +148,7 @@ int main(void)
     CHECK_EQ_INT(ts_proc_stop(&cons[0], 15000), 0);
     CHECK_EQ_INT(ts_proc_stop(&cons[1], 15000), 0);
 out:
-    if (check_failures) {
-        ts_dump_rows(&env, 20);
-        ts_proc_dump(&cons[0], 4000);
-        ts_proc_dump(&cons[1], 4000);
-    }
-    ts_proc_stop(&cons[0], 5000);
-    ts_proc_stop(&cons[1], 5000);
+    ts_procs_end(&env, cons, 2, check_failures != 0, 20, 4000);
     free(lines);
     json_decref(ops);
     json_decref(reqs);

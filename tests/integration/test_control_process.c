@@ -328,8 +328,7 @@ int main(void)
     char *pending_id = NULL;
     int rc;
 
-    memset(&cons, 0, sizeof cons);
-    cons.pid = -1;
+    ts_procs_init(&cons, 1);
     rc = ts_setup(&env, "control_process");
     if (rc != 0) {
         ts_teardown(&env);
@@ -354,11 +353,7 @@ int main(void)
     test_process_all(&env, &fake, &cons, pending_id);
     CHECK_EQ_INT(ts_proc_stop(&cons, 15000), 0);
 out:
-    if (check_failures) {
-        ts_dump_rows(&env, 20);
-        ts_proc_dump(&cons, 6000);
-    }
-    ts_proc_stop(&cons, 5000);
+    ts_procs_end(&env, &cons, 1, check_failures != 0, 20, 6000);
     free(pending_id);
     ts_teardown(&env);
     return check_exit();

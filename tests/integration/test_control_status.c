@@ -331,18 +331,10 @@ int main(void)
     char *lines = NULL;
     int rc, i;
 
-    memset(cons, 0, sizeof cons);
-    cons[0].pid = cons[1].pid = -1;
-    rc = ts_setup(&env, "control_status");
-    if (rc != 0) {
-        ts_teardown(&env);
+    ts_procs_init(cons, 2);
+    rc = ts_setup_with_fake(&env, &fake, "control_status", 5, BASE_MS, CAP_MS);
+    if (rc != 0)
         return rc;
-    }
-    ts_set_policy(&env, 5, BASE_MS, CAP_MS);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-status-1", NULL), 0);
     CHECK_EQ_INT(ts_fake_list(&fake, 8501, 1, none, 0), 0);
     CHECK_EQ_INT(ts_fake_list(&fake, 8502, 1, none, 0), 0);

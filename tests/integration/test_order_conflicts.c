@@ -161,16 +161,9 @@ int main(void)
     struct ts_fake fake;
     int rc;
 
-    rc = ts_setup(&env, "order_conflicts");
-    if (rc != 0) {
-        ts_teardown(&env);
+    rc = ts_setup_with_fake(&env, &fake, "order_conflicts", 5, 3000, 60000);
+    if (rc != 0)
         return rc;
-    }
-    ts_set_policy(&env, 5, 3000, 60000);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-conflicts", NULL), 0);
     retrying_add_does_not_block(&env, &fake);
     CHECK_EQ_INT(ts_sql_exec(&env, "DELETE FROM queued_list_operations"), 0);
@@ -178,7 +171,6 @@ int main(void)
     rc = ts_fake_call(&fake, "DELETE", "/__control/requests", NULL, NULL);
     CHECK(rc >= 200 && rc < 300);
     clear_is_a_barrier(&env, &fake);
-out:
     if (check_failures)
         ts_dump_rows(&env, 40);
     ts_teardown(&env);

@@ -39,18 +39,10 @@ int main(void)
     int rc, k;
     bool seen_waiting = false;
 
-    memset(cons, 0, sizeof cons);
-    cons[0].pid = cons[1].pid = -1;
-    rc = ts_setup(&env, "rate_cooldown");
-    if (rc != 0) {
-        ts_teardown(&env);
+    ts_procs_init(cons, 2);
+    rc = ts_setup_with_fake(&env, &fake, "rate_cooldown", 5, 30000, 3600000);
+    if (rc != 0)
         return rc;
-    }
-    ts_set_policy(&env, 5, 30000, 3600000);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-cool", NULL), 0);
     for (k = 0; k < 3; k++)
         CHECK_EQ_INT(ts_fake_list(&fake, 7100 + k, 1, NULL, 0), 0);
@@ -168,7 +160,6 @@ int main(void)
             ts_proc_stop(&p, 2000);
         }
     }
-out:
     if (check_failures) {
         ts_dump_rows(&env, 20);
         for (k = 0; k < 2; k++)

@@ -130,7 +130,7 @@ int main(void)
         check_requests(reqs, (double)(t_done - t0) / 1000.0);
     CHECK_EQ_INT(ts_procs_stop(cons + 1, NCONSUMERS - 1, 15000), 0);
 out:
-    ts_consumers_end(&env, cons, NCONSUMERS, check_failures != 0, 20, 3000);
+    ts_procs_end(&env, cons, NCONSUMERS, check_failures != 0, 20, 3000);
     json_decref(st);
     json_decref(reqs);
     json_decref(ops);

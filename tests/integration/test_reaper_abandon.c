@@ -33,8 +33,7 @@ int main(void)
     long n;
     int rc, round;
 
-    memset(&cons, 0, sizeof cons);
-    cons.pid = -1;
+    ts_procs_init(&cons, 1);
     rc = ts_setup(&env, "reaper_abandon");
     if (rc != 0) {
         ts_teardown(&env);

@@ -57,8 +57,7 @@ int main(void)
     long long t0, t_kill, handover = -1;
     int rc, i;
 
-    memset(r, 0, sizeof r);
-    r[0].pid = r[1].pid = -1;
+    ts_procs_init(r, 2);
     rc = ts_setup(&env, "reaper_leader");
     if (rc != 0) {
         ts_teardown(&env);
@@ -148,13 +147,7 @@ int main(void)
     CHECK_EQ_INT(ts_proc_stop(other, 10000), 0);
     CHECK_EQ_INT(lock_holders(&env), 0);
 out:
-    if (check_failures) {
-        ts_dump_rows(&env, 10);
-        ts_proc_dump(&r[0], 5000);
-        ts_proc_dump(&r[1], 5000);
-    }
-    ts_proc_stop(&r[0], 5000);
-    ts_proc_stop(&r[1], 5000);
+    ts_procs_end(&env, r, 2, check_failures != 0, 10, 5000);
     free(leader_id);
     ts_teardown(&env);
     return check_exit();

@@ -35,16 +35,9 @@ int main(void)
     memset(&c1, 0, sizeof c1);
     memset(&c2, 0, sizeof c2);
     reaper.pid = c1.pid = c2.pid = -1;
-    rc = ts_setup(&env, "reaper_rescue");
-    if (rc != 0) {
-        ts_teardown(&env);
+    rc = ts_setup_with_fake(&env, &fake, "reaper_rescue", 5, 100, 2000);
+    if (rc != 0)
         return rc;
-    }
-    ts_set_policy(&env, 5, 100, 2000);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-rescue-1", NULL), 0);
     CHECK_EQ_INT(ts_fake_list(&fake, LIST, 1, none, 0), 0);
     CHECK_EQ_INT(ts_fake_faults(&fake, "{\"latency_ms\":1500}"), 0);
