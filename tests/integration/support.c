@@ -1302,6 +1302,71 @@ void ts_proc_dump(const struct ts_proc *p, size_t tail_bytes)
     free(text);
 }
 
+int ts_http_start(struct ts_env *env, const char *bin, const char *label,
+                  const char *const *args, const char *const *extra_env,
+                  struct ts_proc *p)
+{
+    char port_file[400], db[300], prefix[120], amqp[300];
+    const char *argv[TS_ARGS_MAX], *set_env[TS_ARGS_MAX];
+    const char *dir = ts_work_dir(env);
+    size_t na = 0, ne = 0, i;
+    long long end = now_ms() + 10000;
+    int port = -1, ok;
+    FILE *f;
+
+    if (dir == NULL)
+        return -1;
+    snprintf(port_file, sizeof port_file, "%s/%s.port", dir, label);
+    unlink(port_file);
+    argv[na++] = "tmdbq-http";
+    argv[na++] = "--port-file";
+    argv[na++] = port_file;
+    for (i = 0; args != NULL && args[i] != NULL && na < TS_ARGS_MAX - 1; i++)
+        argv[na++] = args[i];
+    argv[na] = NULL;
+    snprintf(db, sizeof db, "TMDBQ_DATABASE_URL=%s", env->db_url);
+    snprintf(prefix, sizeof prefix, "TMDBQ_AMQP_PREFIX=%s", env->prefix);
+    snprintf(amqp, sizeof amqp, "TMDBQ_AMQP_URL=%s", env->amqp_url);
+    set_env[ne++] = db;
+    set_env[ne++] = prefix;
+    set_env[ne++] = amqp;
+    set_env[ne++] = "TMDBQ_HTTP_LISTEN=127.0.0.1:0";
+    for (i = 0; extra_env != NULL && extra_env[i] != NULL && ne < TS_ARGS_MAX - 1; i++)
+        set_env[ne++] = extra_env[i];
+    set_env[ne] = NULL;
+    if (ts_proc_start(env, bin, argv, set_env, label, p) != 0)
+        return -1;
+    while (now_ms() < end) {
+        f = fopen(port_file, "r");
+        if (f != NULL) {
+            ok = fscanf(f, "%d", &port);
+            fclose(f);
+            if (ok == 1 && port > 0)
+                return port;
+        }
+        if (!ts_proc_running(p))
+            break;
+        sleep_ms(20);
+    }
+    fprintf(stderr, "support: %s did not start listening\n", label);
+    ts_proc_dump(p, 4000);
+    return -1;
+}
+
+size_t ts_curl_append(char *data, size_t size, size_t n, void *arg)
+{
+    char **buf = arg;
+    size_t have = *buf != NULL ? strlen(*buf) : 0, add = size * n;
+    char *q = realloc(*buf, have + add + 1);
+
+    if (q == NULL)
+        return 0;
+    memcpy(q + have, data, add);
+    q[have + add] = '\0';
+    *buf = q;
+    return add;
+}
+
 /* ---- the fake TMDB ---- */
 
 struct body_buf {

@@ -210,6 +210,21 @@ char *ts_proc_stderr(const struct ts_proc *p);
 /* Print its label, status and the last tail_bytes of its stderr to our stderr. */
 void ts_proc_dump(const struct ts_proc *p, size_t tail_bytes);
 
+/* Start bin (a tmdbq-http, which the test's build names) labelled label, as
+ * ts_proc_start does, with the test's database, prefix and broker (TMDBQ_DATABASE_URL,
+ * TMDBQ_AMQP_PREFIX, TMDBQ_AMQP_URL) and TMDBQ_HTTP_LISTEN=127.0.0.1:0, then extra_env
+ * on top (may be NULL); its arguments are "--port-file <work dir>/<label>.port" and then
+ * args (NULL-terminated, may be NULL). Waits at most 10 s for the port it writes there.
+ * Returns the port, or -1 after printing why (and the end of its stderr). */
+int ts_http_start(struct ts_env *env, const char *bin, const char *label,
+                  const char *const *args, const char *const *extra_env,
+                  struct ts_proc *p);
+
+/* A curl write (or header) callback: appends the data to the malloc'd, NUL-terminated
+ * string *(char **)arg (NULL to start one), which the caller frees. Returns 0 (curl then
+ * fails the transfer) when out of memory. */
+size_t ts_curl_append(char *data, size_t size, size_t n, void *arg);
+
 /* ---- the fake TMDB (tests/fake_tmdb, FAKE_TMDB_BIN) ---- */
 
 struct ts_fake {

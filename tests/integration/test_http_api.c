@@ -51,54 +51,23 @@ struct server {
     int port;
 };
 
-/* Start tmdbq-http with the test's database and prefix and extra_env on top; wait for its
- * port file. 0 ok, -1 printed. */
+/* Start tmdbq-http (ts_http_start) with this test's token and bounds, extra_env on top.
+ * 0 ok, -1 printed. */
 static int server_start(struct ts_env *env, const char *label, const char *const *extra,
                         struct server *s)
 {
-    char port_file[400], db[300], prefix[120], amqp[300];
+    static const char *const args[] = {"--grace", "2s", NULL};
     const char *set_env[24];
-    const char *argv[] = {"tmdbq-http", "--port-file", port_file, "--grace", "2s", NULL};
-    const char *dir = ts_work_dir(env);
     size_t n = 0;
-    long long end;
 
-    if (dir == NULL)
-        return -1;
-    snprintf(port_file, sizeof port_file, "%s/%s.port", dir, label);
-    unlink(port_file);
-    snprintf(db, sizeof db, "TMDBQ_DATABASE_URL=%s", env->db_url);
-    snprintf(prefix, sizeof prefix, "TMDBQ_AMQP_PREFIX=%s", env->prefix);
-    snprintf(amqp, sizeof amqp, "TMDBQ_AMQP_URL=%s", env->amqp_url);
-    set_env[n++] = db;
-    set_env[n++] = prefix;
-    set_env[n++] = amqp;
     set_env[n++] = "TMDBQ_HTTP_TOKEN=" TOKEN;
-    set_env[n++] = "TMDBQ_HTTP_LISTEN=127.0.0.1:0";
     set_env[n++] = "TMDBQ_CONNECT_TIMEOUT=2s";
     set_env[n++] = "TMDBQ_TMDB_RATE=0";
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 23; i++)
         set_env[n++] = extra[i];
     set_env[n] = NULL;
-    s->port = -1;
-    if (ts_proc_start(env, TMDBQ_HTTP_BIN, argv, set_env, label, &s->proc) != 0)
-        return -1;
-    end = ts_now_ms() + 10000;
-    while (ts_now_ms() < end) {
-        FILE *f = fopen(port_file, "r");
-        if (f != NULL) {
-            int ok = fscanf(f, "%d", &s->port);
-            fclose(f);
-            if (ok == 1 && s->port > 0)
-                return 0;
-        }
-        if (!ts_proc_running(&s->proc))
-            break;
-        ts_sleep_ms(20);
-    }
-    fprintf(stderr, "%s did not start listening\n", label);
-    ts_proc_dump(&s->proc, 4000);
-    return -1;
+    s->port = ts_http_start(env, TMDBQ_HTTP_BIN, label, args, set_env, &s->proc);
+    return s->port > 0 ? 0 : -1;
 }
 
 struct resp {
@@ -107,20 +76,6 @@ struct resp {
     char *headers;
     size_t body_len, headers_len;
 };
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    char **buf = arg;
-    size_t have = *buf != NULL ? strlen(*buf) : 0, add = size * n;
-    char *q = realloc(*buf, have + add + 1);
-
-    if (q == NULL)
-        return 0;
-    memcpy(q + have, p, add);
-    q[have + add] = '\0';
-    *buf = q;
-    return add;
-}
 
 static void resp_free(struct resp *r)
 {
@@ -160,9 +115,9 @@ static long req(int port, const char *method, const char *path, const char *toke
         hs = curl_slist_append(hs, header);
     hs = curl_slist_append(hs, "Expect:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ts_curl_append);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, ts_curl_append);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

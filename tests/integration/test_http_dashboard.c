@@ -78,20 +78,6 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     return add;
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
-{
-    char **buf = arg;
-    size_t have = *buf != NULL ? strlen(*buf) : 0, add = size * n;
-    char *q = realloc(*buf, have + add + 1);
-
-    if (q == NULL)
-        return 0;
-    memcpy(q + have, p, add);
-    q[have + add] = '\0';
-    *buf = q;
-    return add;
-}
-
 static void resp_free(struct resp *r)
 {
     free(r->body);
@@ -123,7 +109,7 @@ static long req(int port, const char *method, const char *path, const char *toke
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, ts_curl_append);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -187,38 +173,12 @@ static char *read_file(const char *path, size_t *len)
 
 static int server_start(struct ts_env *env, struct ts_proc *p)
 {
-    char port_file[400], db[300], prefix[120], amqp[300];
-    const char *argv[] = {"tmdbq-http", "--port-file", port_file, "--grace", "2s", NULL};
-    const char *set_env[] = {db,
-                             prefix,
-                             amqp,
-                             "TMDBQ_HTTP_TOKEN=" TOKEN,
-                             "TMDBQ_HTTP_LISTEN=127.0.0.1:0",
-                             "TMDBQ_CONNECT_TIMEOUT=2s",
-                             "TMDBQ_TMDB_RATE=40",
-                             NULL};
-    long long end = ts_now_ms() + 10000;
-    int port = -1;
+    static const char *const args[] = {"--grace", "2s", NULL};
+    static const char *const set_env[] = {"TMDBQ_HTTP_TOKEN=" TOKEN,
+                                          "TMDBQ_CONNECT_TIMEOUT=2s",
+                                          "TMDBQ_TMDB_RATE=40", NULL};
 
-    snprintf(port_file, sizeof port_file, "%s/http.port", ts_work_dir(env));
-    snprintf(db, sizeof db, "TMDBQ_DATABASE_URL=%s", env->db_url);
-    snprintf(prefix, sizeof prefix, "TMDBQ_AMQP_PREFIX=%s", env->prefix);
-    snprintf(amqp, sizeof amqp, "TMDBQ_AMQP_URL=%s", env->amqp_url);
-    if (ts_proc_start(env, TMDBQ_HTTP_BIN, argv, set_env, "http", p) != 0)
-        return -1;
-    while (ts_now_ms() < end && ts_proc_running(p)) {
-        FILE *f = fopen(port_file, "r");
-        if (f != NULL) {
-            int ok = fscanf(f, "%d", &port);
-            fclose(f);
-            if (ok == 1 && port > 0)
-                return port;
-        }
-        ts_sleep_ms(20);
-    }
-    fprintf(stderr, "tmdbq-http did not start listening\n");
-    ts_proc_dump(p, 4000);
-    return -1;
+    return ts_http_start(env, TMDBQ_HTTP_BIN, "http", args, set_env, p);
 }
 
 /* Whether the browser's tools are installed: a missing one is named in why. */

@@ -24,20 +24,6 @@
 #define TOKEN "e2e-token-0123456789abcdefgh"
 #define N 20
 
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    char **buf = arg;
-    size_t have = *buf != NULL ? strlen(*buf) : 0, add = size * n;
-    char *q = realloc(*buf, have + add + 1);
-
-    if (q == NULL)
-        return 0;
-    memcpy(q + have, p, add);
-    q[have + add] = '\0';
-    *buf = q;
-    return add;
-}
-
 /* POST body (or GET when NULL) to path; the answer's body (malloc'd) and *status. */
 static char *call(int port, const char *path, const char *body, long *status)
 {
@@ -51,7 +37,7 @@ static char *call(int port, const char *path, const char *body, long *status)
     if (body != NULL)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ts_curl_append);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -64,32 +50,9 @@ static char *call(int port, const char *path, const char *body, long *status)
 
 static int http_start(struct ts_env *env, const char *label, struct ts_proc *p)
 {
-    char port_file[400], db[300], prefix[120], amqp[300];
-    const char *set_env[] = {
-        db,  prefix, amqp, "TMDBQ_HTTP_TOKEN=" TOKEN, "TMDBQ_HTTP_LISTEN=127.0.0.1:0",
-        NULL};
-    const char *argv[] = {"tmdbq-http", "--port-file", port_file, NULL};
-    long long end = ts_now_ms() + 10000;
-    int port = -1;
+    static const char *const set_env[] = {"TMDBQ_HTTP_TOKEN=" TOKEN, NULL};
 
-    snprintf(port_file, sizeof port_file, "%s/%s.port", ts_work_dir(env), label);
-    snprintf(db, sizeof db, "TMDBQ_DATABASE_URL=%s", env->db_url);
-    snprintf(prefix, sizeof prefix, "TMDBQ_AMQP_PREFIX=%s", env->prefix);
-    snprintf(amqp, sizeof amqp, "TMDBQ_AMQP_URL=%s", env->amqp_url);
-    if (ts_proc_start(env, TMDBQ_HTTP_BIN, argv, set_env, label, p) != 0)
-        return -1;
-    while (ts_now_ms() < end && ts_proc_running(p)) {
-        FILE *f = fopen(port_file, "r");
-        if (f != NULL) {
-            int ok = fscanf(f, "%d", &port);
-            fclose(f);
-            if (ok == 1 && port > 0)
-                return port;
-        }
-        ts_sleep_ms(20);
-    }
-    ts_proc_dump(p, 4000);
-    return -1;
+    return ts_http_start(env, TMDBQ_HTTP_BIN, label, NULL, set_env, p);
 }
 
 /* Sum of the samples of family name whose labels contain match ("" for all). */

@@ -35,53 +35,21 @@
 
 /* ---- processes --------------------------------------------------------------------- */
 
-/* Wait for a port file a process writes (10 s). */
-static int read_port(const char *path, struct ts_proc *p)
-{
-    long long end = ts_now_ms() + 10000;
-    int port = -1;
-
-    while (ts_now_ms() < end) {
-        FILE *f = fopen(path, "r");
-        if (f != NULL) {
-            int ok = fscanf(f, "%d", &port);
-            fclose(f);
-            if (ok == 1 && port > 0)
-                return port;
-        }
-        if (!ts_proc_running(p))
-            break;
-        ts_sleep_ms(20);
-    }
-    ts_proc_dump(p, 4000);
-    return -1;
-}
-
+/* Start tmdbq-http (ts_http_start) with this test's token and bounds, extra on top; its
+ * port, -1 printed. */
 static int server_start(struct ts_env *env, const char *label, const char *const *extra,
                         struct ts_proc *p)
 {
-    char port_file[400], db[300], prefix[120], amqp[300];
     const char *set_env[16];
-    const char *argv[] = {"tmdbq-http", "--port-file", port_file, NULL};
     size_t n = 0;
 
-    snprintf(port_file, sizeof port_file, "%s/%s.port", ts_work_dir(env), label);
-    snprintf(db, sizeof db, "TMDBQ_DATABASE_URL=%s", env->db_url);
-    snprintf(prefix, sizeof prefix, "TMDBQ_AMQP_PREFIX=%s", env->prefix);
-    snprintf(amqp, sizeof amqp, "TMDBQ_AMQP_URL=%s", env->amqp_url);
-    set_env[n++] = db;
-    set_env[n++] = prefix;
-    set_env[n++] = amqp;
     set_env[n++] = "TMDBQ_HTTP_TOKEN=" TOKEN;
-    set_env[n++] = "TMDBQ_HTTP_LISTEN=127.0.0.1:0";
     set_env[n++] = "TMDBQ_CONNECT_TIMEOUT=2s";
     set_env[n++] = "TMDBQ_TMDB_RATE=0";
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 15; i++)
         set_env[n++] = extra[i];
     set_env[n] = NULL;
-    if (ts_proc_start(env, TMDBQ_HTTP_BIN, argv, set_env, label, p) != 0)
-        return -1;
-    return read_port(port_file, p);
+    return ts_http_start(env, TMDBQ_HTTP_BIN, label, NULL, set_env, p);
 }
 
 struct resp {
@@ -89,20 +57,6 @@ struct resp {
     char *body;
     char *violations; /* the sl-violations header, "" when none */
 };
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    char **buf = arg;
-    size_t have = *buf != NULL ? strlen(*buf) : 0, add = size * n;
-    char *q = realloc(*buf, have + add + 1);
-
-    if (q == NULL)
-        return 0;
-    memcpy(q + have, p, add);
-    q[have + add] = '\0';
-    *buf = q;
-    return add;
-}
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
@@ -139,7 +93,7 @@ static long req(int port, const char *method, const char *path, const char *toke
     }
     hs = curl_slist_append(hs, "Expect:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ts_curl_append);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
