@@ -1852,47 +1852,7 @@ int ts_user(struct ts_env *env, const struct ts_fake *f, long user_id,
 
 long ts_enqueue_lines(struct ts_env *env, const char *lines, json_t **ops)
 {
-    struct ts_result r = {0, NULL, NULL};
-    json_t *out = NULL, *all = json_array(), *line;
-    long n = -1;
-    size_t i;
-
-    if (ops != NULL)
-        *ops = NULL;
-    ts_run(env, NULL, lines, &r, "enqueue", "--file", "-", "--json", (const char *)NULL);
-    if (r.status != 0) {
-        ts_result_dump("tmdbq enqueue --file -", &r);
-        goto out;
-    }
-    out = ts_json_lines(r.out);
-    if (out == NULL)
-        goto out;
-    json_array_foreach(out, i, line)
-    {
-        json_t *op = json_object_get(line, "operation");
-
-        if (ts_json_bool(line, "ok") != 1 || !json_is_object(op)) {
-            fprintf(stderr, "support: enqueue refused a line: %s\n",
-                    ts_json_str(line, "error") ? ts_json_str(line, "error") : "?");
-            goto out;
-        }
-        if (ts_json_bool(op, "duplicate") == 1) {
-            fprintf(stderr, "support: enqueue line %lld was a duplicate\n",
-                    ts_json_int(line, "line", -1));
-            goto out;
-        }
-        json_array_append(all, op);
-    }
-    n = (long)json_array_size(all);
-    if (ops != NULL) {
-        *ops = all;
-        all = NULL;
-    }
-out:
-    json_decref(all);
-    json_decref(out);
-    ts_result_free(&r);
-    return n;
+    return ts_enqueue_lines_env(env, NULL, lines, ops);
 }
 
 int ts_publish_ids(struct ts_env *env, const char *const *ids, size_t n)
