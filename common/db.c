@@ -163,15 +163,32 @@ enum status db_exec_changed(struct db *db, const char *sql, int n, const char *c
  * a claim and a finish (bench: ~200 us of ~700 us per operation), the statements' text is
  * not sent again, and the plan is the same for every call. Parameter types come from the
  * casts in the text, as with PQexecParams. The bits of struct db's prepared field. */
-enum db_stmt { STMT_CLAIM, STMT_FINISH, STMT_MARK_PUBLISHED, STMT_COUNT };
+enum db_stmt {
+    STMT_CLAIM,
+    STMT_FINISH,
+    STMT_FINISH_CLAIM,
+    STMT_MARK_PUBLISHED,
+    STMT_COUNT
+};
 
 /* The function returns the claimed row as one composite column; expanding it under the
  * alias q lets OP_COLUMNS and db_row_to_op read it like any other row. A join back to the
- * table would not do: this statement's snapshot predates the function's update. */
+ * table would not do: this statement's snapshot predates the function's update.
+ *
+ * A claim that succeeded commits without waiting for its WAL to reach the disk
+ * (synchronous_commit off for this transaction only): what a crash of PostgreSQL can lose
+ * of it is only the claim, so the operation is claimed again (its delivery was not acked:
+ * the consumer acks only after the finish), a repeat inside the crash window the README
+ * already allows. The finish that follows commits synchronously, and WAL is flushed in
+ * order, so the finish's flush makes the claim durable too. Every other answer commits as
+ * the session says, since the consumer acks those deliveries at once (a blocked claim's
+ * hand-on mark must not be lost). */
 #define CLAIM_SQL                                                                        \
     "SELECT c.result, c.wait_ms, c.next_ids::text, c.rescued, c.session_id, "            \
-    "c.access_token, " OP_COLUMNS " FROM tmdbq_claim($1::uuid, $2, $3::bigint, "         \
-    "$4::integer) c, LATERAL (SELECT (c.op).*) q"
+    "c.access_token, " OP_COLUMNS ", set_config('synchronous_commit', CASE c.result "    \
+    "WHEN 'claimed' THEN 'off' ELSE current_setting('synchronous_commit') END, true) "   \
+    "FROM tmdbq_claim($1::uuid, $2, $3::bigint, $4::integer) c, "                        \
+    "LATERAL (SELECT (c.op).*) q"
 
 static const struct {
     const char *name; /* the session-wide name of the prepared statement */
@@ -183,10 +200,24 @@ static const struct {
                      "SELECT recorded, next_ids::text FROM tmdbq_finish($1::uuid, $2, $3,"
                      " $4::jsonb, $5, $6, $7::bigint, $8::boolean)",
                      8},
+    /* The finish's two columns, then the claim's as in CLAIM_SQL. */
+    [STMT_FINISH_CLAIM] =
+        {"tmdbq_db_finish_claim",
+         "SELECT c.recorded, c.finish_next_ids::text, c.result, c.wait_ms,"
+         " c.next_ids::text, c.rescued, c.session_id, c.access_token, " OP_COLUMNS
+         " FROM tmdbq_finish_claim($1::uuid, $2, $3, $4::jsonb,"
+         " $5, $6, $7::bigint, $8::boolean, $9::uuid, $10::bigint,"
+         " $11::integer) c, LATERAL (SELECT (c.op).*) q",
+         11},
     /* updated_at stays: publishing is transport, not a change of the operation (see
-     * tmdbq_mark_published, migration 010). */
+     * tmdbq_mark_published, migration 010). The mark commits without waiting for the
+     * disk: a crash of PostgreSQL that loses it only leaves the rows unpublished, and the
+     * reaper's relay publishes them again (a second message, which finds its operation
+     * claimed or done); the broker has the first already. */
     [STMT_MARK_PUBLISHED] = {"tmdbq_db_mark_published",
-                             "SELECT tmdbq_mark_published($1::uuid[])", 1},
+                             "SELECT tmdbq_mark_published($1::uuid[]),"
+                             " set_config('synchronous_commit', 'off', true)",
+                             1},
 };
 
 /* Whether res is the failure of a prepared statement that no longer stands for its text:
@@ -1072,10 +1103,13 @@ enum status db_consumer_schema_check(struct db *db, struct err *e)
         " double precision, integer, bigint, integer, integer, bigint)') IS NOT NULL"
         " AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name ="
         " 'tmdbq_consumers' AND column_name = 'amqp_node'"
-        " AND table_schema = current_schema())",
+        " AND table_schema = current_schema())"
+        " AND to_regprocedure('tmdbq_finish_claim(uuid, text, text, jsonb, text, text,"
+        " bigint, boolean, uuid, bigint, integer)') IS NOT NULL",
         "consumer",
-        "tmdbq_claim, tmdbq_finish or tmdbq_rate_lease of migration 008, or "
-        "tmdbq_consumers.amqp_node of migration 012",
+        "tmdbq_claim, tmdbq_finish or tmdbq_rate_lease of migration 008, "
+        "tmdbq_consumers.amqp_node of migration 012, or tmdbq_finish_claim of migration "
+        "014",
         e);
 }
 
@@ -1089,8 +1123,91 @@ static const struct {
     {"paused", DB_CLAIM_PAUSED},   {"abandoned", DB_CLAIM_ABANDONED},
 };
 
-/* Columns of the claim query before OP_COLUMNS. */
+const char *db_claim_result_name(enum db_claim_result r)
+{
+    for (size_t i = 0; i < sizeof claim_results / sizeof claim_results[0]; i++) {
+        if (claim_results[i].result == r)
+            return claim_results[i].name;
+    }
+    return "?";
+}
+
+/* Columns of the claim query before OP_COLUMNS, from its first. */
 enum { CL_RESULT, CL_WAIT, CL_NEXT, CL_RESCUED, CL_SESSION, CL_TOKEN, CL_OP };
+
+/* The claim's parameters (lease and retries into the caller's buffers), ST_INVALID for
+ * what db_claim refuses without asking. */
+static enum status claim_params(const char *id, int64_t lease_ms, int max_retries,
+                                char *lease, size_t lease_size, char *retries,
+                                size_t retries_size, struct err *e)
+{
+    if (!op_id_valid(id))
+        return err_set(e, ST_INVALID, "cannot claim \"%.40s\": not an operation id", id);
+    if (lease_ms < 1 || max_retries < 0)
+        return err_set(e, ST_INVALID,
+                       "cannot claim %s: lease %" PRId64 " ms, max retries %d", id,
+                       lease_ms, max_retries);
+    snprintf(lease, lease_size, "%" PRId64, lease_ms);
+    snprintf(retries, retries_size, "%d", max_retries);
+    return ST_OK;
+}
+
+/* The claim's answer from row 0 of res, its columns from base on, into a. */
+static enum status claim_from_row(PGresult *res, int base, struct db_claim_answer *a,
+                                  struct err *e)
+{
+    const char *name = PQgetvalue(res, 0, base + CL_RESULT);
+    struct db_claim *out = &a->claim;
+    enum status st;
+    size_t i;
+
+    for (i = 0; i < sizeof claim_results / sizeof claim_results[0]; i++) {
+        if (strcmp(name, claim_results[i].name) == 0)
+            break;
+    }
+    if (i == sizeof claim_results / sizeof claim_results[0])
+        return err_set(e, ST_DB, "could not claim the operation: unknown result \"%s\"",
+                       name);
+    switch (claim_results[i].result) {
+    case DB_CLAIMED:
+        /* Should a copy fail, the row stays claimed but unheld: its lease runs out and it
+         * is rescued, as if this consumer had died. */
+        st = db_row_to_op(res, 0, base + CL_OP, &out->op, e);
+        if (st != ST_OK)
+            return st;
+        out->session_id = db_dup_or_null(res, 0, base + CL_SESSION);
+        out->access_token = db_dup_or_null(res, 0, base + CL_TOKEN);
+        out->rescued = strcmp(PQgetvalue(res, 0, base + CL_RESCUED), "t") == 0;
+        if ((out->session_id == NULL && !PQgetisnull(res, 0, base + CL_SESSION)) ||
+            (out->access_token == NULL && !PQgetisnull(res, 0, base + CL_TOKEN))) {
+            db_claim_cleanup(out);
+            return err_set(e, ST_NOMEM, "out of memory");
+        }
+        break;
+    case DB_CLAIM_LEASED:
+    case DB_CLAIM_EARLY:
+        a->wait_ms = strtoll(PQgetvalue(res, 0, base + CL_WAIT), NULL, 10);
+        if (a->wait_ms < 1)
+            a->wait_ms = 1;
+        break;
+    case DB_CLAIM_ABANDONED:
+    case DB_CLAIM_GONE:
+        db_copy_handon(&a->next, res, 0, base + CL_NEXT);
+        break;
+    default:
+        break;
+    }
+    a->result = claim_results[i].result;
+    return ST_OK;
+}
+
+static void claim_answer_init(struct db_claim_answer *a)
+{
+    memset(&a->claim, 0, sizeof a->claim);
+    a->result = DB_CLAIM_GONE;
+    a->wait_ms = 0;
+    a->next.n = 0;
+}
 
 enum status db_claim(struct db *db, const char *id, const char *consumer_id,
                      int64_t lease_ms, int max_retries, enum db_claim_result *result,
@@ -1099,72 +1216,27 @@ enum status db_claim(struct db *db, const char *id, const char *consumer_id,
 {
     char lease[32], retries[16];
     const char *p[4] = {id, consumer_id, lease, retries};
+    struct db_claim_answer a;
     PGresult *res = NULL;
-    const char *name;
     enum status st;
-    size_t i;
 
-    memset(out, 0, sizeof *out);
-    *result = DB_CLAIM_GONE;
-    *wait_ms = 0;
-    next->n = 0;
-    if (!op_id_valid(id))
-        return err_set(e, ST_INVALID, "cannot claim \"%.40s\": not an operation id", id);
-    if (lease_ms < 1 || max_retries < 0)
-        return err_set(e, ST_INVALID,
-                       "cannot claim %s: lease %" PRId64 " ms, max retries %d", id,
-                       lease_ms, max_retries);
-    snprintf(lease, sizeof lease, "%" PRId64, lease_ms);
-    snprintf(retries, sizeof retries, "%d", max_retries);
-    st = db_exec_stmt(db, STMT_CLAIM, p, PGRES_TUPLES_OK, &res, "claim the operation", e);
-    if (st != ST_OK)
-        return st;
-    st = one_row(res, "claim the operation", e);
-    if (st != ST_OK)
-        goto out;
-    name = PQgetvalue(res, 0, CL_RESULT);
-    for (i = 0; i < sizeof claim_results / sizeof claim_results[0]; i++) {
-        if (strcmp(name, claim_results[i].name) == 0)
-            break;
-    }
-    if (i == sizeof claim_results / sizeof claim_results[0]) {
-        st = err_set(e, ST_DB, "could not claim the operation: unknown result \"%s\"",
-                     name);
-        goto out;
-    }
-    switch (claim_results[i].result) {
-    case DB_CLAIMED:
-        /* Should a copy fail, the row stays claimed but unheld: its lease runs out and it
-         * is rescued, as if this consumer had died. */
-        st = db_row_to_op(res, 0, CL_OP, &out->op, e);
-        if (st != ST_OK)
-            goto out;
-        out->session_id = db_dup_or_null(res, 0, CL_SESSION);
-        out->access_token = db_dup_or_null(res, 0, CL_TOKEN);
-        out->rescued = strcmp(PQgetvalue(res, 0, CL_RESCUED), "t") == 0;
-        if ((out->session_id == NULL && !PQgetisnull(res, 0, CL_SESSION)) ||
-            (out->access_token == NULL && !PQgetisnull(res, 0, CL_TOKEN))) {
-            db_claim_cleanup(out);
-            st = err_set(e, ST_NOMEM, "out of memory");
-            goto out;
-        }
-        break;
-    case DB_CLAIM_LEASED:
-    case DB_CLAIM_EARLY:
-        *wait_ms = strtoll(PQgetvalue(res, 0, CL_WAIT), NULL, 10);
-        if (*wait_ms < 1)
-            *wait_ms = 1;
-        break;
-    case DB_CLAIM_ABANDONED:
-    case DB_CLAIM_GONE:
-        db_copy_handon(next, res, 0, CL_NEXT);
-        break;
-    default:
-        break;
-    }
-    *result = claim_results[i].result;
-out:
+    claim_answer_init(&a);
+    st = claim_params(id, lease_ms, max_retries, lease, sizeof lease, retries,
+                      sizeof retries, e);
+    if (st == ST_OK)
+        st = db_exec_stmt(db, STMT_CLAIM, p, PGRES_TUPLES_OK, &res, "claim the operation",
+                          e);
+    if (st == ST_OK)
+        st = one_row(res, "claim the operation", e);
+    if (st == ST_OK)
+        st = claim_from_row(res, 0, &a, e);
     PQclear(res);
+    *out = a.claim;
+    *result = st == ST_OK ? a.result : DB_CLAIM_GONE;
+    *wait_ms = st == ST_OK ? a.wait_ms : 0;
+    *next = a.next;
+    if (st != ST_OK)
+        next->n = 0;
     return st;
 }
 
@@ -1180,18 +1252,14 @@ static bool error_kind_valid(const char *k)
     return false;
 }
 
-enum status db_finish(struct db *db, const char *id, const char *consumer_id,
-                      const struct db_outcome *o, bool *recorded, struct db_handon *next,
-                      struct err *e)
+/* The finish's eight parameters into p (delay: the caller's buffer), ST_INVALID for what
+ * db_finish refuses without asking. */
+static enum status finish_params(const char *id, const char *consumer_id,
+                                 const struct db_outcome *o, const char **p, char *delay,
+                                 size_t delay_size, struct err *e)
 {
-    char delay[32];
-    const char *p[8];
     const char *kind;
-    PGresult *res = NULL;
-    enum status st;
 
-    *recorded = false;
-    next->n = 0;
     if (!op_id_valid(id))
         return err_set(e, ST_INVALID, "cannot finish \"%.40s\": not an operation id", id);
     switch (o->kind) {
@@ -1212,7 +1280,7 @@ enum status db_finish(struct db *db, const char *id, const char *consumer_id,
         !error_kind_valid(o->error_kind))
         return err_set(e, ST_INVALID, "cannot finish %s: unknown error kind \"%.40s\"",
                        id, o->error_kind);
-    snprintf(delay, sizeof delay, "%" PRId64, o->kind == DB_OUT_RETRY ? o->delay_ms : 0);
+    snprintf(delay, delay_size, "%" PRId64, o->kind == DB_OUT_RETRY ? o->delay_ms : 0);
     p[0] = id;
     p[1] = consumer_id;
     p[2] = kind;
@@ -1221,6 +1289,23 @@ enum status db_finish(struct db *db, const char *id, const char *consumer_id,
     p[5] = o->kind == DB_OUT_COMPLETED ? NULL : o->error_kind;
     p[6] = delay;
     p[7] = o->kind == DB_OUT_RETRY && !o->count_retry ? "f" : "t";
+    return ST_OK;
+}
+
+enum status db_finish(struct db *db, const char *id, const char *consumer_id,
+                      const struct db_outcome *o, bool *recorded, struct db_handon *next,
+                      struct err *e)
+{
+    char delay[32];
+    const char *p[8];
+    PGresult *res = NULL;
+    enum status st;
+
+    *recorded = false;
+    next->n = 0;
+    st = finish_params(id, consumer_id, o, p, delay, sizeof delay, e);
+    if (st != ST_OK)
+        return st;
     st = db_exec_stmt(db, STMT_FINISH, p, PGRES_TUPLES_OK, &res, "record the outcome", e);
     if (st != ST_OK)
         return st;
@@ -1228,6 +1313,47 @@ enum status db_finish(struct db *db, const char *id, const char *consumer_id,
     if (st == ST_OK) {
         *recorded = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
         db_copy_handon(next, res, 0, 1);
+    }
+    PQclear(res);
+    return st;
+}
+
+enum status db_finish_claim(struct db *db, const char *id, const char *consumer_id,
+                            const struct db_outcome *o, bool *recorded,
+                            struct db_handon *next, const char *next_id, int64_t lease_ms,
+                            int max_retries, struct db_claim_answer *claim, struct err *e)
+{
+    char delay[32], lease[32], retries[16];
+    const char *p[11];
+    PGresult *res = NULL;
+    enum status st;
+
+    *recorded = false;
+    next->n = 0;
+    claim_answer_init(claim);
+    st = finish_params(id, consumer_id, o, p, delay, sizeof delay, e);
+    if (st == ST_OK)
+        st = claim_params(next_id, lease_ms, max_retries, lease, sizeof lease, retries,
+                          sizeof retries, e);
+    if (st != ST_OK)
+        return st;
+    p[8] = next_id;
+    p[9] = lease;
+    p[10] = retries;
+    st = db_exec_stmt(db, STMT_FINISH_CLAIM, p, PGRES_TUPLES_OK, &res,
+                      "record the outcome and claim the next operation", e);
+    if (st == ST_OK)
+        st = one_row(res, "record the outcome and claim the next operation", e);
+    /* Past here the transaction committed: the finish stands whatever the claim's
+     * copy says (a failed copy leaves the claim unheld, see claim_from_row). */
+    if (st == ST_OK) {
+        *recorded = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        db_copy_handon(next, res, 0, 1);
+        if (claim_from_row(res, 2, claim, e) != ST_OK) {
+            db_claim_cleanup(&claim->claim);
+            claim_answer_init(claim);
+            claim->result = DB_CLAIM_GONE;
+        }
     }
     PQclear(res);
     return st;

@@ -56,7 +56,8 @@ enum status db_enqueue(struct db *db, const struct op_request *reqs, size_t n,
 
 /* Record that the broker confirmed these ids: published_at = now() for the pending rows
  * among them, skipping rows another transaction holds (tmdbq_mark_published, migration
- * 010); one statement. Use it through outbox_publish. */
+ * 010); one statement, committed without waiting for the disk (a mark lost in a crash
+ * only makes the relay publish the ids again). Use it through outbox_publish. */
 enum status db_mark_published(struct db *db, const char *const *ids, size_t n,
                               struct err *e);
 
@@ -141,6 +142,8 @@ struct db_claim {
                            holder died; retry_count was raised for that attempt */
 };
 void db_claim_cleanup(struct db_claim *c);
+/* The name tmdbq_claim gives r ("claimed", "gone", ...). */
+const char *db_claim_result_name(enum db_claim_result r);
 
 /* Try to claim operation id for consumer_id with a lease of lease_ms. One round trip
  * (tmdbq_claim, one transaction), which takes the list's advisory lock (the key enqueue
@@ -204,6 +207,32 @@ struct db_outcome {
 enum status db_finish(struct db *db, const char *id, const char *consumer_id,
                       const struct db_outcome *o, bool *recorded, struct db_handon *next,
                       struct err *e);
+
+/* What db_claim answers, together (db_finish_claim). */
+struct db_claim_answer {
+    enum db_claim_result result;
+    struct db_claim claim; /* owned on DB_CLAIMED: db_claim_cleanup */
+    int64_t wait_ms;
+    struct db_handon next;
+};
+
+/* db_finish of id and then db_claim of next_id, in one statement and one transaction
+ * (tmdbq_finish_claim, migration 014): one round trip and one commit where a worker that
+ * holds its next delivery would spend two of each. The finish is exactly db_finish's
+ * (*recorded, *next); the claim is db_claim's of next_id with lease_ms and max_retries,
+ * into *claim (always initialised: db_claim_cleanup is safe after any return). The two
+ * lists' locks are taken in the order of their keys first, so two workers cannot
+ * deadlock. The commit is synchronous (the finish's must be). ST_INVALID without asking
+ * the database for what either call refuses so; any failure of the statement is ST_DB,
+ * after which the caller records the outcome alone (db_finish) and claims next_id later
+ * as usual: should the transaction have committed before its reply was lost, both calls
+ * answer again as the first time (a finish repeated is idempotent, and so is a claim by
+ * the consumer that holds the row). */
+enum status db_finish_claim(struct db *db, const char *id, const char *consumer_id,
+                            const struct db_outcome *o, bool *recorded,
+                            struct db_handon *next, const char *next_id, int64_t lease_ms,
+                            int max_retries, struct db_claim_answer *claim,
+                            struct err *e);
 
 /* ---- the TMDB request budget (migration 008; see rate.h) ---- */
 

@@ -1261,6 +1261,7 @@ static enum status read_delivery(struct mq *mq, const amqp_basic_deliver_t *d,
 
     out->tag = d->delivery_tag;
     out->redelivered = d->redelivered != 0;
+    out->received_us = clock_wall_us();
     body_size = 0;
     while (!have_header || got < body_size) {
         rc = wait_frame(mq, &f, deadline);
@@ -1401,8 +1402,9 @@ enum status mq_consume_next(struct mq *mq, int64_t timeout_ms, struct mq_deliver
     }
 }
 
-/* How a delivery is settled: basic.ack, basic.reject, basic.nack with requeue. */
-enum settle_kind { SETTLE_ACK, SETTLE_REJECT, SETTLE_REQUEUE };
+/* How a delivery is settled: basic.ack (of one, or of every one up to it),
+ * basic.reject, basic.nack with requeue. */
+enum settle_kind { SETTLE_ACK, SETTLE_ACK_UPTO, SETTLE_REJECT, SETTLE_REQUEUE };
 
 /* Settle delivery tag. The broker answers a bad tag by closing the channel, which the
  * next mq_consume_next reports. */
@@ -1412,6 +1414,8 @@ static enum status settle(struct mq *mq, uint64_t tag, enum settle_kind k, struc
         const char *fn, *verb, *what;
     } kinds[] = {
         [SETTLE_ACK] = {"mq_ack", "acknowledge", "acknowledge a delivery"},
+        [SETTLE_ACK_UPTO] = {"mq_ack_upto", "acknowledge up to",
+                             "acknowledge deliveries"},
         [SETTLE_REJECT] = {"mq_reject", "reject", "reject a delivery"},
         [SETTLE_REQUEUE] = {"mq_requeue", "requeue", "requeue a delivery"},
     };
@@ -1423,8 +1427,8 @@ static enum status settle(struct mq *mq, uint64_t tag, enum settle_kind k, struc
     st = consumer_usable(mq, kinds[k].what, e);
     if (st != ST_OK)
         return st;
-    if (k == SETTLE_ACK)
-        rc = amqp_basic_ack(mq->conn, mq->channel, tag, 0);
+    if (k == SETTLE_ACK || k == SETTLE_ACK_UPTO)
+        rc = amqp_basic_ack(mq->conn, mq->channel, tag, k == SETTLE_ACK_UPTO);
     else if (k == SETTLE_REJECT)
         /* No requeue: the work queue's x-dead-letter-exchange takes it to P.dead. */
         rc = amqp_basic_reject(mq->conn, mq->channel, tag, 0);
@@ -1448,6 +1452,11 @@ bool mq_delivery_names_op(const struct mq_delivery *d)
 enum status mq_ack(struct mq *mq, uint64_t tag, struct err *e)
 {
     return settle(mq, tag, SETTLE_ACK, e);
+}
+
+enum status mq_ack_upto(struct mq *mq, uint64_t tag, struct err *e)
+{
+    return settle(mq, tag, SETTLE_ACK_UPTO, e);
 }
 
 enum status mq_reject(struct mq *mq, uint64_t tag, struct err *e)

@@ -116,6 +116,7 @@ struct mq_delivery {
     size_t len;    /* the body's real length */
     bool too_long;
     bool redelivered;
+    int64_t received_us; /* when it was read, clock_wall_us */
 };
 
 /* Wait up to timeout_ms for the next delivery. ST_OK with *out filled; ST_TIMEOUT when
@@ -131,6 +132,11 @@ bool mq_delivery_names_op(const struct mq_delivery *d);
 
 /* Acknowledge a delivery (it is done). */
 enum status mq_ack(struct mq *mq, uint64_t tag, struct err *e);
+
+/* Acknowledge, in one frame, every delivery of this handle up to tag (tag included) that
+ * is not settled yet (basic.ack with multiple): RabbitMQ settles them together. Only for
+ * a caller that has settled, or means to ack, every earlier delivery. */
+enum status mq_ack_upto(struct mq *mq, uint64_t tag, struct err *e);
 
 /* Reject a delivery without requeue: the work queue dead-letters it to P.dead. */
 enum status mq_reject(struct mq *mq, uint64_t tag, struct err *e);

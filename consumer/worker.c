@@ -89,6 +89,25 @@ struct worker {
     struct backlog_item backlog[WORKER_BACKLOG_MAX];
     size_t n_backlog;
 
+    /* The next delivery, taken from the consuming channel while the one before was being
+     * finished, and claimed in the same transaction when claimed is set (see
+     * finish_outcome). gen is the channel's in_gen when it was taken: a channel closed
+     * since gave it back to the queue, and its tag means nothing on another channel. */
+    struct {
+        bool valid;
+        bool claimed;
+        unsigned gen;
+        struct mq_delivery d;
+        struct db_claim_answer a;
+        int64_t claimed_us;
+    } ahead;
+    unsigned in_gen;    /* raised whenever the consuming channel is closed */
+    int64_t claimed_us; /* when the claim in hand was answered, clock_wall_us */
+    bool settle_stale;  /* the delivery in hand came from a channel since closed */
+    /* Acks held back to be sent as one (see settle): how many, and the last tag. */
+    int acks_held;
+    uint64_t ack_tag;
+
     /* --once: give up waiting for a delivery at this time; 0 until consuming starts */
     int64_t once_deadline_ms;
     bool once_done;
@@ -130,7 +149,9 @@ static bool attempt_due(const struct worker *w, const struct reconnect *rc, bool
 
 static void update_busy(struct worker *w, bool in_flight)
 {
-    atomic_store(&w->busy, in_flight || w->n_backlog > 0);
+    /* Held acks do not count: their operations are done, and the close of the
+     * consuming channel sends them. */
+    atomic_store(&w->busy, in_flight || w->n_backlog > 0 || w->ahead.valid);
 }
 
 /* ---- connections ------------------------------------------------------------------- */
@@ -161,8 +182,19 @@ static void service_ok(atomic_bool *down, struct reconnect *rc, const char *what
 
 static void close_in(struct worker *w)
 {
+    struct err e = {0};
+
+    /* The held acks first (should that fail, the closing hands their deliveries back,
+     * and each finds its operation done). */
+    if (w->in != NULL && w->acks_held > 0)
+        (void)mq_ack_upto(w->in, w->ack_tag, &e);
+    w->acks_held = 0;
     mq_close(w->in);
     w->in = NULL;
+    w->in_gen++;
+    /* Given back to the queue by the closing; a claimed one is in flight and stays. */
+    if (w->ahead.valid && !w->ahead.claimed)
+        w->ahead.valid = false;
 }
 
 /* The PostgreSQL connection is gone. The first loss after statements went through is
@@ -381,16 +413,41 @@ enum settle { SETTLE_ACK, SETTLE_REQUEUE, SETTLE_REJECT };
 
 /* Ack, requeue or reject a delivery. When the consuming handle is already closed the
  * broker has taken the delivery back, and there is nothing to do. */
+/* Send the acks settle held back, as one frame. */
+static void flush_acks(struct worker *w)
+{
+    struct err e = {0};
+    enum status st;
+
+    if (w->in == NULL || w->acks_held == 0)
+        return;
+    st = mq_ack_upto(w->in, w->ack_tag, &e);
+    w->acks_held = 0;
+    if (st != ST_OK)
+        in_lost(w, &e);
+}
+
+/* Settle delivery d. An ack is held back and sent with the next ones as one frame
+ * (mq_ack_upto): when half the prefetch is held, and before the worker waits for a
+ * delivery (so an idle worker holds none). A worker settles its deliveries in the order
+ * they came, each either held for that ack or settled at once, so an ack up to the last
+ * held tag covers exactly the held ones. Held acks are safe: each was sent after its
+ * outcome was committed, and one lost with the connection only brings back a delivery
+ * whose operation is done. Requeue and reject go at once. */
 static void settle(struct worker *w, const struct mq_delivery *d, enum settle how)
 {
     struct err e = {0};
     enum status st;
 
-    if (w->in == NULL)
+    if (w->in == NULL || w->settle_stale)
         return;
-    if (how == SETTLE_ACK)
-        st = mq_ack(w->in, d->tag, &e);
-    else if (how == SETTLE_REQUEUE)
+    if (how == SETTLE_ACK) {
+        w->ack_tag = d->tag;
+        if (++w->acks_held >= (w->sh->prefetch + 1) / 2)
+            flush_acks(w);
+        return;
+    }
+    if (how == SETTLE_REQUEUE)
         st = mq_requeue(w->in, d->tag, &e);
     else
         st = mq_reject(w->in, d->tag, &e);
@@ -563,6 +620,65 @@ static bool record(struct worker *w, const char *id, const struct outcome *o,
     }
 }
 
+/* Take the next delivery ahead, when one is already there (no wait): false when there is
+ * none, or it cannot be claimed with a finish (it names no operation, or the worker is
+ * stopping, pausing, or has a claimed one in hand already). */
+static bool take_ahead(struct worker *w)
+{
+    struct err e = {0};
+    enum status st;
+
+    if (w->ahead.valid)
+        return !w->ahead.claimed && mq_delivery_names_op(&w->ahead.d);
+    if (w->sh->once || w->in == NULL || w->db == NULL || w->paused ||
+        db_holding_back(w) || should_quit(w, false))
+        return false;
+    st = mq_consume_next(w->in, 0, &w->ahead.d, &e);
+    if (st == ST_TIMEOUT)
+        return false;
+    if (st != ST_OK) {
+        in_lost(w, &e);
+        return false;
+    }
+    w->ahead.valid = true;
+    w->ahead.claimed = false;
+    w->ahead.gen = w->in_gen;
+    return mq_delivery_names_op(&w->ahead.d);
+}
+
+/* Record the outcome of id (see record). Under load the worker's next delivery is
+ * usually there already: it is claimed in the same transaction (db_finish_claim), one
+ * commit for the two, and handled next (handle_ahead). When that statement fails, the
+ * outcome is recorded alone and the delivery claimed as usual. */
+static bool finish_outcome(struct worker *w, const char *id, const struct outcome *o,
+                           bool *recorded, struct db_handon *next)
+{
+    const struct cfg *cfg = w->sh->cfg;
+    struct err e = {0};
+    enum status st;
+
+    if (take_ahead(w)) {
+        st = db_finish_claim(w->db, id, w->id, &o->rec, recorded, next, w->ahead.d.body,
+                             cfg->lease_ms, cfg->max_retries, &w->ahead.a, &e);
+        if (st == ST_OK) {
+            db_query_ok(w);
+            w->ahead.claimed = true;
+            w->ahead.claimed_us = clock_wall_us();
+            log_write(LOG_LEVEL_DEBUG, w->ahead.d.body,
+                      "claim answered %s with the finish of %s (one transaction)",
+                      db_claim_result_name(w->ahead.a.result), id);
+            return true;
+        }
+        db_claim_cleanup(&w->ahead.a.claim);
+        if (st == ST_DB)
+            db_failed(w, &e);
+        else
+            log_write(LOG_LEVEL_ERROR, id,
+                      "could not record its outcome with the next claim: %s", e.msg);
+    }
+    return record(w, id, o, recorded, next);
+}
+
 static void log_outcome(const struct worker *w, const struct db_claim *c,
                         const struct outcome *o, const struct tmdb_result *r, int64_t ms)
 {
@@ -728,7 +844,7 @@ static void execute(struct worker *w, const struct mq_delivery *d,
     const char *id = c->op.id;
     struct db_handon next = {0};
     bool recorded = false;
-    int64_t t0, ms = 0;
+    int64_t t0, ms = 0, called_us, recorded_us;
 
     memset(&r, 0, sizeof r);
     if (c->rescued)
@@ -751,8 +867,9 @@ static void execute(struct worker *w, const struct mq_delivery *d,
         outcome_decide(&r, &c->op, &w->sh->policy, note_answer(w, c->op.type, &r),
                        OUTCOME_CONSUMER, &o);
     }
+    called_us = clock_wall_us();
 
-    if (!record(w, id, &o, &recorded, &next)) {
+    if (!finish_outcome(w, id, &o, &recorded, &next)) {
         log_write(
             LOG_LEVEL_WARN, id,
             "its outcome (%s) was not recorded before the stop: its lease expires and "
@@ -762,13 +879,19 @@ static void execute(struct worker *w, const struct mq_delivery *d,
         goto out;
     }
     if (!recorded) {
+        /* Taken over after our lease expired (the holder has a message of its own: ours
+         * comes back, finds it leased or finished, and goes), or the claim itself was
+         * lost with a crash of PostgreSQL (it commits without waiting for the disk, see
+         * db.c): then the row is pending again and this delivery is its message. */
         log_write(LOG_LEVEL_WARN, id,
                   "outcome %s not recorded: the row is no longer ours (its lease expired "
-                  "and it was taken over)",
+                  "and it was taken over, or a crash of PostgreSQL lost the claim): "
+                  "handed back to the queue",
                   o.name);
-        settle(w, d, SETTLE_ACK);
+        settle(w, d, SETTLE_REQUEUE);
         goto out;
     }
+    recorded_us = clock_wall_us();
     log_outcome(w, c, &o, &r, ms);
     if (r.outcome != TMDB_NOT_SENT) {
         w->processed++;
@@ -789,6 +912,11 @@ static void execute(struct worker *w, const struct mq_delivery *d,
         publish_handon(w, &next);
     }
     settle(w, d, SETTLE_ACK);
+    /* Where an operation's time went, for bench/latency.sh. */
+    log_write(LOG_LEVEL_DEBUG, id,
+              "timing (wall clock, us): received=%" PRId64 " claimed=%" PRId64
+              " called=%" PRId64 " recorded=%" PRId64 " acked=%" PRId64,
+              d->received_us, w->claimed_us, called_us, recorded_us, clock_wall_us());
 out:
     tmdb_result_cleanup(&r);
 }
@@ -827,53 +955,23 @@ static void republish_later(struct worker *w, const struct mq_delivery *d,
     }
 }
 
-static void handle_delivery(struct worker *w, const struct mq_delivery *d)
+/* What a claim of delivery d answered, acted on; a owns the claim, which this releases.
+ */
+static void dispatch(struct worker *w, const struct mq_delivery *d,
+                     struct db_claim_answer *a)
 {
     const struct cfg *cfg = w->sh->cfg;
-    struct db_claim c;
-    enum db_claim_result res = DB_CLAIM_GONE;
-    int64_t wait = 0;
-    struct db_handon next = {0};
-    struct err e = {0};
-    enum status st;
 
-    memset(&c, 0, sizeof c);
-    if (!mq_delivery_names_op(d)) {
-        char shown[BODY_SHOW_MAX * 4 + 1];
-        size_t have = d->too_long ? sizeof d->body - 1 : d->len;
-
-        escape_body(d->body, have, shown, sizeof shown);
-        log_warn(
-            "rejecting a message that names no operation (dead-lettered to %s.dead): "
-            "\"%s\"%s (%zu bytes)",
-            cfg->amqp_prefix, shown, d->len > have || have > BODY_SHOW_MAX ? "..." : "",
-            d->len);
-        settle(w, d, SETTLE_REJECT);
-        return;
-    }
-    st = db_claim(w->db, d->body, w->id, cfg->lease_ms, cfg->max_retries, &res, &c, &wait,
-                  &next, &e);
-    if (st != ST_OK) {
-        /* Nothing was done for it: hand it back for after the reconnect or the backoff
-         * (the main loop closes the consuming channel meanwhile). */
-        if (st == ST_DB)
-            db_failed(w, &e);
-        else
-            log_write(LOG_LEVEL_ERROR, d->body, "could not claim it: %s", e.msg);
-        settle(w, d, SETTLE_REQUEUE);
-        goto out;
-    }
-    db_query_ok(w);
-    switch (res) {
+    switch (a->result) {
     case DB_CLAIM_GONE:
     case DB_CLAIM_BLOCKED:
         log_write(LOG_LEVEL_DEBUG, d->body, "dropped: %s",
-                  res == DB_CLAIM_GONE ? "no longer pending"
-                                       : "an earlier conflicting operation on its list "
-                                         "is active");
+                  a->result == DB_CLAIM_GONE ? "no longer pending"
+                                             : "an earlier conflicting operation on its "
+                                               "list is active");
         /* A finished row's message may be the redelivery of a consumer that died before
          * handing on the list's next operations: the claim names them again. */
-        publish_handon(w, &next);
+        publish_handon(w, &a->next);
         settle(w, d, SETTLE_ACK);
         break;
     case DB_CLAIM_UNKNOWN:
@@ -885,7 +983,7 @@ static void handle_delivery(struct worker *w, const struct mq_delivery *d)
         break;
     case DB_CLAIM_EARLY:
     case DB_CLAIM_LEASED:
-        republish_later(w, d, res, wait);
+        republish_later(w, d, a->result, a->wait_ms);
         break;
     case DB_CLAIM_PAUSED:
         settle(w, d, SETTLE_REQUEUE);
@@ -899,15 +997,94 @@ static void handle_delivery(struct worker *w, const struct mq_delivery *d)
         w->processed++;
         w->failed++;
         metrics_count_outcome(w->sh->metrics, DB_OUT_FAILED);
-        publish_handon(w, &next);
+        publish_handon(w, &a->next);
         settle(w, d, SETTLE_ACK);
         break;
     case DB_CLAIMED:
-        execute(w, d, &c);
+        execute(w, d, &a->claim);
         break;
     }
-out:
-    db_claim_cleanup(&c);
+    db_claim_cleanup(&a->claim);
+}
+
+static void handle_delivery(struct worker *w, const struct mq_delivery *d)
+{
+    const struct cfg *cfg = w->sh->cfg;
+    struct db_claim_answer a;
+    struct err e = {0};
+    enum status st;
+
+    if (!mq_delivery_names_op(d)) {
+        char shown[BODY_SHOW_MAX * 4 + 1];
+        size_t have = d->too_long ? sizeof d->body - 1 : d->len;
+
+        escape_body(d->body, have, shown, sizeof shown);
+        log_warn(
+            "rejecting a message that names no operation (dead-lettered to %s.dead): "
+            "\"%s\"%s (%zu bytes)",
+            cfg->amqp_prefix, shown, d->len > have || have > BODY_SHOW_MAX ? "..." : "",
+            d->len);
+        settle(w, d, SETTLE_REJECT);
+        return;
+    }
+    st = db_claim(w->db, d->body, w->id, cfg->lease_ms, cfg->max_retries, &a.result,
+                  &a.claim, &a.wait_ms, &a.next, &e);
+    if (st != ST_OK) {
+        /* Nothing was done for it: hand it back for after the reconnect or the backoff
+         * (the main loop closes the consuming channel meanwhile). */
+        if (st == ST_DB)
+            db_failed(w, &e);
+        else
+            log_write(LOG_LEVEL_ERROR, d->body, "could not claim it: %s", e.msg);
+        settle(w, d, SETTLE_REQUEUE);
+        db_claim_cleanup(&a.claim);
+        return;
+    }
+    db_query_ok(w);
+    w->claimed_us = clock_wall_us();
+    dispatch(w, d, &a);
+}
+
+/* The delivery taken ahead (see finish_outcome). A claimed one is in flight: handled
+ * even during a stop, from a closed channel too (its outcome is recorded; its message,
+ * given back by the closing, then finds the row leased or finished), and left to its
+ * lease only by an abort. One not claimed is handled like any delivery while its channel
+ * is open and the worker goes on; else the closing gave it back. false when nothing was
+ * handled. */
+static bool handle_ahead(struct worker *w)
+{
+    struct mq_delivery d = w->ahead.d;
+    struct db_claim_answer a = w->ahead.a;
+    bool claimed = w->ahead.claimed, stale = w->ahead.gen != w->in_gen;
+
+    w->ahead.valid = false;
+    w->ahead.claimed = false;
+    if (claimed && atomic_load(&w->sh->aborting)) {
+        db_claim_cleanup(&a.claim);
+        update_busy(w, false);
+        return false;
+    }
+    if (!claimed && !stale &&
+        (should_quit(w, false) || w->db == NULL || w->out == NULL || w->paused ||
+         db_holding_back(w))) {
+        close_in(w); /* it goes back to the queue, as in the main loop */
+        stale = true;
+    }
+    if (!claimed && stale) {
+        update_busy(w, false);
+        return false;
+    }
+    update_busy(w, true);
+    if (claimed) {
+        w->settle_stale = stale;
+        w->claimed_us = w->ahead.claimed_us;
+        dispatch(w, &d, &a);
+        w->settle_stale = false;
+    } else {
+        handle_delivery(w, &d);
+    }
+    update_busy(w, false);
+    return true;
 }
 
 /* ---- the thread -------------------------------------------------------------------- */
@@ -949,7 +1126,11 @@ static void *worker_main(void *arg)
     struct err e;
     enum status st;
 
-    while (!should_quit(w, false) && !w->once_done) {
+    while (!w->once_done) {
+        if (w->ahead.valid && handle_ahead(w))
+            continue;
+        if (should_quit(w, false))
+            break;
         /* Consume only while everything a delivery needs is up (see the file comment). */
         if (w->in != NULL &&
             (w->db == NULL || w->out == NULL || w->paused || db_holding_back(w)))
@@ -978,7 +1159,15 @@ static void *worker_main(void *arg)
         if (w->db == NULL)
             continue;
         memset(&e, 0, sizeof e);
-        st = mq_consume_next(w->in, CONSUME_WAIT_MS, &d, &e);
+        st = ST_TIMEOUT;
+        if (w->acks_held > 0) {
+            /* Before waiting, the held acks go: unless a delivery is there already. */
+            st = mq_consume_next(w->in, 0, &d, &e);
+            if (st == ST_TIMEOUT)
+                flush_acks(w);
+        }
+        if (st == ST_TIMEOUT && w->in != NULL)
+            st = mq_consume_next(w->in, CONSUME_WAIT_MS, &d, &e);
         if (st == ST_TIMEOUT) {
             check_pause(w);
             continue;

@@ -1826,6 +1826,25 @@ int ts_setup_with_fake(struct ts_env *env, struct ts_fake *f, const char *test_n
     return rc;
 }
 
+int ts_setup_on_pg(struct ts_env *env, struct ts_fake *f, struct ts_pg *pg,
+                   const char *test_name, int max_retries, long long base_ms,
+                   long long cap_ms)
+{
+    int rc;
+
+    memset(pg, 0, sizeof *pg);
+    memset(env, 0, sizeof *env);
+    rc = ts_pg_start(pg);
+    if (rc == 0) {
+        /* The test's database is made in the private cluster. */
+        setenv("TMDBQ_TEST_ADMIN_URL", pg->admin_url, 1);
+        rc = ts_setup_with_fake(env, f, test_name, max_retries, base_ms, cap_ms);
+    }
+    if (rc != 0)
+        ts_pg_destroy(pg);
+    return rc;
+}
+
 int ts_user(struct ts_env *env, const struct ts_fake *f, long user_id,
             const char *session_id, const char *access_token)
 {

@@ -306,6 +306,14 @@ void ts_appendf(char **buf, const char *fmt, ...) __attribute__((format(printf, 
 int ts_setup_with_fake(struct ts_env *env, struct ts_fake *f, const char *test_name,
                        int max_retries, long long base_ms, long long cap_ms);
 
+struct ts_pg;
+/* ts_setup_with_fake in a PostgreSQL cluster of the test's own: ts_pg_start(pg) first
+ * (pg and env are zeroed here), and the test's database made in it. Returns 0 when
+ * ready; else, everything released (ts_pg_destroy included), what the test exits with. */
+int ts_setup_on_pg(struct ts_env *env, struct ts_fake *f, struct ts_pg *pg,
+                   const char *test_name, int max_retries, long long base_ms,
+                   long long cap_ms);
+
 /* Give user_id these credentials both on the fake and in the test database (`tmdbq
  * session set`); access_token may be NULL. 0 ok, -1 printed. */
 int ts_user(struct ts_env *env, const struct ts_fake *f, long user_id,

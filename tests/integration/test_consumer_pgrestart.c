@@ -35,27 +35,10 @@ int main(void)
     size_t i;
     int rc;
 
-    memset(&pg, 0, sizeof pg);
-    memset(&env, 0, sizeof env);
     ts_procs_init(cons, NCONSUMERS);
-    rc = ts_pg_start(&pg);
-    if (rc != 0) {
-        ts_pg_destroy(&pg);
+    rc = ts_setup_on_pg(&env, &fake, &pg, "consumer_pgrestart", 5, 100, 2000);
+    if (rc != 0)
         return rc;
-    }
-    /* The test's database is made in the private cluster. */
-    setenv("TMDBQ_TEST_ADMIN_URL", pg.admin_url, 1);
-    rc = ts_setup(&env, "consumer_pgrestart");
-    if (rc != 0) {
-        ts_teardown(&env);
-        ts_pg_destroy(&pg);
-        return rc;
-    }
-    ts_set_policy(&env, 5, 100, 2000);
-    if (ts_fake_start(&env, &fake, NULL, NULL) != 0) {
-        CHECK(!"fake TMDB started");
-        goto out;
-    }
     if (ts_adds_load(&env, &fake, &adds, "{\"latency_ms\":20}") != 0) {
         CHECK(!"workload loaded");
         goto out;

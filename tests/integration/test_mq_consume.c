@@ -289,6 +289,57 @@ static void check_close_unacked(struct ts_env *env, struct mq *pub)
     mq_close(c2);
 }
 
+/* Six deliveries; one requeued at once, then one ack up to the fifth: the five (the
+ * requeued one among them, settled already) are done, and after the handle closes only
+ * the sixth and the requeued one come back. */
+static void check_ack_upto(struct ts_env *env, struct mq *pub)
+{
+    static char ids[6][40];
+    int back[6] = {0};
+    struct mq_delivery d, kept[6];
+    struct err e = {0};
+    struct mq *c1 = open_consumer(env, PREFETCH), *c2 = NULL;
+    size_t i, got = 0;
+
+    CHECK(c1 != NULL);
+    if (c1 == NULL)
+        return;
+    for (i = 0; i < 6; i++)
+        make_id(ids[i], sizeof ids[i], 8, (unsigned)i);
+    CHECK(publish(pub, ids, 6));
+    while (got < 6 && next(c1, &kept[got]))
+        got++;
+    CHECK_EQ_INT(got, 6);
+    if (got != 6) {
+        mq_close(c1);
+        return;
+    }
+    CHECK_EQ_INT(mq_requeue(c1, kept[2].tag, &e), ST_OK);
+    /* The requeued one comes straight back to this handle: take it, leave it unacked. */
+    CHECK(next(c1, &d));
+    CHECK_EQ_INT(find_id(ids, 6, d.body), 2);
+    CHECK_EQ_INT(mq_ack_upto(c1, kept[4].tag, &e), ST_OK);
+    mq_close(c1);
+
+    c2 = open_consumer(env, PREFETCH);
+    CHECK(c2 != NULL);
+    if (c2 == NULL)
+        return;
+    for (got = 0; got < 2 && next(c2, &d); got++) {
+        int k = find_id(ids, 6, d.body);
+
+        CHECK(k >= 0);
+        if (k >= 0)
+            back[k]++;
+        ack(c2, &d);
+    }
+    CHECK_EQ_INT(got, 2);
+    CHECK_EQ_INT(back[2], 1);
+    CHECK_EQ_INT(back[5], 1);
+    CHECK_EQ_INT(mq_consume_next(c2, 300, &d, &e), ST_TIMEOUT);
+    mq_close(c2);
+}
+
 /* 150ms is rounded up to the 200ms queue, and the id comes back no sooner. */
 static void check_delayed(struct ts_env *env, struct mq *pub)
 {
@@ -411,6 +462,7 @@ int main(void)
     check_reject(&env, pub);
     check_requeue(&env, pub);
     check_close_unacked(&env, pub);
+    check_ack_upto(&env, pub);
     check_delayed(&env, pub);
     check_too_long(&env, pub);
     CHECK_EQ_INT(ts_queue_depth(&env, "work", 0, TIMEOUT_MS), 0);
