@@ -1,0 +1,81 @@
+/*
+ * paced: enqueue N add_movie operations through libtmdbq, one tmdbq_enqueue call each, at
+ * RATE a second (bench/latency.sh builds and runs it).
+ *
+ *   paced N RATE LISTS FIRST_LIST FIRST_MOVIE
+ *
+ * Operation i goes to list FIRST_LIST + i % LISTS (user 1), movie FIRST_MOVIE + i. For
+ * each it prints "<id> <start> <end>": the wall clock in microseconds just before the
+ * call and when it returned (the row committed and the id published with a confirm).
+ * Configuration comes from the environment, as for every tmdbq program.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "tmdbq.h"
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int main(int argc, char **argv)
+{
+    struct tmdbq *h = NULL;
+    long n, rate, lists, first_list, first_movie;
+    int64_t t0;
+
+    if (argc != 6) {
+        fprintf(stderr, "usage: paced N RATE LISTS FIRST_LIST FIRST_MOVIE\n");
+        return 2;
+    }
+    n = atol(argv[1]);
+    rate = atol(argv[2]);
+    lists = atol(argv[3]);
+    first_list = atol(argv[4]);
+    first_movie = atol(argv[5]);
+    if (n < 1 || rate < 1 || lists < 1) {
+        fprintf(stderr, "paced: N, RATE and LISTS must be positive\n");
+        return 2;
+    }
+    if (tmdbq_open(NULL, NULL, &h) != TMDBQ_OK) {
+        fprintf(stderr, "paced: %s\n", tmdbq_errmsg(h));
+        tmdbq_close(h);
+        return 1;
+    }
+    t0 = wall_us();
+    for (long i = 0; i < n; i++) {
+        struct tmdbq_request req = tmdbq_request_init();
+        struct tmdbq_op *op = NULL;
+        int64_t due = t0 + i * 1000000 / rate, start, end;
+
+        for (int64_t left = due - wall_us(); left > 0; left = due - wall_us()) {
+            struct timespec s = {(time_t)(left / 1000000), (long)(left % 1000000) * 1000};
+
+            nanosleep(&s, NULL);
+        }
+        req.type = "add_movie";
+        req.user = 1;
+        req.has_user = true;
+        req.list = first_list + i % lists;
+        req.has_list = true;
+        req.movie = first_movie + i;
+        req.has_movie = true;
+        start = wall_us();
+        if (tmdbq_enqueue(h, &req, &op) != TMDBQ_OK) {
+            fprintf(stderr, "paced: enqueue %ld: %s\n", i, tmdbq_errmsg(h));
+            tmdbq_close(h);
+            return 1;
+        }
+        end = wall_us();
+        printf("%s %" PRId64 " %" PRId64 "\n", tmdbq_op_id(op), start, end);
+        tmdbq_op_free(op);
+    }
+    tmdbq_close(h);
+    return 0;
+}
