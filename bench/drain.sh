@@ -75,17 +75,14 @@ first_movie=100000
 pgbench=/usr/lib/postgresql/15/bin/pgbench
 [ -x "$pgbench" ] || pgbench=pgbench
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh disable=SC1091
+. bench/lib.sh
 skipped() { case " $skip " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # Seconds since an EPOCHREALTIME reading, and a rate, with awk for the fractions.
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
 
-posint() {
-    case $2 in '' | *[!0-9]* | 0*) die "$1 must be a positive integer, not \"$2\"" ;; esac
-}
 posint BENCH_OPS "$ops_n"
 posint BENCH_LISTS "$lists_n"
 posint BENCH_USERS "$users_n"
@@ -183,16 +180,7 @@ timeout 60 "$tmdbq" migrate >&2
 rabbit_purge
 
 # The fake TMDB, on a free loopback port.
-"$fake" --port 0 --port-file "$work/fake.port" --api-key "$api_key" \
-    2>"$work/fake.log" &
-fake_pid=$!
-for _ in $(seq 100); do
-    [ -s "$work/fake.port" ] && break
-    kill -0 "$fake_pid" 2>/dev/null || die "fake-tmdb exited: $(cat "$work/fake.log")"
-    sleep 0.1
-done
-[ -s "$work/fake.port" ] || die "fake-tmdb did not start within 10 s"
-fake_url="http://127.0.0.1:$(cat "$work/fake.port")"
+fake_start "$fake" "$work" "$api_key"
 export TMDB_API_URL=$fake_url TMDB_API_KEY=$api_key
 # The drain measures tmdbq's own speed against a fake that never says no: no request budget
 # (TMDBQ_TMDB_RATE=0), as against real TMDB it would be its 40 requests per second.

@@ -47,14 +47,8 @@ fake=build/tests/fake_tmdb/fake-tmdb
 api_key=bench-latency-api-key
 first_list=6001
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-    printf 'bench: error: %s\n' "$*" >&2
-    exit 1
-}
-posint() {
-    case $2 in '' | *[!0-9]* | 0*) die "$1 must be a positive integer, not \"$2\"" ;; esac
-}
+# shellcheck source=bench/lib.sh disable=SC1091
+. bench/lib.sh
 posint BENCH_N "$n"
 posint BENCH_RATE "$rate"
 posint BENCH_WARMUP "$warmup"
@@ -108,15 +102,7 @@ admin_psql "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)" >/dev/null
 admin_psql "CREATE DATABASE $bench_db" >/dev/null
 timeout 60 "$tmdbq" migrate >&2
 
-"$fake" --port 0 --port-file "$work/fake.port" --api-key "$api_key" 2>"$work/fake.log" &
-fake_pid=$!
-for _ in $(seq 100); do
-    [ -s "$work/fake.port" ] && break
-    kill -0 "$fake_pid" 2>/dev/null || die "fake-tmdb exited: $(cat "$work/fake.log")"
-    sleep 0.1
-done
-[ -s "$work/fake.port" ] || die "fake-tmdb did not start within 10 s"
-fake_url="http://127.0.0.1:$(cat "$work/fake.port")"
+fake_start "$fake" "$work" "$api_key"
 export TMDB_API_URL=$fake_url TMDB_API_KEY=$api_key TMDBQ_TMDB_RATE=0
 unset TMDB_ACCESS_TOKEN
 timeout 30 "$tmdbq" session set --user 1 --session-id bench-session-1 >/dev/null

@@ -9,12 +9,26 @@
  * call and when it returned (the row committed and the id published with a confirm).
  * Configuration comes from the environment, as for every tmdbq program.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "tmdbq.h"
+
+/* argv's text as a positive number, or 0 when it is not one. */
+static long positive(const char *s)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < 1)
+        return 0;
+    return v;
+}
 
 static int64_t wall_us(void)
 {
@@ -34,13 +48,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: paced N RATE LISTS FIRST_LIST FIRST_MOVIE\n");
         return 2;
     }
-    n = atol(argv[1]);
-    rate = atol(argv[2]);
-    lists = atol(argv[3]);
-    first_list = atol(argv[4]);
-    first_movie = atol(argv[5]);
-    if (n < 1 || rate < 1 || lists < 1) {
-        fprintf(stderr, "paced: N, RATE and LISTS must be positive\n");
+    n = positive(argv[1]);
+    rate = positive(argv[2]);
+    lists = positive(argv[3]);
+    first_list = positive(argv[4]);
+    first_movie = positive(argv[5]);
+    if (n == 0 || rate == 0 || lists == 0 || first_list == 0 || first_movie == 0) {
+        fprintf(stderr, "paced: every argument must be a positive integer\n");
         return 2;
     }
     if (tmdbq_open(NULL, NULL, &h) != TMDBQ_OK) {

@@ -66,15 +66,12 @@ users_n=4
 first_list=6001
 first_movie=200000
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh disable=SC1091
+. bench/lib.sh
 
 # Seconds since an EPOCHREALTIME reading, with awk for the fractions.
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
 
-posint() {
-    case $2 in '' | *[!0-9]* | 0*) die "$1 must be a positive integer, not \"$2\"" ;; esac
-}
 posint N "$ops_n"
 posint BENCH_BOUND_FACTOR "$bound_factor"
 for v in $procs_set; do posint BENCH_PROCS "$v"; done
@@ -156,16 +153,7 @@ trap 'exit 130' INT TERM
 unset TMDBQ_TMDB_RATE TMDBQ_TMDB_RATE_SCOPE TMDB_ACCESS_TOKEN
 
 # The fake TMDB, on a free loopback port, for the whole run (reset before every drain).
-"$fake" --port 0 --port-file "$work/fake.port" --api-key "$api_key" \
-    2>"$work/fake.log" &
-fake_pid=$!
-for _ in $(seq 100); do
-    [ -s "$work/fake.port" ] && break
-    kill -0 "$fake_pid" 2>/dev/null || die "fake-tmdb exited: $(cat "$work/fake.log")"
-    sleep 0.1
-done
-[ -s "$work/fake.port" ] || die "fake-tmdb did not start within 10 s"
-fake_url="http://127.0.0.1:$(cat "$work/fake.port")"
+fake_start "$fake" "$work" "$api_key"
 export TMDB_API_URL=$fake_url TMDB_API_KEY=$api_key
 
 # One curl, one connection: reset the fake, then its users, lists and the ceiling.
