@@ -8,13 +8,16 @@
 --   table, so each finish cost time in proportion to the backlog (bench/peers: a backlog
 --   of 20,000 drained at 870 operations a second, PostgreSQL at ~1.8 ms of CPU per
 --   operation, 92,000 index entries read per operation);
--- - the finish's update found its row among every processing one, not by its id.
+-- - the finish's update found its row among every processing one, not by its id;
+-- - marking published ids (after every publish of the producer, and of a consumer's
+--   retries and hand-ons) read every pending row, not the ids' own.
 --
 -- The hand-on's index now names the pending status by what it is not: no index can
 -- search on an inequality, so the (status, inserted_at) index cannot serve the search,
 -- while the predicate is proven from the same words in the query (the index holds the
--- same rows as before: the status check admits five values). The finish reads its row by
--- id alone and decides in PL/pgSQL.
+-- same rows as before: the status check admits five values). The mark says pending the
+-- same way, so only the primary key serves it. The finish reads its row by id alone and
+-- decides in PL/pgSQL.
 CREATE INDEX idx_queued_operations_list_waiting
     ON queued_list_operations (tmdb_list_id, seq)
  WHERE status NOT IN ('processing', 'completed', 'failed', 'cancelled')
@@ -106,5 +109,22 @@ BEGIN
     next_ids := tmdbq_handon(v_list);
   END IF;
   RETURN NEXT;
+END
+$$;
+
+-- As in migration 010, but pending spelled so that only the primary key can serve it.
+CREATE OR REPLACE FUNCTION tmdbq_mark_published(p_ids UUID[]) RETURNS INTEGER
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_marked INTEGER;
+BEGIN
+  WITH c AS (SELECT q.id FROM queued_list_operations q
+              WHERE q.id = ANY (p_ids)
+                AND q.status NOT IN ('processing', 'completed', 'failed', 'cancelled')
+                FOR UPDATE SKIP LOCKED),
+       u AS (UPDATE queued_list_operations q SET published_at = now()
+               FROM c WHERE q.id = c.id RETURNING 1)
+  SELECT count(*)::INTEGER INTO v_marked FROM u;
+  RETURN v_marked;
 END
 $$;
