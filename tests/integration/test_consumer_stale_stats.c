@@ -29,8 +29,9 @@
  * when it ends, so the consumer's are in once it has exited. */
 static long status_index_reads(const struct ts_env *env)
 {
-    return ts_sql_long(env, "SELECT idx_tup_read FROM pg_stat_user_indexes"
-                            " WHERE indexrelname = 'idx_queued_operations_status_inserted'");
+    return ts_sql_long(env,
+                       "SELECT idx_tup_read FROM pg_stat_user_indexes"
+                       " WHERE indexrelname = 'idx_queued_operations_status_inserted'");
 }
 
 int main(void)
