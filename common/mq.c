@@ -1045,16 +1045,15 @@ enum status mq_publish_work(struct mq *mq, const char *const *ids, size_t n,
     return publish_batch(mq, "work", "work", ids, n, confirmed, e);
 }
 
-enum status mq_publish_retry(struct mq *mq, const char *id, int64_t delay_ms,
-                             struct err *e)
+enum status mq_publish_retries(struct mq *mq, const char *const *ids, size_t n,
+                               int64_t delay_ms, bool *confirmed, struct err *e)
 {
     char delay[MQ_DELAY_NAME_MAX];
-    const char *ids[1];
     bool known = false;
     size_t i;
 
-    if (mq == NULL || id == NULL)
-        return err_set(e, ST_INVALID, "mq_publish_retry: missing argument");
+    if (mq == NULL || (n > 0 && ids == NULL))
+        return err_set(e, ST_INVALID, "mq_publish_retries: missing argument");
     for (i = 0; i < mq->ndelays; i++)
         known = known || mq->delays[i] == delay_ms;
     cfg_format_duration(delay_ms, delay, sizeof delay);
@@ -1062,8 +1061,15 @@ enum status mq_publish_retry(struct mq *mq, const char *id, int64_t delay_ms,
         return err_set(e, ST_INVALID,
                        "no retry queue for a delay of %s (use backoff_queue_delay_ms)",
                        delay);
-    ids[0] = id;
-    return publish_batch(mq, "retry", delay, ids, 1, NULL, e);
+    return publish_batch(mq, "retry", delay, ids, n, confirmed, e);
+}
+
+enum status mq_publish_retry(struct mq *mq, const char *id, int64_t delay_ms,
+                             struct err *e)
+{
+    if (id == NULL)
+        return err_set(e, ST_INVALID, "mq_publish_retry: missing argument");
+    return mq_publish_retries(mq, &id, 1, delay_ms, NULL, e);
 }
 
 enum status mq_queue_depth(struct mq *mq, const char *suffix, uint32_t *messages,

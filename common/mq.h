@@ -86,8 +86,13 @@ bool mq_url_valid(const char *url, struct err *e);
 enum status mq_publish_work(struct mq *mq, const char *const *ids, size_t n,
                             bool *confirmed, struct err *e);
 
-/* Publish one id to the delayed-retry queue for delay_ms (a delay that is one of the
- * policy's distinct delays, see backoff_queue_delay_ms), and wait for its confirm. */
+/* Publish ids[0..n) to the delayed-retry queue for delay_ms (a delay that is one of the
+ * policy's distinct delays, see backoff_queue_delay_ms), pipelined as mq_publish_work,
+ * and wait for their confirms; confirmed (n, may be NULL) as for mq_publish_work. */
+enum status mq_publish_retries(struct mq *mq, const char *const *ids, size_t n,
+                               int64_t delay_ms, bool *confirmed, struct err *e);
+
+/* mq_publish_retries of one id. */
 enum status mq_publish_retry(struct mq *mq, const char *id, int64_t delay_ms,
                              struct err *e);
 

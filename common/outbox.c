@@ -28,14 +28,10 @@ enum status outbox_publish(struct mq *mq, struct db *db, const char *const *ids,
         }
     }
     memset(ok, 0, n * sizeof *ok);
-    if (delay_ms > 0) {
-        for (size_t i = 0; i < n && st == ST_OK; i++) {
-            st = mq_publish_retry(mq, ids[i], delay_ms, e);
-            ok[i] = st == ST_OK;
-        }
-    } else {
+    if (delay_ms > 0)
+        st = mq_publish_retries(mq, ids, n, delay_ms, ok, e);
+    else
         st = mq_publish_work(mq, ids, n, ok, e);
-    }
     done = calloc(n, sizeof *done);
     if (done == NULL) {
         m.st = err_set(&m.err, ST_NOMEM, "out of memory");
