@@ -2222,6 +2222,57 @@ void ts_adds_free(struct ts_adds *w)
     w->ops = NULL;
 }
 
+int ts_conflict_load(const struct ts_fake *f, const struct ts_conflict *w, char **lines)
+{
+    static const long none[] = {0};
+    int failed = 0;
+
+    for (int i = 0; i < w->nlists; i++)
+        failed += ts_fake_list(f, w->first_list + i, i % 2 + 1, none, 0) != 0;
+    for (int k = 0; k < w->per_list; k++) {
+        for (int i = 0; i < w->nlists; i++) {
+            int user = i % 2 + 1;
+            long list = w->first_list + i;
+
+            if (k < 3)
+                ts_appendf(
+                    lines, "{\"type\":\"%s\",\"user\":%d,\"list\":%ld,\"movie\":%ld}\n",
+                    k == 1 ? "remove_movie" : "add_movie", user, list, w->conflict_movie);
+            else
+                ts_appendf(lines,
+                           "{\"type\":\"add_movie\",\"user\":%d,\"list\":%ld,"
+                           "\"movie\":%ld}\n",
+                           user, list, w->first_movie + k);
+        }
+    }
+    return failed;
+}
+
+int ts_conflict_check(const struct ts_fake *f, const struct ts_conflict *w)
+{
+    long *items = calloc((size_t)w->per_list + 8, sizeof *items);
+    int failed = 0;
+
+    if (items == NULL)
+        return w->nlists;
+    for (int i = 0; i < w->nlists; i++) {
+        long list = w->first_list + i;
+        long got = ts_fake_list_items(f, list, items, (size_t)w->per_list + 8);
+        bool has_conflict = false;
+
+        for (long j = 0; j < got; j++)
+            has_conflict = has_conflict || items[j] == w->conflict_movie;
+        if (got != w->per_list - 3 + 1 || !has_conflict) {
+            fprintf(stderr, "list %ld holds %ld movies (expected %d), movie %ld %s\n",
+                    list, got, w->per_list - 3 + 1, w->conflict_movie,
+                    has_conflict ? "among them" : "missing");
+            failed++;
+        }
+    }
+    free(items);
+    return failed;
+}
+
 /* ---- private services ---- */
 
 /* The prefix that runs a command as user when we are root ("runuser -u USER --"), or

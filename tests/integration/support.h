@@ -417,6 +417,28 @@ int ts_adds_check(const struct ts_env *env, const struct ts_fake *f,
 /* Release what ts_adds_load kept (w->ops); accepts a workload never loaded. */
 void ts_adds_free(struct ts_adds *w);
 
+/* ---- the conflict workload of the finish-claim and stale-statistics tests ---- */
+
+/* nlists lists on the fake, ids first_list, first_list + 1, ..., empty and owned in
+ * turn by users 1 and 2 (the test gives them sessions), and per_list operations on each,
+ * round-robin over the lists: first an add, a remove and an add of conflict_movie (they
+ * conflict, so their order counts), then adds of first_movie + 3, first_movie + 4, ... */
+struct ts_conflict {
+    long first_list;
+    int nlists;
+    int per_list;
+    long conflict_movie;
+    long first_movie;
+};
+
+/* Make the lists on the fake and append the operations' lines (for ts_enqueue_lines)
+ * to *lines. Returns how many lists the fake refused (0: all made). */
+int ts_conflict_load(const struct ts_fake *f, const struct ts_conflict *w, char **lines);
+
+/* Whether every list holds what the enqueue order gives: its per_list - 3 distinct adds
+ * and conflict_movie (add, remove, add). Returns how many lists do not (each printed). */
+int ts_conflict_check(const struct ts_fake *f, const struct ts_conflict *w);
+
 /* ---- private services, for the restart tests ---- */
 
 /* A PostgreSQL cluster of the test's own (initdb with trust auth and superuser tmdbq,

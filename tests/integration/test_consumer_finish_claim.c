@@ -42,7 +42,8 @@ static long commits(const struct ts_env *env)
 
 int main(void)
 {
-    static const long none[] = {0};
+    static const struct ts_conflict w = {FIRST_LIST, NLISTS, PER_LIST, CONFLICT_MOVIE,
+                                         40000};
     static const char *const cargs[] = {"--concurrency", "2", "--prefetch", "8",
                                         "--drain",       NULL};
     struct ts_proc cons = {.pid = -1};
@@ -50,34 +51,15 @@ int main(void)
     struct ts_fake fake;
     json_t *ops = NULL, *reqs = NULL;
     char *lines = NULL, *err = NULL;
-    long n, missing = -1, extra = -1, items[PER_LIST + 8], before, after, together;
-    size_t i;
-    int rc, k;
+    long n, missing = -1, extra = -1, before, after, together;
+    int rc;
 
     rc = ts_setup_with_fake(&env, &fake, "consumer_finish_claim", 5, 100, 2000);
     if (rc != 0)
         return rc;
     CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-fc-1", NULL), 0);
     CHECK_EQ_INT(ts_user(&env, &fake, 2, "sess-fc-2", NULL), 0);
-    for (i = 0; i < NLISTS; i++)
-        CHECK_EQ_INT(
-            ts_fake_list(&fake, FIRST_LIST + (long)i, (long)(i % 2) + 1, none, 0), 0);
-    /* Round-robin over the lists; the conflicting three first on each. */
-    for (k = 0; k < PER_LIST; k++) {
-        for (i = 0; i < NLISTS; i++) {
-            long user = (long)(i % 2) + 1, list = FIRST_LIST + (long)i;
-
-            if (k < 3)
-                ts_appendf(
-                    &lines, "{\"type\":\"%s\",\"user\":%ld,\"list\":%ld,\"movie\":%d}\n",
-                    k == 1 ? "remove_movie" : "add_movie", user, list, CONFLICT_MOVIE);
-            else
-                ts_appendf(&lines,
-                           "{\"type\":\"add_movie\",\"user\":%ld,\"list\":%ld,"
-                           "\"movie\":%ld}\n",
-                           user, list, 40000L + k);
-        }
-    }
+    CHECK_EQ_INT(ts_conflict_load(&fake, &w, &lines), 0);
     n = ts_enqueue_lines(&env, lines, &ops);
     CHECK_EQ_INT(n, NOPS);
     if (n != NOPS)
@@ -94,16 +76,8 @@ int main(void)
     CHECK_EQ_INT(ts_fake_compare_writes(reqs, ops, &missing, &extra), 0);
     CHECK_EQ_INT(missing, 0);
     CHECK_EQ_INT(extra, 0);
-    for (i = 0; i < NLISTS; i++) {
-        long got = ts_fake_list_items(&fake, FIRST_LIST + (long)i, items, PER_LIST + 8);
-        bool has_conflict = false;
-
-        /* 47 distinct adds and the conflicting movie, added last. */
-        CHECK_EQ_INT(got, PER_LIST - 3 + 1);
-        for (long j = 0; j < got; j++)
-            has_conflict = has_conflict || items[j] == CONFLICT_MOVIE;
-        CHECK(has_conflict);
-    }
+    /* 47 distinct adds and the conflicting movie, added last. */
+    CHECK_EQ_INT(ts_conflict_check(&fake, &w), 0);
 
     err = ts_proc_stderr(&cons);
     together = count_in(err, "with the finish of");

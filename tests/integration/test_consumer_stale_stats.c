@@ -36,25 +36,23 @@ static long status_index_reads(const struct ts_env *env)
 
 int main(void)
 {
-    static const long none[] = {0};
+    static const struct ts_conflict w = {FIRST_LIST, NLISTS, PER_LIST, CONFLICT_MOVIE,
+                                         50000};
     static const char *const cargs[] = {"--concurrency", "2", "--drain", NULL};
     struct ts_proc cons = {.pid = -1};
     struct ts_env env;
     struct ts_fake fake;
     json_t *ops = NULL;
     char *lines = NULL, sql[512];
-    long n, items[PER_LIST + 8], before, after;
-    size_t i;
-    int rc, k;
+    long n, before, after;
+    int rc;
 
     rc = ts_setup_with_fake(&env, &fake, "consumer_stale_stats", 5, 100, 2000);
     if (rc != 0)
         return rc;
     CHECK_EQ_INT(ts_user(&env, &fake, 1, "sess-ss-1", NULL), 0);
     CHECK_EQ_INT(ts_user(&env, &fake, 2, "sess-ss-2", NULL), 0);
-    for (i = 0; i < NLISTS; i++)
-        CHECK_EQ_INT(
-            ts_fake_list(&fake, FIRST_LIST + (long)i, (long)(i % 2) + 1, none, 0), 0);
+    CHECK_EQ_INT(ts_conflict_load(&fake, &w, &lines), 0);
 
     snprintf(sql, sizeof sql,
              "INSERT INTO queued_list_operations (operation_type, tmdb_user_id,"
@@ -71,21 +69,6 @@ int main(void)
                                    " AND most_common_vals::text = '{completed}'"),
                  1);
 
-    for (k = 0; k < PER_LIST; k++) {
-        for (i = 0; i < NLISTS; i++) {
-            long user = (long)(i % 2) + 1, list = FIRST_LIST + (long)i;
-
-            if (k < 3)
-                ts_appendf(
-                    &lines, "{\"type\":\"%s\",\"user\":%ld,\"list\":%ld,\"movie\":%d}\n",
-                    k == 1 ? "remove_movie" : "add_movie", user, list, CONFLICT_MOVIE);
-            else
-                ts_appendf(&lines,
-                           "{\"type\":\"add_movie\",\"user\":%ld,\"list\":%ld,"
-                           "\"movie\":%ld}\n",
-                           user, list, 50000L + k);
-        }
-    }
     n = ts_enqueue_lines(&env, lines, &ops);
     CHECK_EQ_INT(n, NOPS);
     if (n != NOPS)
@@ -102,15 +85,7 @@ int main(void)
     CHECK(after - before < NOPS);
 
     CHECK_EQ_INT(ts_count_status(&env, "completed"), NOPS + HISTORY);
-    for (i = 0; i < NLISTS; i++) {
-        long got = ts_fake_list_items(&fake, FIRST_LIST + (long)i, items, PER_LIST + 8);
-        bool has_conflict = false;
-
-        CHECK_EQ_INT(got, PER_LIST - 3 + 1);
-        for (long j = 0; j < got; j++)
-            has_conflict = has_conflict || items[j] == CONFLICT_MOVIE;
-        CHECK(has_conflict);
-    }
+    CHECK_EQ_INT(ts_conflict_check(&fake, &w), 0);
 out:
     if (check_failures) {
         ts_dump_rows(&env, 20);
