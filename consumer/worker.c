@@ -1225,8 +1225,11 @@ static void *worker_main(void *arg)
             /* Before waiting, the held acks go (and what is to be published before
              * them): unless a delivery is there already. */
             st = mq_consume_next(w->in, 0, &d, &e);
-            if (st == ST_TIMEOUT)
+            if (st == ST_TIMEOUT) {
                 flush_acks(w);
+                /* Nothing in hand: what was to be published is gone or kept. */
+                update_busy(w, false);
+            }
         }
         if (st == ST_TIMEOUT && w->in != NULL)
             st = mq_consume_next(w->in, CONSUME_WAIT_MS, &d, &e);
