@@ -1225,14 +1225,15 @@ static void *worker_main(void *arg)
             /* Before waiting, the held acks go (and what is to be published before
              * them): unless a delivery is there already. */
             st = mq_consume_next(w->in, 0, &d, &e);
-            if (st == ST_TIMEOUT) {
+            if (st == ST_TIMEOUT)
                 flush_acks(w);
-                /* Nothing in hand: what was to be published is gone or kept. */
-                update_busy(w, false);
-            }
         }
-        if (st == ST_TIMEOUT && w->in != NULL)
+        if (st == ST_TIMEOUT && w->in != NULL) {
+            /* Nothing in hand before the wait: what was to be published (the gathered
+             * ids, the backlog after a reconnect) has gone or is kept. */
+            update_busy(w, false);
             st = mq_consume_next(w->in, CONSUME_WAIT_MS, &d, &e);
+        }
         if (st == ST_TIMEOUT) {
             check_pause(w);
             continue;
