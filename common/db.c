@@ -200,15 +200,18 @@ static const struct {
                      "SELECT recorded, next_ids::text FROM tmdbq_finish($1::uuid, $2, $3,"
                      " $4::jsonb, $5, $6, $7::bigint, $8::boolean)",
                      8},
-    /* The finish's two columns, then the claim's as in CLAIM_SQL. */
+    /* The finish's two columns, then the claim's as in CLAIM_SQL; $12 false commits
+     * without waiting for the disk (see db_finish_claim). */
     [STMT_FINISH_CLAIM] =
         {"tmdbq_db_finish_claim",
          "SELECT c.recorded, c.finish_next_ids::text, c.result, c.wait_ms,"
          " c.next_ids::text, c.rescued, c.session_id, c.access_token, " OP_COLUMNS
+         ", set_config('synchronous_commit', CASE WHEN $12::boolean"
+         " THEN current_setting('synchronous_commit') ELSE 'off' END, true)"
          " FROM tmdbq_finish_claim($1::uuid, $2, $3, $4::jsonb,"
          " $5, $6, $7::bigint, $8::boolean, $9::uuid, $10::bigint,"
          " $11::integer) c, LATERAL (SELECT (c.op).*) q",
-         11},
+         12},
     /* updated_at stays: publishing is transport, not a change of the operation (see
      * tmdbq_mark_published, migration 010). The mark commits without waiting for the
      * disk: a crash of PostgreSQL that loses it only leaves the rows unpublished, and the
@@ -1321,10 +1324,11 @@ enum status db_finish(struct db *db, const char *id, const char *consumer_id,
 enum status db_finish_claim(struct db *db, const char *id, const char *consumer_id,
                             const struct db_outcome *o, bool *recorded,
                             struct db_handon *next, const char *next_id, int64_t lease_ms,
-                            int max_retries, struct db_claim_answer *claim, struct err *e)
+                            int max_retries, bool durable, struct db_claim_answer *claim,
+                            struct err *e)
 {
     char delay[32], lease[32], retries[16];
-    const char *p[11];
+    const char *p[12];
     PGresult *res = NULL;
     enum status st;
 
@@ -1340,6 +1344,7 @@ enum status db_finish_claim(struct db *db, const char *id, const char *consumer_
     p[8] = next_id;
     p[9] = lease;
     p[10] = retries;
+    p[11] = durable ? "t" : "f";
     st = db_exec_stmt(db, STMT_FINISH_CLAIM, p, PGRES_TUPLES_OK, &res,
                       "record the outcome and claim the next operation", e);
     if (st == ST_OK)

@@ -222,7 +222,11 @@ struct db_claim_answer {
  * (*recorded, *next); the claim is db_claim's of next_id with lease_ms and max_retries,
  * into *claim (always initialised: db_claim_cleanup is safe after any return). The two
  * lists' locks are taken in the order of their keys first, so two workers cannot
- * deadlock. The commit is synchronous (the finish's must be). ST_INVALID without asking
+ * deadlock. The commit waits for the disk when durable is set; else it does not
+ * (synchronous_commit off for this transaction), and the caller must not ack the finished
+ * delivery before a later commit of its own waited (WAL is flushed in order: that flush
+ * makes this commit durable too), nor at all when the connection was lost before that
+ * (a crash of PostgreSQL may have undone this one). ST_INVALID without asking
  * the database for what either call refuses so; any failure of the statement is ST_DB,
  * after which the caller records the outcome alone (db_finish) and claims next_id later
  * as usual: should the transaction have committed before its reply was lost, both calls
@@ -231,7 +235,7 @@ struct db_claim_answer {
 enum status db_finish_claim(struct db *db, const char *id, const char *consumer_id,
                             const struct db_outcome *o, bool *recorded,
                             struct db_handon *next, const char *next_id, int64_t lease_ms,
-                            int max_retries, struct db_claim_answer *claim,
+                            int max_retries, bool durable, struct db_claim_answer *claim,
                             struct err *e);
 
 /* ---- the TMDB request budget (migration 008; see rate.h) ---- */

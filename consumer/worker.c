@@ -110,6 +110,9 @@ struct worker {
     /* Acks held back to be sent as one (see settle): how many, and the last tag. */
     int acks_held;
     uint64_t ack_tag;
+    /* Outcomes committed on this connection without waiting for the disk since its last
+     * commit that waited (see finish_outcome): the held acks wait for durable_now. */
+    int not_durable;
 
     /* --once: give up waiting for a delivery at this time; 0 until consuming starts */
     int64_t once_deadline_ms;
@@ -186,18 +189,63 @@ static void service_ok(atomic_bool *down, struct reconnect *rc, const char *what
 }
 
 static void flush_publishes(struct worker *w);
+static void db_failed(struct worker *w, const struct err *e);
+
+/* The RabbitMQ node this worker's deliveries come from, for the registry. */
+static const char *node_of(const struct worker *w)
+{
+    return w->in != NULL ? mq_where(w->in) : NULL;
+}
+
+/* Make every outcome this worker committed without waiting durable, before their acks
+ * go: one commit that waits for the disk on the same connection, which flushes WAL up to
+ * itself and so every commit before it. That commit is the worker's heartbeat in the
+ * consumer registry (a registration should the reaper have removed the row: either
+ * writes a row, so the commit is logged and waited for). false when it failed: the held
+ * deliveries must then go back unacked. */
+static bool durable_now(struct worker *w)
+{
+    struct err e = {0};
+    enum status st = ST_DB;
+
+    if (w->not_durable == 0)
+        return true;
+    if (w->db != NULL) {
+        st = db_consumer_heartbeat(w->db, w->id, w->processed, w->failed, 0, node_of(w),
+                                   &e);
+        if (st == ST_NOT_FOUND) {
+            memset(&e, 0, sizeof e);
+            st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, node_of(w),
+                                      &e);
+        }
+    }
+    w->not_durable = 0;
+    if (st == ST_OK) {
+        w->next_heartbeat_ms = clock_now_ms() + HEARTBEAT_MS;
+        return true;
+    }
+    /* None of the held acks may go, and the channel must close (a later ack of a higher
+     * tag would cover them): the caller closes it. */
+    w->acks_held = 0;
+    if (w->db != NULL)
+        db_failed(w, &e);
+    return false;
+}
 
 static void close_in(struct worker *w)
 {
     struct err e = {0};
+    bool ack = w->in != NULL && w->acks_held > 0 && durable_now(w);
 
     /* What follows from the held deliveries is published (or kept) before they are
      * acked, and the held acks go before the closing (should that fail, the closing
-     * hands their deliveries back, and each finds its operation done). */
+     * hands their deliveries back, and each finds its operation done). When their
+     * outcomes could not be made durable they go back unacked. */
     flush_publishes(w);
-    if (w->in != NULL && w->acks_held > 0)
+    if (ack && w->in != NULL)
         (void)mq_ack_upto(w->in, w->ack_tag, &e);
     w->acks_held = 0;
+    w->not_durable = 0;
     mq_close(w->in);
     w->in = NULL;
     w->in_gen++;
@@ -216,6 +264,11 @@ static void db_lost(struct worker *w, const struct err *e)
 
     db_close(w->db);
     w->db = NULL;
+    /* A crash of PostgreSQL may have undone the outcomes that did not wait for the disk,
+     * and no commit on another connection can tell: their deliveries go back unacked
+     * (each then finds its operation done, or claims it again). */
+    if (w->not_durable > 0)
+        close_in(w);
     if (!atomic_exchange(&w->sh->db_down, true))
         log_warn("%s (reconnecting with backoff)", e->msg);
     else
@@ -275,12 +328,6 @@ static void in_lost(struct worker *w, const struct err *e)
 
 /* Connect PostgreSQL (and register this consumer) unless connected, retrying with
  * backoff; false when told to quit first. */
-/* The RabbitMQ node this worker's deliveries come from, for the registry. */
-static const char *node_of(const struct worker *w)
-{
-    return w->in != NULL ? mq_where(w->in) : NULL;
-}
-
 static bool connect_db(struct worker *w, bool holding)
 {
     const struct cfg *cfg = w->sh->cfg;
@@ -420,6 +467,9 @@ static void heartbeat(struct worker *w, bool in_flight)
 
 enum settle { SETTLE_ACK, SETTLE_REQUEUE, SETTLE_REJECT };
 
+/* How many acks a worker holds back before sending them as one: half its prefetch. */
+static int ack_batch(const struct worker *w) { return (w->sh->prefetch + 1) / 2; }
+
 /* Ack, requeue or reject a delivery. When the consuming handle is already closed the
  * broker has taken the delivery back, and there is nothing to do. */
 /* Send the acks settle held back, as one frame. */
@@ -428,6 +478,10 @@ static void flush_acks(struct worker *w)
     struct err e = {0};
     enum status st;
 
+    if (w->acks_held > 0 && !durable_now(w)) {
+        close_in(w); /* publishes what follows, and hands the held deliveries back */
+        return;
+    }
     flush_publishes(w);
     if (w->in == NULL || w->acks_held == 0)
         return;
@@ -453,7 +507,7 @@ static void settle(struct worker *w, const struct mq_delivery *d, enum settle ho
         return;
     if (how == SETTLE_ACK) {
         w->ack_tag = d->tag;
-        if (++w->acks_held >= (w->sh->prefetch + 1) / 2)
+        if (++w->acks_held >= ack_batch(w))
             flush_acks(w);
         return;
     }
@@ -670,7 +724,8 @@ static bool record(struct worker *w, const char *id, const struct outcome *o,
         memset(&e, 0, sizeof e);
         st = db_finish(w->db, id, w->id, &o->rec, recorded, next, &e);
         if (st == ST_OK) {
-            db_query_ok(w);
+            db_query_ok(w); /* a commit that waited: the earlier ones are durable too */
+            w->not_durable = 0;
             return true;
         }
         if (st != ST_DB) {
@@ -710,19 +765,30 @@ static bool take_ahead(struct worker *w)
 /* Record the outcome of id (see record). Under load the worker's next delivery is
  * usually there already: it is claimed in the same transaction (db_finish_claim), one
  * commit for the two, and handled next (handle_ahead). When that statement fails, the
- * outcome is recorded alone and the delivery claimed as usual. */
+ * outcome is recorded alone and the delivery claimed as usual.
+ *
+ * Grouped flushes: that commit waits for the disk only when this delivery's ack will be
+ * sent at once (it fills the batch of held acks, see settle); the others commit without
+ * waiting, and their acks wait for the one that does (WAL is flushed in order), or for
+ * durable_now when the worker sends its acks before the batch is full. So a busy worker
+ * waits for one flush per batch, not per operation, and no delivery is acked before its
+ * outcome is durable. A worker without a next delivery in hand records as it did,
+ * waiting, so a lone operation is not delayed by a second statement. */
 static bool finish_outcome(struct worker *w, const char *id, const struct outcome *o,
                            bool *recorded, struct db_handon *next)
 {
     const struct cfg *cfg = w->sh->cfg;
     struct err e = {0};
     enum status st;
+    bool durable;
 
     if (take_ahead(w)) {
+        durable = w->acks_held + 1 >= ack_batch(w);
         st = db_finish_claim(w->db, id, w->id, &o->rec, recorded, next, w->ahead.d.body,
-                             cfg->lease_ms, cfg->max_retries, &w->ahead.a, &e);
+                             cfg->lease_ms, cfg->max_retries, durable, &w->ahead.a, &e);
         if (st == ST_OK) {
             db_query_ok(w);
+            w->not_durable = durable ? 0 : w->not_durable + 1;
             w->ahead.claimed = true;
             w->ahead.claimed_us = clock_wall_us();
             log_write(LOG_LEVEL_DEBUG, w->ahead.d.body,
