@@ -36,7 +36,11 @@
 #define CHAOS_SHOW_MAX 8      /* operations printed per kind of violation */
 #define CHAOS_AMPLIFICATION 2 /* messages ready per operation, at most */
 
-enum chaos_event_kind { CHAOS_KILL, CHAOS_CUT, CHAOS_OTHER };
+enum chaos_event_kind { CHAOS_KILL, CHAOS_CUT, CHAOS_CRASH, CHAOS_OTHER };
+
+/* How long before a crash of PostgreSQL a commit that did not wait may be undone: three
+ * rounds of the WAL writer at its default wal_writer_delay (200 ms), and a margin. */
+#define CHAOS_ASYNC_MS 1000
 
 struct chaos_event {
     enum chaos_event_kind kind;
@@ -417,6 +421,14 @@ long ts_chaos_kill_backends(struct ts_chaos *c)
 void ts_chaos_cut_begin(struct ts_chaos *c)
 {
     chaos_note(c, CHAOS_CUT, NULL, real_ms(), -1);
+}
+
+void ts_chaos_crash(struct ts_chaos *c)
+{
+    long long t = real_ms();
+
+    chaos_note(c, CHAOS_CRASH, NULL, t, t);
+    c->disruptions--; /* counted with its cut */
 }
 
 void ts_chaos_cut_end(struct ts_chaos *c)
@@ -993,6 +1005,21 @@ static bool chaos_cut(const struct ts_chaos *c, const struct chaos_hold *h,
     return false;
 }
 
+/* Whether PostgreSQL crashed within CHAOS_ASYNC_MS after t (see ts_chaos_crash). */
+static bool chaos_crash_after(const struct ts_chaos *c, long long t, long long slack)
+{
+    size_t i;
+
+    for (i = 0; i < c->nevents; i++) {
+        const struct chaos_event *ev = &c->events[i];
+
+        if (ev->kind == CHAOS_CRASH && ev->t0 >= t - slack &&
+            ev->t0 <= t + CHAOS_ASYNC_MS + slack)
+            return true;
+    }
+    return false;
+}
+
 /* One operation and why it breaks the ledger: its writes (seq:status@ms after the
  * scenario began) and holds (holder from..to how it ended). */
 static void chaos_show(const struct ts_chaos *c, const struct chaos_ledger *l,
@@ -1150,6 +1177,8 @@ static void chaos_check(struct ts_chaos *c, struct chaos_ledger *l,
                 row->rep_kill += reps;
             } else if (h != NULL && h->end == END_TAKEN && chaos_cut(c, h, l->slack)) {
                 row->rep_cut += reps;
+            } else if (h == NULL && chaos_crash_after(c, w[eff].t, l->slack)) {
+                row->rep_cut += reps; /* its hold was undone by the crash */
             } else if (h != NULL && h->end == END_OWN &&
                        strcmp(h->end_status, "pending") == 0 &&
                        (strstr(h->end_error, "could not reach TMDB") != NULL ||
@@ -1161,7 +1190,10 @@ static void chaos_check(struct ts_chaos *c, struct chaos_ledger *l,
             }
         }
         for (j = 0; j < op->nw; j++) {
-            if (chaos_hold_at(op, w[j].t, l->slack) == NULL) {
+            if (chaos_hold_at(op, w[j].t, l->slack) == NULL &&
+                chaos_crash_after(c, w[j].t, l->slack)) {
+                row->undone_holds++;
+            } else if (chaos_hold_at(op, w[j].t, l->slack) == NULL) {
                 row->outside_holds++;
                 chaos_show(c, l, op, "a write reached TMDB outside every hold",
                            &shown_out);
@@ -1413,16 +1445,17 @@ int ts_chaos_finish(struct ts_chaos *c, long settle_limit_ms, struct ts_chaos_ro
            "completed, %ld failed "
            "(%ld expected), lost %ld, mismatched %ld (order %ld), repeats %ld (kill %ld, "
            "cut %ld, "
-           "tmdb %ld, unattributed %ld), writes outside holds %ld, takeovers %ld (%ld "
+           "tmdb %ld, unattributed %ld), writes outside holds %ld (and %ld whose hold a "
+           "crash undid), takeovers %ld (%ld "
            "unexplained), %ld TMDB requests (%ld 429, %ld 5xx), at most %ld messages "
            "ready in the work queue, %ld disruptions in %.1f s, settled %.1f s after%s\n",
            row->name, row->ops, row->refused, row->unpublished, row->unacked,
            row->relayed, row->completed, row->failed, row->failed_expected, row->lost,
            row->mismatched, row->order_violations, row->repeats, row->rep_kill,
            row->rep_cut, row->rep_tmdb, row->rep_unattributed, row->outside_holds,
-           row->lost_holds, row->lost_unexplained, row->requests, row->http_429,
-           row->http_5xx, row->peak_ready, row->events, row->chaos_s, row->settle_s,
-           left != 0 ? " (NOT SETTLED)" : "");
+           row->undone_holds, row->lost_holds, row->lost_unexplained, row->requests,
+           row->http_429, row->http_5xx, row->peak_ready, row->events, row->chaos_s,
+           row->settle_s, left != 0 ? " (NOT SETTLED)" : "");
     if (violations > 0)
         ts_dump_rows(&c->env, 20);
     fflush(stdout);

@@ -17,10 +17,14 @@
  *   and its holder still records its kept outcome unless another consumer took the row
  *   over first.
  *
- * A repeat is allowed only for a claim taken over after the outage ("cut").
+ * A repeat is allowed only for a claim taken over after the outage ("cut"), or, in the
+ * crash, a claim that the crash undid with the outcome committed after it (neither had
+ * waited for the disk: see ts_chaos_crash).
  * TMDBQ_CHAOS=long (bench/chaos.sh) restarts each server again and again for a minute or
  * more.
  */
+#include <string.h>
+
 #include "chaos.h"
 #include "check.h"
 
@@ -66,6 +70,8 @@ static void restart_pg(struct ts_chaos_servers *s, bool long_form, const char *m
     do {
         ts_sleep_ms(long_form ? 6000 : 2000);
         ts_chaos_cut_begin(c);
+        if (strcmp(mode, "immediate") == 0)
+            ts_chaos_crash(c);
         CHECK_EQ_INT(ts_pg_stop(&s->pg, mode), 0);
         ts_sleep_ms(down_ms); /* a database that stays down a while */
         CHECK_EQ_INT(ts_pg_start(&s->pg), 0);
