@@ -33,7 +33,7 @@
     "                      [--once] [--id NAME] [--help] [--version]\n"                  \
     "\n"                                                                                 \
     "  --concurrency N  worker threads, 1 to 64 (default 4)\n"                           \
-    "  --prefetch N     unacknowledged messages per worker, 1 to 1000 (default 8)\n"     \
+    "  --prefetch N     unacknowledged messages per worker, 1 to 1000 (default 16)\n"     \
     "  --grace D        after SIGTERM/SIGINT, how long work in flight may take\n"        \
     "                   (default 30s; e.g. 500ms, 10s, 2m; at most 1d)\n"                \
     "  --drain          exit once the work and retry queues are empty and\n"             \
@@ -180,7 +180,7 @@ int main(int argc, char **argv)
 {
     struct consumer_opts o = {
         .concurrency = 4,
-        .prefetch = 8,
+        .prefetch = 16,
         .grace_ms = 30 * 1000,
     };
     struct cfg cfg;
