@@ -157,8 +157,14 @@ static bool is_get(const char *method)
            strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 }
 
-/* The declared body size is over the limit (a bad Content-Length counts as over). */
-static bool declared_too_big(struct MHD_Connection *c)
+enum declared { DECLARED_OK, DECLARED_DROP, DECLARED_REFUSE };
+
+/* What the declared body size asks for: DECLARED_OK within the limit (or none declared);
+ * DECLARED_DROP over it but within DROP_MAX more, read and dropped, and answered 413 at
+ * its end (a client still sending when the server answered and closed would meet a
+ * broken pipe, not the 413: seen with a proxy under load); DECLARED_REFUSE beyond that,
+ * or a bad Content-Length: 413 at once, and the connection closed. */
+static enum declared declared_size(struct MHD_Connection *c)
 {
     const char *v =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -166,10 +172,13 @@ static bool declared_too_big(struct MHD_Connection *c)
     unsigned long long n;
 
     if (v == NULL)
-        return false;
+        return DECLARED_OK;
     errno = 0;
     n = strtoull(v, &end, 10);
-    return errno != 0 || end == v || n > SERVER_BODY_MAX;
+    if (errno != 0 || end == v || *end != '\0' ||
+        n > (unsigned long long)SERVER_BODY_MAX + DROP_MAX)
+        return DECLARED_REFUSE;
+    return n > SERVER_BODY_MAX ? DECLARED_DROP : DECLARED_OK;
 }
 
 static void client_address(struct MHD_Connection *c, char *buf, size_t n)
@@ -246,7 +255,13 @@ static bool check_headers(struct server *srv, struct MHD_Connection *c,
                              "%.200s takes %s, not %.16s", url, allow, method);
         return true;
     }
-    if (declared_too_big(c)) {
+    switch (declared_size(c)) {
+    case DECLARED_OK:
+        break;
+    case DECLARED_DROP:
+        rq->too_big = true; /* read, dropped, and answered at its end */
+        break;
+    case DECLARED_REFUSE:
         *res = respond_error(c, rq, 413, NULL, NULL, "the body is larger than %d bytes",
                              SERVER_BODY_MAX);
         return true;
@@ -371,7 +386,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0; /* taken (or dropped) */
         if (rq->answered || keep_body(rq, upload_data, n))
             return MHD_YES;
-        /* Over the limit without a Content-Length that said so (a chunked body). This
+        /* Over the limit (announced so, or a chunked body that grew past it). This
          * libmicrohttpd cannot answer in the middle of a body, so the rest is read and
          * dropped and the 413 comes at its end; a body that goes on far beyond the limit
          * has its connection closed without an answer. */

@@ -8,8 +8,8 @@
  * bound and 503s beyond the pool, never a crash.
  *
  * Before any handler runs, here: the route (404, 405), the bearer token of /v1 (401,
- * compared in constant time), the body's size (413 beyond SERVER_BODY_MAX, from
- * Content-Length before reading, or while reading a body without one). /healthz,
+ * compared in constant time), the body's size (413 beyond SERVER_BODY_MAX, at the end of
+ * the body, read and dropped; at once for a Content-Length far beyond it). /healthz,
  * /metrics and the dashboard's files (/ and /ui/..., ui.h) take no token. Every request
  * ends in one log line: method, path, status, milliseconds, the client's address (and
  * op=<id> when it was about one operation); never a header or a body, so never the token
