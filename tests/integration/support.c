@@ -1978,6 +1978,43 @@ out:
     return n;
 }
 
+PGconn *ts_hold_list_lock(const struct ts_env *env, long list)
+{
+    PGconn *holder = ts_pg_connect(env->db_url, 5);
+    PGresult *res = NULL;
+    char sql[128];
+
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(1952542578, hashtext('l:%ld'))",
+             list);
+    if (PQstatus(holder) == CONNECTION_OK)
+        res = PQexec(holder, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "support: could not hold the lock of list %ld: %s", list,
+                PQerrorMessage(holder));
+        PQclear(res);
+        PQfinish(holder);
+        return NULL;
+    }
+    PQclear(res);
+    return holder;
+}
+
+long ts_wait_finish_claim_blocked(const struct ts_env *env, long within_ms)
+{
+    long long t0 = ts_now_ms();
+    long n;
+
+    do {
+        n = ts_sql_long_quiet(env, "SELECT count(*) FROM pg_stat_activity"
+                                   " WHERE wait_event_type = 'Lock'"
+                                   " AND query LIKE '%tmdbq_finish_claim%'");
+        if (n != 0)
+            return n;
+        ts_sleep_ms(10);
+    } while (ts_now_ms() - t0 < within_ms);
+    return 0;
+}
+
 long ts_count_status(const struct ts_env *env, const char *status)
 {
     char sql[160];

@@ -117,6 +117,15 @@ PGresult *ts_sql_query(const struct ts_env *env, const char *sql, int connect_ti
  * whose server may be restarting: -1 on any error. */
 long ts_sql_long_quiet(const struct ts_env *env, const char *sql);
 
+/* A connection of the test's own that holds list's advisory lock, the one every claim
+ * and finish of the list takes (migration 008), so a worker's tmdbq_finish_claim that
+ * touches the list waits inside its statement; NULL printed. PQfinish releases it. */
+PGconn *ts_hold_list_lock(const struct ts_env *env, long list);
+
+/* Poll (every 10 ms, at most within_ms) until a tmdbq_finish_claim statement waits on a
+ * lock; returns how many do (0 when none did in time, -1 on error). */
+long ts_wait_finish_claim_blocked(const struct ts_env *env, long within_ms);
+
 /* Depth (ready messages) of queue <prefix>.<suffix>, e.g. "work". The broker counts
  * asynchronously, so this polls until the depth equals want or within_ms passed, and
  * returns the last depth seen; -1 when the queue cannot be inspected. */

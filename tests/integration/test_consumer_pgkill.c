@@ -35,9 +35,7 @@ int main(void)
     char *lines = NULL, *status = NULL, sql[256];
     const char *first;
     PGconn *holder = NULL;
-    PGresult *res;
     long n, missing = -1, extra = -1, waiting = 0, writes;
-    long long t0;
     int rc, k;
 
     rc = ts_setup_on_pg(&env, &fake, &pg, "consumer_pgkill", 5, 100, 2000);
@@ -59,25 +57,11 @@ int main(void)
     if (first == NULL)
         goto out;
 
-    /* List B's lock, as tmdbq_claim and tmdbq_finish take it (migration 008). */
-    holder = PQconnectdb(env.db_url);
-    CHECK(PQstatus(holder) == CONNECTION_OK);
-    snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(1952542578, hashtext('l:%d'))",
-             LIST_B);
-    res = PQexec(holder, sql);
-    CHECK(PQresultStatus(res) == PGRES_TUPLES_OK);
-    PQclear(res);
+    holder = ts_hold_list_lock(&env, LIST_B);
+    CHECK(holder != NULL);
 
     CHECK_EQ_INT(ts_consumer_start(&env, &fake, NULL, cargs, &cons), 0);
-    t0 = ts_now_ms();
-    while (ts_now_ms() - t0 < 20000) {
-        waiting = ts_sql_long(&env, "SELECT count(*) FROM pg_stat_activity"
-                                    " WHERE wait_event_type = 'Lock'"
-                                    " AND query LIKE '%tmdbq_finish_claim%'");
-        if (waiting > 0)
-            break;
-        ts_sleep_ms(50);
-    }
+    waiting = ts_wait_finish_claim_blocked(&env, 20000);
     CHECK_EQ_INT(waiting, 1);
     if (waiting != 1)
         goto out;

@@ -32,25 +32,6 @@
 #define NOPS 12
 #define FIRST_MOVIE 700
 
-/* The PID of the cluster's WAL writer; -1 printed. */
-static long walwriter_pid(const struct ts_pg *pg)
-{
-    PGconn *c = ts_pg_connect(pg->admin_url, 5);
-    PGresult *res = c != NULL ? PQexec(c, "SELECT pid FROM pg_stat_activity"
-                                          " WHERE backend_type = 'walwriter'")
-                              : NULL;
-    long pid = -1;
-
-    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        pid = atol(PQgetvalue(res, 0, 0));
-    else
-        fprintf(stderr, "pgkill_grouped: no WAL writer found: %s\n",
-                c != NULL ? PQerrorMessage(c) : "no connection");
-    PQclear(res);
-    PQfinish(c);
-    return pid;
-}
-
 /* The writes of add (list, movie) the fake recorded. */
 static long writes_of(const json_t *reqs, long list, long movie)
 {
@@ -82,7 +63,6 @@ int main(void)
     PGconn *holder = NULL;
     PGresult *res;
     long n, waiting = 0, w, lost_async = 0, walwriter = -1;
-    long long t0;
     int rc, k;
 
     rc = ts_setup_on_pg(&env, &fake, &pg, "consumer_pgkill_grouped", 5, 100, 2000);
@@ -101,33 +81,19 @@ int main(void)
     if (n != NOPS)
         goto out;
 
-    holder = PQconnectdb(env.db_url);
-    CHECK(PQstatus(holder) == CONNECTION_OK);
-    snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(1952542578, hashtext('l:%d'))",
-             LIST_B);
-    res = PQexec(holder, sql);
-    CHECK(PQresultStatus(res) == PGRES_TUPLES_OK);
-    PQclear(res);
+    holder = ts_hold_list_lock(&env, LIST_B);
+    CHECK(holder != NULL);
 
-    walwriter = walwriter_pid(&pg);
+    /* Its pid is visible to every role. */
+    walwriter = ts_sql_long_quiet(&env, "SELECT pid FROM pg_stat_activity"
+                                        " WHERE backend_type = 'walwriter'");
     CHECK(walwriter > 0);
     if (walwriter <= 0)
         goto out;
     CHECK_EQ_INT(kill((pid_t)walwriter, SIGSTOP), 0);
 
     CHECK_EQ_INT(ts_consumer_start(&env, &fake, cenv, cargs, &cons), 0);
-    t0 = ts_now_ms();
-    while (ts_now_ms() - t0 < 8000) {
-        res = PQexec(holder, "SELECT count(*) FROM pg_stat_activity"
-                             " WHERE wait_event_type = 'Lock'"
-                             " AND query LIKE '%tmdbq_finish_claim%'");
-        waiting =
-            PQresultStatus(res) == PGRES_TUPLES_OK ? atol(PQgetvalue(res, 0, 0)) : -1;
-        PQclear(res);
-        if (waiting != 0)
-            break;
-        ts_sleep_ms(10);
-    }
+    waiting = ts_wait_finish_claim_blocked(&env, 8000);
     CHECK_EQ_INT(waiting, 1);
     if (waiting != 1)
         goto out;
