@@ -197,12 +197,26 @@ static const char *node_of(const struct worker *w)
     return w->in != NULL ? mq_where(w->in) : NULL;
 }
 
+/* Report to the consumer registry: the heartbeat, or a registration should the reaper
+ * have removed the row as stale while we were away. Either writes a row, and commits as
+ * the session says (waiting for the disk, by default). */
+static enum status report(struct worker *w, bool in_flight, struct err *e)
+{
+    enum status st = db_consumer_heartbeat(w->db, w->id, w->processed, w->failed,
+                                           in_flight ? 1 : 0, node_of(w), e);
+
+    if (st == ST_NOT_FOUND) {
+        memset(e, 0, sizeof *e);
+        st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, node_of(w), e);
+    }
+    return st;
+}
+
 /* Make every outcome this worker committed without waiting durable, before their acks
  * go: one commit that waits for the disk on the same connection, which flushes WAL up to
- * itself and so every commit before it. That commit is the worker's heartbeat in the
- * consumer registry (a registration should the reaper have removed the row: either
- * writes a row, so the commit is logged and waited for). false when it failed: the held
- * deliveries must then go back unacked. */
+ * itself and so every commit before it. That commit is the worker's report to the
+ * registry (it writes a row, so the commit is logged and waited for). false when it
+ * failed: the held deliveries must then go back unacked. */
 static bool durable_now(struct worker *w)
 {
     struct err e = {0};
@@ -210,15 +224,8 @@ static bool durable_now(struct worker *w)
 
     if (w->not_durable == 0)
         return true;
-    if (w->db != NULL) {
-        st = db_consumer_heartbeat(w->db, w->id, w->processed, w->failed, 0, node_of(w),
-                                   &e);
-        if (st == ST_NOT_FOUND) {
-            memset(&e, 0, sizeof e);
-            st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, node_of(w),
-                                      &e);
-        }
-    }
+    if (w->db != NULL)
+        st = report(w, false, &e);
     w->not_durable = 0;
     if (st == ST_OK) {
         w->next_heartbeat_ms = clock_now_ms() + HEARTBEAT_MS;
@@ -452,10 +459,7 @@ static void heartbeat(struct worker *w, bool in_flight)
                   "heartbeat)",
                   w->index, e.msg);
     memset(&e, 0, sizeof e);
-    st = db_consumer_heartbeat(w->db, w->id, w->processed, w->failed, in_flight ? 1 : 0,
-                               node_of(w), &e);
-    if (st == ST_NOT_FOUND) /* removed as stale while we were away: come back */
-        st = db_consumer_register(w->db, w->id, w->sh->host, w->sh->pid, node_of(w), &e);
+    st = report(w, in_flight, &e);
     /* An SQL error here is only the registry's (at most one line per heartbeat): the
      * work itself is not held back for it. */
     if (st == ST_DB && !db_connected(w->db))
