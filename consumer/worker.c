@@ -103,10 +103,16 @@ struct worker {
         struct mq_delivery d;
         struct db_claim_answer a;
         int64_t claimed_us;
+        unsigned db_gen;
     } ahead;
     unsigned in_gen;    /* raised whenever the consuming channel is closed */
     int64_t claimed_us; /* when the claim in hand was answered, clock_wall_us */
-    bool settle_stale;  /* the delivery in hand came from a channel since closed */
+    /* db_gen is raised whenever the PostgreSQL connection is lost; claim_db_gen is its
+     * value when the claim in hand was taken, and sent_in_claim counts the requests sent
+     * to TMDB under it (see pace_before). */
+    unsigned db_gen, claim_db_gen;
+    int sent_in_claim;
+    bool settle_stale; /* the delivery in hand came from a channel since closed */
     /* Acks held back to be sent as one (see settle): how many, and the last tag. */
     int acks_held;
     uint64_t ack_tag;
@@ -271,6 +277,7 @@ static void db_lost(struct worker *w, const struct err *e)
 
     db_close(w->db);
     w->db = NULL;
+    w->db_gen++;
     /* A crash of PostgreSQL may have undone the outcomes that did not wait for the disk,
      * and no commit on another connection can tell: their deliveries go back unacked
      * (each then finds its operation done, or claims it again). */
@@ -795,6 +802,7 @@ static bool finish_outcome(struct worker *w, const char *id, const struct outcom
             w->not_durable = durable ? 0 : w->not_durable + 1;
             w->ahead.claimed = true;
             w->ahead.claimed_us = clock_wall_us();
+            w->ahead.db_gen = w->db_gen;
             log_write(LOG_LEVEL_DEBUG, w->ahead.d.body,
                       "claim answered %s with the finish of %s (one transaction)",
                       db_claim_result_name(w->ahead.a.result), id);
@@ -863,7 +871,8 @@ static void log_outcome(const struct worker *w, const struct db_claim *c,
 static bool quit_before_sending(void *arg) { return should_quit(arg, false); }
 
 /* The TMDB client's pacer: wait for a slot of the shared request budget. A stop before
- * the request is sent hands the operation back unsent (false). */
+ * the request is sent hands the operation back unsent (false), and so does a claim whose
+ * connection was lost before its first request. */
 static bool pace_before(void *arg)
 {
     struct worker *w = arg;
@@ -873,6 +882,15 @@ static bool pace_before(void *arg)
     for (;;) {
         if (!connect_db(w, false))
             return false;
+        if (w->sent_in_claim == 0 && w->claim_db_gen != w->db_gen) {
+            /* The claim committed without waiting for the disk, and the connection was
+             * lost since: a crash of PostgreSQL may have undone it, and another consumer
+             * may hold the row now. Nothing is sent under it; the operation goes back
+             * (recorded as not sent when the row is still ours). */
+            log_debug("worker %d: PostgreSQL was lost after the claim: not sent under it",
+                      w->index);
+            return false;
+        }
         if (db_holding_back(w)) {
             wait_until(w, w->db_rc.next_ms, false);
             if (should_quit(w, false))
@@ -896,6 +914,7 @@ static void pace_after(void *arg, const struct tmdb_sent *sent)
 {
     struct worker *w = arg;
 
+    w->sent_in_claim++;
     metrics_count_tmdb_request(w->sh->metrics, sent->http_status, sent->duration_us);
     rate_note(w->sh->rate, w->db, sent->limited, sent->retry_after_ms);
 }
@@ -986,6 +1005,7 @@ static void execute(struct worker *w, const struct mq_delivery *d,
     if (!outcome_check_creds(&c->op, c->session_id, c->access_token, OUTCOME_CONSUMER,
                              &o)) {
         heartbeat(w, true);
+        w->sent_in_claim = 0;
         for (int tries = 1;; tries++) {
             t0 = clock_now_ms();
             tmdb_execute(w->tmdb, c->op.type, c->op.list_id, c->op.data_json, &creds, &r);
@@ -1173,6 +1193,7 @@ static void handle_delivery(struct worker *w, const struct mq_delivery *d)
     }
     db_query_ok(w);
     w->claimed_us = clock_wall_us();
+    w->claim_db_gen = w->db_gen;
     dispatch(w, d, &a);
 }
 
@@ -1209,6 +1230,7 @@ static bool handle_ahead(struct worker *w)
     if (claimed) {
         w->settle_stale = stale;
         w->claimed_us = w->ahead.claimed_us;
+        w->claim_db_gen = w->ahead.db_gen;
         dispatch(w, &d, &a);
         w->settle_stale = false;
     } else {

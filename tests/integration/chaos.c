@@ -1177,8 +1177,10 @@ static void chaos_check(struct ts_chaos *c, struct chaos_ledger *l,
                 row->rep_kill += reps;
             } else if (h != NULL && h->end == END_TAKEN && chaos_cut(c, h, l->slack)) {
                 row->rep_cut += reps;
-            } else if (h == NULL && chaos_crash_after(c, w[eff].t, l->slack)) {
-                row->rep_cut += reps; /* its hold was undone by the crash */
+            } else if (chaos_crash_after(c, w[eff].t, l->slack)) {
+                /* The crash may have undone the outcome (and the claim, with its
+                 * record), which had not waited for the disk: done again. */
+                row->rep_cut += reps;
             } else if (h != NULL && h->end == END_OWN &&
                        strcmp(h->end_status, "pending") == 0 &&
                        (strstr(h->end_error, "could not reach TMDB") != NULL ||

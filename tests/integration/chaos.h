@@ -127,10 +127,11 @@ long ts_chaos_kill_backends(struct ts_chaos *c);
 /* Note the start and the end of a cut of every connection (a server restart). */
 void ts_chaos_cut_begin(struct ts_chaos *c);
 /* Note that PostgreSQL crashes now (pg_ctl stop -m immediate, with ts_chaos_cut_begin):
- * what was committed without waiting for the disk shortly before may be undone, a claim
- * with the trigger's record of its hold among it (README, "What each commit waits
- * for"). A write that reached TMDB outside every hold at most CHAOS_ASYNC_MS before a
- * crash is counted apart (undone_holds), and its repeats as the cut's. */
+ * what was committed without waiting for the disk shortly before may be undone, an
+ * outcome, or a claim with the trigger's record of its hold (README, "What each commit
+ * waits for"). A write that reached TMDB outside every hold at most CHAOS_ASYNC_MS
+ * before a crash is counted apart (undone_holds), and the repeats of an operation whose
+ * effective write came that shortly before a crash count as the cut's. */
 void ts_chaos_crash(struct ts_chaos *c);
 void ts_chaos_cut_end(struct ts_chaos *c);
 

@@ -18,8 +18,8 @@
  *   over first.
  *
  * A repeat is allowed only for a claim taken over after the outage ("cut"), or, in the
- * crash, a claim that the crash undid with the outcome committed after it (neither had
- * waited for the disk: see ts_chaos_crash).
+ * crash, for an operation whose outcome (and maybe claim) the crash undid, neither having
+ * waited for the disk (see ts_chaos_crash).
  * TMDBQ_CHAOS=long (bench/chaos.sh) restarts each server again and again for a minute or
  * more.
  */
